@@ -1,0 +1,150 @@
+"""The facility record every source adapter produces and the store keeps.
+
+The taxonomy (category slugs, feature names, sectors, statuses) is public: the API, the CLI and
+the exports all use these exact strings, so they only ever grow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Category slugs. Order is the order a legend shows them in.
+CATEGORIES: dict[str, str] = {
+    "day_centre": "Day centre",
+    "kindergarten": "Kindergarten",
+    "childcare": "Childcare",
+    "playground": "Playground",
+    "indoor_play": "Indoor play",
+    "baby_room": "Baby room",
+    "toilet": "Toilet",
+    "library": "Library",
+    "community_centre": "Community centre",
+    "townhall": "Town hall",
+    "culture": "Culture",
+}
+
+# Feature flags. A facility's features map a name to "yes", "limited" or "no"; a feature that
+# is absent is *unknown*, which is never the same as "no" (the audit depends on that).
+FEATURES: dict[str, str] = {
+    "changing_table": "Changing table",
+    "feeding_room": "Feeding room",
+    "wheelchair": "Wheelchair access",
+    "free": "Free of charge",
+    "play_corner": "Play corner",
+    "toilet": "Toilet",
+    "seating": "Place to sit",
+    "cafe": "Café",
+    "open_foyer": "Open to anyone",
+}
+FEATURE_VALUES = ("yes", "limited", "no")
+
+SECTORS = ("public", "private", "civic", "unknown")
+STATUSES = ("active", "closed", "unknown", "removed")
+
+# Facility ids must survive in URLs and file names untouched.
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def make_facility_id(source: str, source_id: str) -> str:
+    """A stable, URL-safe id derived from the first source record that described a place."""
+    return _ID_UNSAFE.sub("-", f"{source}-{source_id}").strip("-")
+
+
+@dataclass(slots=True)
+class Facility:
+    """One place as a source describes it (before it is merged with other sources)."""
+
+    source: str
+    source_id: str
+    name: str
+    categories: list[str]
+    lon: float | None
+    lat: float | None
+    licence: str
+    address: str | None = None
+    operator: str | None = None
+    sector: str = "unknown"
+    features: dict[str, str] = field(default_factory=dict)
+    opening_hours: str | None = None
+    status: str = "active"
+    last_verified: str | None = None
+    fetched_at: str | None = None
+    municipality_code: str | None = None
+    eldership_code: str | None = None
+    # Source-specific extras worth keeping (capacity, website, raw tags, ...): JSON-able only.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def content(self) -> dict[str, Any]:
+        """The fields that, when they change at the source, make an update.
+
+        fetched_at is excluded: fetching the same data again is not a change. So are the area
+        codes: they are derived here from the loaded areas, not said by the source.
+        """
+        d = asdict(self)
+        for derived in ("fetched_at", "municipality_code", "eldership_code"):
+            d.pop(derived, None)
+        d["categories"] = sorted(set(self.categories))
+        return d
+
+    def content_hash(self) -> str:
+        blob = json.dumps(self.content(), sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+def check_coordinates(lon: Any, lat: Any) -> tuple[float, float] | str:
+    """Return (lon, lat) as floats, or the reason they are not a valid WGS84 position."""
+    try:
+        lon_f, lat_f = float(lon), float(lat)
+    except (TypeError, ValueError):
+        return f"coordinates are not numbers (lon={lon!r}, lat={lat!r})"
+    if not (math.isfinite(lon_f) and math.isfinite(lat_f)):
+        return f"coordinates are not finite (lon={lon!r}, lat={lat!r})"
+    if not -90.0 <= lat_f <= 90.0:
+        return f"latitude {lat_f:g} is out of range -90..90"
+    if not -180.0 <= lon_f <= 180.0:
+        return f"longitude {lon_f:g} is out of range -180..180"
+    return lon_f, lat_f
+
+
+def validate(fac: Facility) -> list[str]:
+    """Every problem with a record, as field-named messages (empty when it is fine)."""
+    problems: list[str] = []
+    if not fac.source_id:
+        problems.append("source_id: empty")
+    unknown = [c for c in fac.categories if c not in CATEGORIES]
+    if unknown:
+        problems.append(f"categories: unknown {', '.join(unknown)}")
+    if not fac.categories:
+        problems.append("categories: none")
+    for name, value in fac.features.items():
+        if name not in FEATURES:
+            problems.append(f"features: unknown feature {name!r}")
+        elif value not in FEATURE_VALUES:
+            problems.append(f"features.{name}: {value!r} is not one of {', '.join(FEATURE_VALUES)}")
+    if fac.sector not in SECTORS:
+        problems.append(f"sector: {fac.sector!r} is not one of {', '.join(SECTORS)}")
+    if fac.status not in STATUSES:
+        problems.append(f"status: {fac.status!r} is not one of {', '.join(STATUSES)}")
+    if fac.lon is not None or fac.lat is not None:
+        checked = check_coordinates(fac.lon, fac.lat)
+        if isinstance(checked, str):
+            problems.append(f"coordinates: {checked}")
+    return problems
+
+
+@dataclass(slots=True, frozen=True)
+class Rejection:
+    """A source record that was not stored, and why. `where` is file[:line] or a URL."""
+
+    source_id: str
+    reason: str
+    where: str | None = None
+
+    def __str__(self) -> str:
+        loc = f"{self.where}: " if self.where else ""
+        return f"{loc}{self.source_id}: {self.reason}"

@@ -1,0 +1,322 @@
+"""The spatial store: one SQLite file with an R*Tree, an FTS5 index and an append-only change log.
+
+Readers open the file read-only; one writer at a time writes inside a single transaction, so a
+crash or a kill half-way through an ingest leaves the previous data intact and serving (WAL mode
+lets readers keep reading the last committed state while a writer works).
+
+Nothing above this module should need to know SQLite dialect details beyond the queries in
+`search`; this is the seam where a PostGIS backend would go.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+
+MMAP_SIZE = 256 * 1024 * 1024
+
+# Each migration is applied once, in order; PRAGMA user_version records how far a file got.
+# Never edit a published migration: append a new one.
+MIGRATIONS: list[str] = [
+    # 1: facilities, their source records, indexes, ingest runs, the change log, areas.
+    """
+    CREATE TABLE facilities (
+        rid INTEGER PRIMARY KEY,            -- internal: R*Tree/FTS key and keyset paging cursor
+        id TEXT NOT NULL UNIQUE,            -- public and stable: from the first source record
+        name TEXT NOT NULL DEFAULT '',
+        categories TEXT NOT NULL,           -- JSON array of category slugs
+        lon REAL,
+        lat REAL,
+        address TEXT,
+        municipality_code TEXT,
+        eldership_code TEXT,
+        operator TEXT,
+        sector TEXT NOT NULL DEFAULT 'unknown',
+        features TEXT NOT NULL DEFAULT '{}', -- JSON object feature -> yes|limited|no; absent = unknown
+        opening_hours TEXT,
+        status TEXT NOT NULL DEFAULT 'active',
+        last_verified TEXT,
+        source TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        licence TEXT NOT NULL,
+        fetched_at TEXT,
+        extra TEXT NOT NULL DEFAULT '{}',
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX facilities_municipality ON facilities(municipality_code);
+    CREATE INDEX facilities_eldership ON facilities(eldership_code);
+    CREATE INDEX facilities_source ON facilities(source, source_id);
+
+    -- One row per record a source published; several may point at one facility.
+    CREATE TABLE source_records (
+        source TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        facility_id TEXT NOT NULL REFERENCES facilities(id),
+        scope TEXT NOT NULL,                -- the area/file a full ingest covered
+        licence TEXT NOT NULL,
+        fetched_at TEXT,
+        content_hash TEXT NOT NULL,
+        data TEXT NOT NULL,                 -- the record as the source gave it (JSON)
+        removed_at TEXT,
+        PRIMARY KEY (source, source_id)
+    );
+    CREATE INDEX source_records_facility ON source_records(facility_id);
+    CREATE INDEX source_records_scope ON source_records(source, scope);
+
+    CREATE VIRTUAL TABLE facilities_rtree USING rtree(rid, min_lon, max_lon, min_lat, max_lat);
+
+    -- remove_diacritics 2 folds Lithuanian letters: "darzelis" matches "darželis".
+    CREATE VIRTUAL TABLE facilities_fts USING fts5(
+        name, address, operator,
+        content='facilities', content_rowid='rid',
+        tokenize="unicode61 remove_diacritics 2"
+    );
+
+    CREATE TRIGGER facilities_ai AFTER INSERT ON facilities BEGIN
+        INSERT INTO facilities_fts(rowid, name, address, operator)
+            VALUES (new.rid, new.name, new.address, new.operator);
+        INSERT INTO facilities_rtree(rid, min_lon, max_lon, min_lat, max_lat)
+            SELECT new.rid, new.lon, new.lon, new.lat, new.lat
+            WHERE new.lon IS NOT NULL AND new.lat IS NOT NULL;
+    END;
+    CREATE TRIGGER facilities_ad AFTER DELETE ON facilities BEGIN
+        INSERT INTO facilities_fts(facilities_fts, rowid, name, address, operator)
+            VALUES ('delete', old.rid, old.name, old.address, old.operator);
+        DELETE FROM facilities_rtree WHERE rid = old.rid;
+    END;
+    CREATE TRIGGER facilities_au_text AFTER UPDATE OF name, address, operator ON facilities BEGIN
+        INSERT INTO facilities_fts(facilities_fts, rowid, name, address, operator)
+            VALUES ('delete', old.rid, old.name, old.address, old.operator);
+        INSERT INTO facilities_fts(rowid, name, address, operator)
+            VALUES (new.rid, new.name, new.address, new.operator);
+    END;
+    CREATE TRIGGER facilities_au_pos AFTER UPDATE OF lon, lat ON facilities BEGIN
+        DELETE FROM facilities_rtree WHERE rid = old.rid;
+        INSERT INTO facilities_rtree(rid, min_lon, max_lon, min_lat, max_lat)
+            SELECT new.rid, new.lon, new.lon, new.lat, new.lat
+            WHERE new.lon IS NOT NULL AND new.lat IS NOT NULL;
+    END;
+
+    CREATE TABLE ingest_runs (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,               -- running | ok | failed
+        counts TEXT NOT NULL DEFAULT '{}',
+        rejections TEXT NOT NULL DEFAULT '[]',
+        message TEXT
+    );
+
+    -- Append-only: every ingest and every edit, so changes can be listed, diffed and published.
+    CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES ingest_runs(id),
+        at TEXT NOT NULL,
+        facility_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        source_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('added', 'updated', 'removed')),
+        old TEXT,                           -- JSON of the changed fields before
+        new TEXT                            -- JSON of the changed fields after
+    );
+    CREATE INDEX changes_facility ON changes(facility_id);
+    CREATE TRIGGER changes_no_update BEFORE UPDATE ON changes BEGIN
+        SELECT RAISE(ABORT, 'the changes table is append-only');
+    END;
+    CREATE TRIGGER changes_no_delete BEFORE DELETE ON changes BEGIN
+        SELECT RAISE(ABORT, 'the changes table is append-only');
+    END;
+
+    CREATE TABLE areas (
+        code TEXT PRIMARY KEY,
+        level TEXT NOT NULL CHECK (level IN ('municipality', 'eldership')),
+        name TEXT NOT NULL,
+        parent_code TEXT,
+        county TEXT,
+        population INTEGER,
+        geometry TEXT NOT NULL,             -- GeoJSON geometry, WGS84
+        min_lon REAL, min_lat REAL, max_lon REAL, max_lat REAL,
+        extra TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX areas_level ON areas(level, parent_code);
+
+    -- Small derived facts the request path needs without scanning (e.g. the data's extent).
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _configure(conn: sqlite3.Connection) -> sqlite3.Connection:
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA mmap_size = {MMAP_SIZE}")
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
+
+
+def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
+    """Open the store. Writers get WAL and the latest schema; readers get a read-only handle.
+
+    A reader never migrates: it refuses a file that is missing or older than this code expects,
+    with a message that says which command to run.
+    """
+    path = Path(path)
+    if readonly:
+        if not path.exists():
+            raise StoreError(f"no store at {path}; run `atvira ingest ...` or `atvira init` first", where=str(path))
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store read-only: {exc}", where=str(path)) from exc
+        _configure(conn)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"store schema is version {version}, this code expects {SCHEMA_VERSION}; run `atvira init`",
+                where=str(path),
+            )
+        return conn
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves so a whole ingest is one transaction.
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        _configure(conn)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn)
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"cannot open store for writing: {exc}", where=str(path)) from exc
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the file up to SCHEMA_VERSION; returns the number of migrations applied."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"store schema {version} is newer than this code ({SCHEMA_VERSION}); upgrade Atvira")
+    applied = 0
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        with transaction(conn):
+            for statement in _split_sql(MIGRATIONS[number - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        applied += 1
+    return applied
+
+
+def _split_sql(script: str) -> Iterator[str]:
+    """Split a migration into statements (sqlite3.complete_statement handles trigger bodies)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                yield buf
+            buf = ""
+    if buf.strip():
+        yield buf
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: committed whole or rolled back whole."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"cannot start a write: {exc}") from exc
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"cannot commit the write: {exc}") from exc
+
+
+# --- facility rows -------------------------------------------------------------------------
+
+FACILITY_COLUMNS = (
+    "id", "name", "categories", "lon", "lat", "address", "municipality_code", "eldership_code",
+    "operator", "sector", "features", "opening_hours", "status", "last_verified", "source",
+    "source_id", "licence", "fetched_at", "extra",
+)
+JSON_COLUMNS = ("categories", "features", "extra")
+
+
+def row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
+    """A facilities row as plain Python values (JSON columns decoded)."""
+    d = {k: row[k] for k in row.keys()}
+    for key in JSON_COLUMNS:
+        if key in d and isinstance(d[key], str):
+            d[key] = json.loads(d[key])
+    return d
+
+
+def get_facility(conn: sqlite3.Connection, facility_id: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT * FROM facilities WHERE id = ?", (facility_id,)).fetchone()
+    if row is None:
+        return None
+    fac = row_to_dict(row)
+    fac["sources"] = [
+        {
+            "source": r["source"],
+            "source_id": r["source_id"],
+            "licence": r["licence"],
+            "fetched_at": r["fetched_at"],
+            "removed_at": r["removed_at"],
+        }
+        for r in conn.execute(
+            "SELECT source, source_id, licence, fetched_at, removed_at FROM source_records"
+            " WHERE facility_id = ? ORDER BY source, source_id",
+            (facility_id,),
+        )
+    ]
+    return fac
+
+
+def counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Row counts of the main tables (for `atvira sources`, tests and the status page)."""
+    return {
+        "facilities": conn.execute("SELECT count(*) FROM facilities WHERE status != 'removed'").fetchone()[0],
+        "source_records": conn.execute("SELECT count(*) FROM source_records").fetchone()[0],
+        "changes": conn.execute("SELECT count(*) FROM changes").fetchone()[0],
+        "areas": conn.execute("SELECT count(*) FROM areas").fetchone()[0],
+    }
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: Any) -> None:
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, json.dumps(value)),
+    )
+
+
+def get_meta(conn: sqlite3.Connection, key: str, default: Any = None) -> Any:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return default if row is None else json.loads(row[0])
+
+
+def refresh_extent(conn: sqlite3.Connection) -> list[float] | None:
+    """Store the bounding box of the active facilities (the map's first view)."""
+    row = conn.execute(
+        "SELECT min(lon), min(lat), max(lon), max(lat) FROM facilities WHERE lon IS NOT NULL AND status != 'removed'"
+    ).fetchone()
+    extent = None if row[0] is None else [row[0], row[1], row[2], row[3]]
+    set_meta(conn, "extent", extent)
+    return extent

@@ -1,0 +1,338 @@
+"""Apply one source's records to the store: idempotent upsert, change log, removal sweep.
+
+Every adapter ends here. A run is one transaction: it is committed whole or not at all, so a
+parse error half-way through a file, a kill, or a full disk leaves the previous data serving.
+Re-applying the same records changes nothing and logs nothing (upserts compare content hashes).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from .model import Facility, Rejection, make_facility_id, validate
+from .store import refresh_extent, transaction
+
+# The facility columns a source record sets; a change to any of them is an "update".
+CONTENT_FIELDS = (
+    "name", "categories", "lon", "lat", "address", "municipality_code", "eldership_code",
+    "operator", "sector", "features", "opening_hours", "status", "last_verified", "licence", "extra",
+)
+
+
+class Locator(Protocol):
+    """What the sync needs of the areas: see directory.areas.AreaLocator."""
+
+    @property
+    def is_empty(self) -> bool: ...
+
+    def locate(self, lon: float, lat: float) -> tuple[str | None, str | None]: ...
+
+
+# Given a new record, return the id of an existing facility that is the same place (conflation),
+# or None to create a new facility.
+Matcher = Callable[[sqlite3.Connection, Facility], "str | None"]
+
+
+@dataclass
+class IngestReport:
+    source: str
+    scope: str
+    run_id: int | None = None
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    without_position: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "rejected": len(self.rejected),
+            "without_position": self.without_position,
+        }
+
+    def summary(self) -> str:
+        c = self.counts()
+        return (
+            f"{self.source} [{self.scope}]: {c['added']} added, {c['updated']} updated, "
+            f"{c['unchanged']} unchanged, {c['removed']} removed, {c['rejected']} rejected"
+            + (f", {c['without_position']} without a map position" if c["without_position"] else "")
+        )
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _row_values(fac: Facility) -> dict[str, Any]:
+    return {
+        "name": fac.name or "",
+        "categories": json.dumps(sorted(set(fac.categories))),
+        "lon": fac.lon,
+        "lat": fac.lat,
+        "address": fac.address,
+        "municipality_code": fac.municipality_code,
+        "eldership_code": fac.eldership_code,
+        "operator": fac.operator,
+        "sector": fac.sector,
+        "features": json.dumps(fac.features, sort_keys=True, ensure_ascii=False),
+        "opening_hours": fac.opening_hours,
+        "status": fac.status,
+        "last_verified": fac.last_verified,
+        "licence": fac.licence,
+        "extra": json.dumps(fac.extra, sort_keys=True, ensure_ascii=False, default=str),
+    }
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    before, after = {}, {}
+    for key in CONTENT_FIELDS:
+        if old.get(key) != new.get(key):
+            before[key], after[key] = old.get(key), new.get(key)
+    return before, after
+
+
+def _decode(values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    for key in ("categories", "features", "extra"):
+        if isinstance(out.get(key), str):
+            out[key] = json.loads(out[key])
+    return out
+
+
+def _place(fac: Facility, locator: Locator | None) -> str | None:
+    """Assign municipality/eldership; the reason a point is refused, or None when it is fine."""
+    if fac.lon is None or fac.lat is None:
+        return None
+    if locator is None or locator.is_empty:
+        return None
+    municipality, eldership = locator.locate(fac.lon, fac.lat)
+    if municipality is None:
+        return f"point ({fac.lon:.6f}, {fac.lat:.6f}) is outside every loaded area"
+    fac.municipality_code, fac.eldership_code = municipality, eldership
+    return None
+
+
+def apply_records(
+    conn: sqlite3.Connection,
+    records: Iterable[Facility | Rejection],
+    *,
+    source: str,
+    scope: str,
+    locator: Locator | None = None,
+    full: bool = True,
+    matcher: Matcher | None = None,
+    now: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Upsert `records` as the complete content of `source` within `scope`.
+
+    full=True: records of this source and scope that the run did not see (and did not reject)
+    are marked removed. Rejected records keep whatever the store had for them.
+    """
+    now = now or utcnow()
+    report = IngestReport(source=source, scope=scope)
+    seen: set[str] = set()
+    try:
+        with transaction(conn):
+            cur = conn.execute(
+                "INSERT INTO ingest_runs(source, scope, started_at, status) VALUES (?, ?, ?, 'running')",
+                (source, scope, now),
+            )
+            run_id = report.run_id = cur.lastrowid
+            for n, rec in enumerate(records, 1):
+                if progress is not None and n % 10_000 == 0:
+                    progress(n)
+                if isinstance(rec, Rejection):
+                    report.rejected.append(rec)
+                    seen.add(rec.source_id)
+                    continue
+                rec.source = source
+                problems = validate(rec)
+                reason = "; ".join(problems) if problems else _place(rec, locator)
+                if reason:
+                    report.rejected.append(Rejection(rec.source_id, reason))
+                    seen.add(rec.source_id)
+                    continue
+                if rec.source_id in seen:
+                    report.rejected.append(Rejection(rec.source_id, "duplicate record in this run"))
+                    continue
+                seen.add(rec.source_id)
+                if rec.lon is None:
+                    report.without_position += 1
+                _upsert(conn, rec, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report)
+            if full:
+                _sweep(conn, source=source, scope=scope, seen=seen, run_id=run_id, now=now, report=report)
+            if report.added or report.updated or report.removed:
+                refresh_extent(conn)
+            conn.execute(
+                "UPDATE ingest_runs SET finished_at = ?, status = 'ok', counts = ?, rejections = ? WHERE id = ?",
+                (
+                    utcnow(),
+                    json.dumps(report.counts()),
+                    json.dumps([{"source_id": r.source_id, "reason": r.reason, "where": r.where} for r in report.rejected]),
+                    run_id,
+                ),
+            )
+    except Exception as exc:
+        _record_failure(conn, source=source, scope=scope, now=now, message=str(exc))
+        raise
+    return report
+
+
+def _record_failure(conn: sqlite3.Connection, *, source: str, scope: str, now: str, message: str) -> None:
+    """Note a failed run (the data transaction is already rolled back); never mask the real error."""
+    try:
+        with transaction(conn):
+            conn.execute(
+                "INSERT INTO ingest_runs(source, scope, started_at, finished_at, status, message)"
+                " VALUES (?, ?, ?, ?, 'failed', ?)",
+                (source, scope, now, utcnow(), message[:2000]),
+            )
+    except Exception:  # the store itself may be what failed (read-only, full disk)
+        pass
+
+
+def _upsert(
+    conn: sqlite3.Connection,
+    rec: Facility,
+    *,
+    run_id: int,
+    scope: str,
+    now: str,
+    matcher: Matcher | None,
+    report: IngestReport,
+) -> None:
+    rec_hash = rec.content_hash()
+    existing = conn.execute(
+        "SELECT facility_id, content_hash, removed_at FROM source_records WHERE source = ? AND source_id = ?",
+        (rec.source, rec.source_id),
+    ).fetchone()
+    values = _row_values(rec)
+    data = json.dumps(rec.content(), sort_keys=True, ensure_ascii=False, default=str)
+    if existing is not None and existing["content_hash"] == rec_hash and existing["removed_at"] is None:
+        report.unchanged += 1
+        if existing is not None and scope:
+            conn.execute(
+                "UPDATE source_records SET scope = ? WHERE source = ? AND source_id = ? AND scope != ?",
+                (scope, rec.source, rec.source_id, scope),
+            )
+        return
+    if existing is None:
+        facility_id = matcher(conn, rec) if matcher else None
+        if facility_id is None:
+            facility_id = make_facility_id(rec.source, rec.source_id)
+            conn.execute(
+                f"INSERT INTO facilities(id, {', '.join(values)}, source, source_id, fetched_at, updated_at)"
+                f" VALUES (?, {', '.join('?' * len(values))}, ?, ?, ?, ?)",
+                (facility_id, *values.values(), rec.source, rec.source_id, rec.fetched_at, now),
+            )
+        conn.execute(
+            "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (rec.source, rec.source_id, facility_id, scope, rec.licence, rec.fetched_at, rec_hash, data),
+        )
+        _log(conn, run_id, now, facility_id, rec, "added", None, _decode(values))
+        report.added += 1
+        return
+    facility_id = existing["facility_id"]
+    old_row = conn.execute("SELECT * FROM facilities WHERE id = ?", (facility_id,)).fetchone()
+    old = {k: old_row[k] for k in CONTENT_FIELDS}
+    conn.execute(
+        "UPDATE source_records SET scope = ?, licence = ?, fetched_at = ?, content_hash = ?, data = ?, removed_at = NULL"
+        " WHERE source = ? AND source_id = ?",
+        (scope, rec.licence, rec.fetched_at, rec_hash, data, rec.source, rec.source_id),
+    )
+    # Only the facility's own (first) source record drives its fields here; richer merging of
+    # several sources is the conflation step's job.
+    if old_row["source"] == rec.source and old_row["source_id"] == rec.source_id:
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        conn.execute(
+            f"UPDATE facilities SET {assignments}, fetched_at = ?, updated_at = ? WHERE id = ?",
+            (*values.values(), rec.fetched_at, now, facility_id),
+        )
+    before, after = _diff(_decode(old), _decode(values))
+    kind = "added" if existing["removed_at"] is not None else "updated"
+    _log(conn, run_id, now, facility_id, rec, kind, before, after)
+    if kind == "added":
+        report.added += 1
+    else:
+        report.updated += 1
+
+
+def _sweep(
+    conn: sqlite3.Connection,
+    *,
+    source: str,
+    scope: str,
+    seen: set[str],
+    run_id: int,
+    now: str,
+    report: IngestReport,
+) -> None:
+    """Mark removed every record of this source and scope that the run did not see."""
+    gone = [
+        r
+        for r in conn.execute(
+            "SELECT source_id, facility_id FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL",
+            (source, scope),
+        ).fetchall()
+        if r["source_id"] not in seen
+    ]
+    for r in gone:
+        conn.execute(
+            "UPDATE source_records SET removed_at = ? WHERE source = ? AND source_id = ?",
+            (now, source, r["source_id"]),
+        )
+        still_described = conn.execute(
+            "SELECT 1 FROM source_records WHERE facility_id = ? AND removed_at IS NULL LIMIT 1",
+            (r["facility_id"],),
+        ).fetchone()
+        old_status = conn.execute("SELECT status FROM facilities WHERE id = ?", (r["facility_id"],)).fetchone()[0]
+        if not still_described:
+            conn.execute(
+                "UPDATE facilities SET status = 'removed', updated_at = ? WHERE id = ?", (now, r["facility_id"])
+            )
+        fac = Facility(source=source, source_id=r["source_id"], name="", categories=[], lon=None, lat=None, licence="")
+        _log(conn, run_id, now, r["facility_id"], fac, "removed", {"status": old_status}, {"status": "removed"})
+        report.removed += 1
+
+
+def _log(
+    conn: sqlite3.Connection,
+    run_id: int,
+    now: str,
+    facility_id: str,
+    rec: Facility,
+    kind: str,
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
+) -> None:
+    conn.execute(
+        "INSERT INTO changes(run_id, at, facility_id, source, source_id, kind, old, new) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id,
+            now,
+            facility_id,
+            rec.source,
+            rec.source_id,
+            kind,
+            None if old is None else json.dumps(old, ensure_ascii=False, default=str),
+            None if new is None else json.dumps(new, ensure_ascii=False, default=str),
+        ),
+    )
+
+
+def print_progress(n: int) -> None:
+    """Default progress reporter for long runs: one line per 10,000 records on stderr."""
+    print(f"  ... {n:,} records", file=sys.stderr, flush=True)
