@@ -1,0 +1,115 @@
+"""Areas (municipalities, elderships) in the store, and the locator built from them."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from .areas import Area, AreaLocator
+from .store import transaction
+
+_COLUMNS = ("code", "level", "name", "parent_code", "county", "population", "geometry",
+            "min_lon", "min_lat", "max_lon", "max_lat", "extra")
+
+
+def save_areas(conn: sqlite3.Connection, areas: Iterable[Area]) -> int:
+    """Replace all areas and re-place every facility in them, in one transaction (all-or-nothing)."""
+    areas = list(areas)
+    rows = []
+    for area in areas:
+        row = area.to_row()
+        rows.append((
+            row["code"], row["level"], row["name"], row.get("parent_code"), row.get("county"),
+            row.get("population"), row["geometry_geojson"], row["min_lon"], row["min_lat"],
+            row["max_lon"], row["max_lat"], row["extra_json"],
+        ))
+    with transaction(conn):
+        conn.execute("DELETE FROM areas")
+        conn.executemany(f"INSERT INTO areas({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
+        relocate_facilities(conn, AreaLocator(areas))
+    return len(rows)
+
+
+def relocate_facilities(conn: sqlite3.Connection, locator: AreaLocator, *, batch: int = 50_000) -> int:
+    """Give every positioned facility its municipality and eldership under `locator`.
+
+    Placement is derived, not source content, so it is not logged as a change. A stored point
+    that falls outside the new areas keeps its row (with no area): nothing stored is lost.
+    Returns how many facilities changed area.
+    """
+    changed = 0
+    last = 0
+    while True:
+        rows = conn.execute(
+            "SELECT rid, lon, lat, municipality_code, eldership_code FROM facilities"
+            " WHERE rid > ? AND lon IS NOT NULL ORDER BY rid LIMIT ?",
+            (last, batch),
+        ).fetchall()
+        if not rows:
+            return changed
+        last = rows[-1]["rid"]
+        placed = locator.bulk_locate([r["lon"] for r in rows], [r["lat"] for r in rows])
+        updates = [
+            (m, e, r["rid"])
+            for r, (m, e) in zip(rows, placed)
+            if (m, e) != (r["municipality_code"], r["eldership_code"])
+        ]
+        conn.executemany("UPDATE facilities SET municipality_code = ?, eldership_code = ? WHERE rid = ?", updates)
+        changed += len(updates)
+
+
+def load_areas(conn: sqlite3.Connection) -> list[Area]:
+    out = []
+    for r in conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM areas ORDER BY level, code"):
+        row = dict(r)
+        row["geometry_geojson"] = row.pop("geometry")
+        row["extra_json"] = row.pop("extra")
+        out.append(Area.from_row(row))
+    return out
+
+
+def load_locator(conn: sqlite3.Connection) -> AreaLocator:
+    """The point-in-polygon locator over the loaded areas (empty when none are loaded)."""
+    return AreaLocator(load_areas(conn))
+
+
+def list_areas(conn: sqlite3.Connection, *, level: str | None = None, parent: str | None = None) -> list[dict[str, Any]]:
+    """Areas without geometry, with how many (non-removed) facilities each holds."""
+    clauses, params = [], []
+    if level:
+        clauses.append("a.level = ?")
+        params.append(level)
+    if parent:
+        clauses.append("a.parent_code = ?")
+        params.append(parent)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    sql = f"""
+        SELECT a.code, a.level, a.name, a.parent_code, a.county, a.population,
+               a.min_lon, a.min_lat, a.max_lon, a.max_lat,
+               CASE a.level
+                 WHEN 'municipality' THEN (SELECT count(*) FROM facilities f
+                                           WHERE f.municipality_code = a.code AND f.status != 'removed')
+                 ELSE (SELECT count(*) FROM facilities f
+                       WHERE f.eldership_code = a.code AND f.status != 'removed')
+               END AS facilities
+        FROM areas a {where} ORDER BY a.level DESC, a.name"""
+    return [
+        {
+            "code": r["code"], "level": r["level"], "name": r["name"], "parent_code": r["parent_code"],
+            "county": r["county"], "population": r["population"],
+            "bbox": [r["min_lon"], r["min_lat"], r["max_lon"], r["max_lat"]],
+            "facilities": r["facilities"],
+        }
+        for r in conn.execute(sql, params)
+    ]
+
+
+def find_area(conn: sqlite3.Connection, name_or_code: str) -> dict[str, Any] | None:
+    """An area by code or (case-insensitive) name, e.g. '13' or 'Vilniaus m. sav.'."""
+    r = conn.execute(
+        "SELECT code, level, name, min_lon, min_lat, max_lon, max_lat FROM areas"
+        " WHERE code = ? OR lower(name) = lower(?) ORDER BY level DESC LIMIT 1",
+        (name_or_code, name_or_code),
+    ).fetchone()
+    return dict(r) if r else None
