@@ -1,0 +1,66 @@
+"""The JSON / GeoJSON API. Thin shells: parse parameters, call the core query, format."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from . import areas_store, search
+from .config import Settings
+from .errors import BadRequest, NotFound
+from .store import get_facility
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+GEOJSON = "application/geo+json"
+
+
+def reader() -> sqlite3.Connection:
+    return current_app.extensions["atvira_readers"].get()
+
+
+def settings() -> Settings:
+    return current_app.config["ATVIRA"]
+
+
+@bp.get("/facilities")
+def facilities() -> Response:
+    cfg = settings()
+    query = search.parse_query(request.args, default_limit=cfg.page_limit, max_limit=cfg.max_page_limit)
+    features, next_after = search.query_features(reader(), query)
+    next_url = None
+    if next_after is not None:
+        args = {k: v for k, v in request.args.items() if k != "after"}
+        args["after"] = str(next_after)
+        next_url = f"{request.base_url}?{urlencode(args)}"
+    body = search.feature_collection(features, next_url=next_url)
+    return Response(body, mimetype=GEOJSON)
+
+
+def facility_feature(fac: dict) -> dict:
+    """A facility (with its sources) as a GeoJSON Feature."""
+    geometry = None
+    if fac.get("lon") is not None and fac.get("lat") is not None:
+        geometry = {"type": "Point", "coordinates": [fac["lon"], fac["lat"]]}
+    props = {k: v for k, v in fac.items() if k not in ("rid", "lon", "lat", "updated_at")}
+    return {"type": "Feature", "id": fac["id"], "geometry": geometry, "properties": props}
+
+
+@bp.get("/facilities/<facility_id>")
+def facility(facility_id: str) -> Response:
+    fac = get_facility(reader(), facility_id)
+    if fac is None:
+        raise NotFound(f"no facility with id {facility_id!r}", where="id")
+    return Response(json.dumps(facility_feature(fac), ensure_ascii=False), mimetype=GEOJSON)
+
+
+@bp.get("/areas")
+def areas() -> Response:
+    level = request.args.get("level") or None
+    if level not in (None, "municipality", "eldership"):
+        raise BadRequest("must be municipality or eldership", where="level")
+    parent = request.args.get("parent") or None
+    return jsonify({"areas": areas_store.list_areas(reader(), level=level, parent=parent)})
