@@ -1,0 +1,77 @@
+"""Shared helpers for the benchmarks: timing, a box holding ~N rows, a real HTTP server."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+VILNIUS = (25.2797, 54.6872)
+
+
+def timeit(fn: Callable[[], object], *, repeat: int, warmup: int = 3) -> dict[str, float]:
+    """p50/p90/p99/mean in milliseconds over `repeat` calls."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1000)
+    samples.sort()
+    q = lambda p: samples[min(len(samples) - 1, int(p * len(samples)))]  # noqa: E731
+    return {"p50": statistics.median(samples), "p90": q(0.90), "p99": q(0.99), "mean": statistics.fmean(samples), "n": repeat}
+
+
+def box_with_rows(db: Path, target: int, *, centre: tuple[float, float] = VILNIUS) -> tuple[tuple[float, float, float, float], int]:
+    """A box around `centre` holding about `target` facilities (bisection on its half-size)."""
+    conn = sqlite3.connect(db)
+    lo, hi = 1e-5, 3.0
+    box, n = None, 0
+    for _ in range(40):
+        half = (lo + hi) / 2
+        box = (centre[0] - half * 1.7, centre[1] - half, centre[0] + half * 1.7, centre[1] + half)
+        n = conn.execute(
+            "SELECT count(*) FROM facilities_rtree WHERE max_lon >= ? AND min_lon <= ? AND max_lat >= ? AND min_lat <= ?",
+            (box[0], box[2], box[1], box[3]),
+        ).fetchone()[0]
+        if abs(n - target) <= target * 0.02:
+            break
+        lo, hi = (half, hi) if n < target else (lo, half)
+    conn.close()
+    return box, n
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve_in_thread(app) -> Iterator[str]:
+    """The app on a real loopback HTTP server (werkzeug, threaded) for the duration of a block."""
+    import logging
+
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request skews timings
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def ratio(value: float, baseline: float) -> float:
+    return value / baseline if baseline else float("inf")
