@@ -36,6 +36,15 @@ def echo_report(report: IngestReport, *, max_rejections: int = 50) -> None:
         click.echo(f"  ... and {len(report.rejected) - max_rejections} more rejections (see `atvira status`)", err=True)
 
 
+def finish_run(conn, report: IngestReport, settings: Settings) -> None:
+    """Everything that follows a committed ingest run, for every source adapter.
+
+    The one place to hang post-ingest work (snapshots, precomputed indicators ...), so each
+    adapter's command ends with the same call.
+    """
+    echo_report(report)
+
+
 @click.group()
 def ingest() -> None:
     """Load facilities from a source into the store."""
@@ -65,7 +74,7 @@ def ingest_osm(ctx: click.Context, files: tuple[Path, ...], area: str | None, bb
             )
             report = apply_records(conn, (r for r in records if r is not None), source="osm",
                                    scope=scope or path.name, locator=locator, progress=print_progress)
-            echo_report(report)
+            finish_run(conn, report, cfg)
         return
     box = None
     label = area or "LT"
@@ -92,7 +101,7 @@ def ingest_osm(ctx: click.Context, files: tuple[Path, ...], area: str | None, bb
                for el in osm.parse_overpass_json(payload, where=f"overpass:{label}", keep=osm.is_of_interest))
     report = apply_records(conn, (r for r in records if r is not None), source="osm",
                            scope=scope or label, locator=locator, progress=print_progress)
-    echo_report(report)
+    finish_run(conn, report, cfg)
 
 
 @click.group()
