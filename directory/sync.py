@@ -222,11 +222,11 @@ def _upsert(
     data = json.dumps(rec.content(), sort_keys=True, ensure_ascii=False, default=str)
     if existing is not None and existing["content_hash"] == rec_hash and existing["removed_at"] is None:
         report.unchanged += 1
-        if existing is not None and scope:
-            conn.execute(
-                "UPDATE source_records SET scope = ? WHERE source = ? AND source_id = ? AND scope != ?",
-                (scope, rec.source, rec.source_id, scope),
-            )
+        # The record may now be covered by another scope (a file renamed, an area re-cut).
+        conn.execute(
+            "UPDATE source_records SET scope = ? WHERE source = ? AND source_id = ? AND scope != ?",
+            (scope, rec.source, rec.source_id, scope),
+        )
         return
     if existing is None:
         facility_id = matcher(conn, rec) if matcher else None
