@@ -101,7 +101,17 @@ def _mapped(row: Row, vm: ValueMap) -> tuple[str | None, str | None]:
 
 
 def _position(row: Row, m: Mapping) -> tuple[float, float] | None:
-    """(lon, lat) or None; raises CoordinateError / ValueError naming what is wrong."""
+    """(lon, lat) or None; raises CoordinateError / ValueError naming what is wrong.
+
+    A GeoJSON/GeoPackage geometry is used when the coordinate columns are blank or absent.
+    """
+    pos = _column_position(row, m)
+    if pos is None and row.point is not None:
+        return to_wgs84(*row.point, crs=row.crs or m.crs)
+    return pos
+
+
+def _column_position(row: Row, m: Mapping) -> tuple[float, float] | None:
     if m.wkt and row.values.get(m.wkt) not in (None, ""):
         xy = parse_wkt_point(row.values.get(m.wkt))
         return None if xy is None else to_wgs84(*xy, crs=m.crs)
@@ -115,8 +125,6 @@ def _position(row: Row, m: Mapping) -> tuple[float, float] | None:
         if (x is None) != (y is None) and (x or y):
             raise CoordinateError("only one of the two coordinates is given")
         return to_wgs84(x, y, crs=m.crs)
-    if row.point is not None:
-        return to_wgs84(*row.point, crs=row.crs or m.crs)
     return None
 
 
