@@ -87,9 +87,7 @@ def utcnow() -> str:
 
 
 def _row_values(fac: Facility) -> dict[str, Any]:
-    d = fac.content()
-    d["municipality_code"], d["eldership_code"] = fac.municipality_code, fac.eldership_code
-    return _encode(d)
+    return _encode({name: getattr(fac, name) for name in CONTENT_FIELDS})
 
 
 def _encode(d: dict[str, Any]) -> dict[str, Any]:
