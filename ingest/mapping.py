@@ -122,9 +122,7 @@ def load_mapping(ref: str | Path) -> Mapping:
     crs = pos.get("crs", "EPSG:4326")
     if crs not in CRS_CHOICES and not str(crs).startswith("EPSG:"):
         raise _err(path, "position.crs", f"one of {', '.join(CRS_CHOICES)} or another EPSG:<code>")
-    if not (pos.get("wkt") or (pos.get("x") and pos.get("y")) or (pos.get("lon") and pos.get("lat"))):
-        if raw.get("format") not in ("geojson", "gpkg"):
-            pass  # a file without positions is allowed: every row is kept without a map point
+    # No coordinate columns is allowed: a GeoJSON/GPKG geometry is used, or rows have no map point.
     features = {}
     for fname, rule in (raw.get("features") or {}).items():
         if fname not in FEATURES:

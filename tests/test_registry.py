@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from directory import areas_store
-from directory.config import Settings
 from directory.store import counts
 from ingest.areas import read_areas
 from ingest.mapping import load_mapping
@@ -81,7 +80,7 @@ def test_vilnius_kindergartens_one_per_darz_id(placed, vilnius_csv, settings):
     assert counts(conn)["changes"] == n_changes
 
 
-def test_other_axis_and_semicolon_cp1257_decimal_comma_load_identical(placed, vilnius_csv, settings, tmp_path, db_path):
+def test_other_axis_and_semicolon_cp1257_decimal_comma_load_identical(placed, vilnius_csv, settings, tmp_path):
     conn, locator = placed
     run(conn, locator, "vilnius-darzeliai", [vilnius_csv], settings)
     reference = facility_rows(conn)
