@@ -57,10 +57,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 def main() -> None:
     """Entry point of the `atvira` console script."""
     from directory.cli import cli
-    from ingest.cli import areas, ingest
+    from ingest.cli import areas, ingest, sources
 
     cli.add_command(ingest)
     cli.add_command(areas)
+    cli.add_command(sources)
     cli(prog_name="atvira")
 
 

@@ -27,6 +27,11 @@ class Settings:
     max_page_limit: int = 5000  # ATVIRA_MAX_PAGE_LIMIT: the most rows one API page may ask for
     host: str = "127.0.0.1"  # ATVIRA_HOST (atvira serve)
     port: int = 5000  # ATVIRA_PORT (atvira serve)
+    # Conflation (directory.conflate): two sources' records are one place when at most this far
+    # apart and their normalised names score at least this (0..1).
+    conflate_distance_m: float = 150.0  # ATVIRA_CONFLATE_DISTANCE_M
+    conflate_name_score: float = 0.8  # ATVIRA_CONFLATE_NAME_SCORE
+    spinta_url: str = "https://get.data.gov.lt"  # ATVIRA_SPINTA_URL: data.gov.lt data API base
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

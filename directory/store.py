@@ -152,6 +152,13 @@ MIGRATIONS: list[str] = [
     -- Small derived facts the request path needs without scanning (e.g. the data's extent).
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # (issue 3) conflation: why a source record was linked to a facility another source already
+    # described (JSON: distance_m, name_score, matched_name, at), and the fields on which a
+    # facility's live sources disagree (JSON list of {field, values: {source:id: value}, chosen}).
+    """
+    ALTER TABLE source_records ADD COLUMN match TEXT;
+    ALTER TABLE facilities ADD COLUMN conflicts TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -256,7 +263,7 @@ FACILITY_COLUMNS = (
     "operator", "sector", "features", "opening_hours", "status", "last_verified", "source",
     "source_id", "licence", "fetched_at", "extra",
 )
-JSON_COLUMNS = ("categories", "features", "extra")
+JSON_COLUMNS = ("categories", "features", "extra", "conflicts")
 
 
 def row_to_dict(row: sqlite3.Row) -> dict[str, Any]:
@@ -280,10 +287,12 @@ def get_facility(conn: sqlite3.Connection, facility_id: str) -> dict[str, Any] |
             "licence": r["licence"],
             "fetched_at": r["fetched_at"],
             "removed_at": r["removed_at"],
+            # Why this record was merged into the facility (None: the record it started from).
+            "match": json.loads(r["match"]) if r["match"] else None,
         }
         for r in conn.execute(
-            "SELECT source, source_id, licence, fetched_at, removed_at FROM source_records"
-            " WHERE facility_id = ? ORDER BY source, source_id",
+            "SELECT source, source_id, licence, fetched_at, removed_at, match FROM source_records"
+            " WHERE facility_id = ? ORDER BY rowid",
             (facility_id,),
         )
     ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from .conflate import merge
 from .model import Facility, Rejection, make_facility_id, validate
 from .store import refresh_extent, transaction
 
@@ -34,9 +35,17 @@ class Locator(Protocol):
     def locate(self, lon: float, lat: float) -> tuple[str | None, str | None]: ...
 
 
+class MatchLike(Protocol):
+    """A matcher's answer with its reasons (see directory.conflate.Match)."""
+
+    facility_id: str
+    reason: dict[str, Any]
+
+
 # Given a new record, return the id of an existing facility that is the same place (conflation),
-# or None to create a new facility.
-Matcher = Callable[[sqlite3.Connection, Facility], "str | None"]
+# or None to create a new facility. It may return a MatchLike instead of a bare id: its reason
+# (distance, name score ...) is then stored on the source record and shown in the detail JSON.
+Matcher = Callable[[sqlite3.Connection, Facility], "str | MatchLike | None"]
 
 
 @dataclass
@@ -50,6 +59,7 @@ class IngestReport:
     removed: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     without_position: int = 0
+    merged: int = 0  # added records linked to a facility another source already described
 
     def counts(self) -> dict[str, int]:
         return {
@@ -59,6 +69,7 @@ class IngestReport:
             "removed": self.removed,
             "rejected": len(self.rejected),
             "without_position": self.without_position,
+            "merged": self.merged,
         }
 
     def summary(self) -> str:
@@ -67,6 +78,7 @@ class IngestReport:
             f"{self.source} [{self.scope}]: {c['added']} added, {c['updated']} updated, "
             f"{c['unchanged']} unchanged, {c['removed']} removed, {c['rejected']} rejected"
             + (f", {c['without_position']} without a map position" if c["without_position"] else "")
+            + (f", {c['merged']} merged into places another source describes" if c["merged"] else "")
         )
 
 
@@ -75,22 +87,27 @@ def utcnow() -> str:
 
 
 def _row_values(fac: Facility) -> dict[str, Any]:
+    return _encode({name: getattr(fac, name) for name in CONTENT_FIELDS})
+
+
+def _encode(d: dict[str, Any]) -> dict[str, Any]:
+    """Facility values (plain Python) as the facilities row stores them."""
     return {
-        "name": fac.name or "",
-        "categories": json.dumps(sorted(set(fac.categories))),
-        "lon": fac.lon,
-        "lat": fac.lat,
-        "address": fac.address,
-        "municipality_code": fac.municipality_code,
-        "eldership_code": fac.eldership_code,
-        "operator": fac.operator,
-        "sector": fac.sector,
-        "features": json.dumps(fac.features, sort_keys=True, ensure_ascii=False),
-        "opening_hours": fac.opening_hours,
-        "status": fac.status,
-        "last_verified": fac.last_verified,
-        "licence": fac.licence,
-        "extra": json.dumps(fac.extra, sort_keys=True, ensure_ascii=False, default=str),
+        "name": d.get("name") or "",
+        "categories": json.dumps(sorted(set(d["categories"]))),
+        "lon": d.get("lon"),
+        "lat": d.get("lat"),
+        "address": d.get("address"),
+        "municipality_code": d.get("municipality_code"),
+        "eldership_code": d.get("eldership_code"),
+        "operator": d.get("operator"),
+        "sector": d.get("sector") or "unknown",
+        "features": json.dumps(d.get("features") or {}, sort_keys=True, ensure_ascii=False),
+        "opening_hours": d.get("opening_hours"),
+        "status": d.get("status") or "active",
+        "last_verified": d.get("last_verified"),
+        "licence": d.get("licence") or "",
+        "extra": json.dumps(d.get("extra") or {}, sort_keys=True, ensure_ascii=False, default=str),
     }
 
 
@@ -170,9 +187,11 @@ def apply_records(
                 seen.add(rec.source_id)
                 if rec.lon is None:
                     report.without_position += 1
-                _upsert(conn, rec, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report)
+                _upsert(conn, rec, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report,
+                        locator=locator)
             if full:
-                _sweep(conn, source=source, scope=scope, seen=seen, run_id=run_id, now=now, report=report)
+                _sweep(conn, source=source, scope=scope, seen=seen, run_id=run_id, now=now, report=report,
+                       locator=locator)
             if report.added or report.updated or report.removed:
                 refresh_extent(conn)
             conn.execute(
@@ -212,6 +231,7 @@ def _upsert(
     now: str,
     matcher: Matcher | None,
     report: IngestReport,
+    locator: Locator | None = None,
 ) -> None:
     rec_hash = rec.content_hash()
     existing = conn.execute(
@@ -229,7 +249,9 @@ def _upsert(
         )
         return
     if existing is None:
-        facility_id = matcher(conn, rec) if matcher else None
+        found = matcher(conn, rec) if matcher else None
+        facility_id = getattr(found, "facility_id", found)
+        reason = getattr(found, "reason", None) if found is not None else None
         if facility_id is None:
             facility_id = make_facility_id(rec.source, rec.source_id)
             conn.execute(
@@ -237,37 +259,76 @@ def _upsert(
                 f" VALUES (?, {', '.join('?' * len(values))}, ?, ?, ?, ?)",
                 (facility_id, *values.values(), rec.source, rec.source_id, rec.fetched_at, now),
             )
+        match = None
+        if found is not None:
+            match = json.dumps({**(reason or {}), "at": now}, sort_keys=True, ensure_ascii=False, default=str)
         conn.execute(
-            "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (rec.source, rec.source_id, facility_id, scope, rec.licence, rec.fetched_at, rec_hash, data),
+            "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash, data, match)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (rec.source, rec.source_id, facility_id, scope, rec.licence, rec.fetched_at, rec_hash, data, match),
         )
-        _log(conn, run_id, now, facility_id, rec, "added", None, _decode(values))
+        if found is None:
+            _log(conn, run_id, now, facility_id, rec, "added", None, _decode(values))
+        else:
+            # A further source for a known place: the facility is updated, not new.
+            before, after = _refresh(conn, facility_id, now=now, rec=rec, locator=locator)
+            after["sources"] = f"+{rec.source}:{rec.source_id}"
+            _log(conn, run_id, now, facility_id, rec, "updated", before, after)
+            report.merged += 1
         report.added += 1
         return
     facility_id = existing["facility_id"]
-    old_row = conn.execute("SELECT * FROM facilities WHERE id = ?", (facility_id,)).fetchone()
-    old = {k: old_row[k] for k in CONTENT_FIELDS}
     conn.execute(
         "UPDATE source_records SET scope = ?, licence = ?, fetched_at = ?, content_hash = ?, data = ?, removed_at = NULL"
         " WHERE source = ? AND source_id = ?",
         (scope, rec.licence, rec.fetched_at, rec_hash, data, rec.source, rec.source_id),
     )
-    # Only the facility's own (first) source record drives its fields here; richer merging of
-    # several sources is the conflation step's job.
-    if old_row["source"] == rec.source and old_row["source_id"] == rec.source_id:
-        assignments = ", ".join(f"{k} = ?" for k in values)
-        conn.execute(
-            f"UPDATE facilities SET {assignments}, fetched_at = ?, updated_at = ? WHERE id = ?",
-            (*values.values(), rec.fetched_at, now, facility_id),
-        )
-    before, after = _diff(_decode(old), _decode(values))
+    before, after = _refresh(conn, facility_id, now=now, rec=rec, locator=locator)
     kind = "added" if existing["removed_at"] is not None else "updated"
     _log(conn, run_id, now, facility_id, rec, kind, before, after)
     if kind == "added":
         report.added += 1
     else:
         report.updated += 1
+
+
+def _refresh(
+    conn: sqlite3.Connection,
+    facility_id: str,
+    *,
+    now: str,
+    rec: Facility | None = None,
+    locator: Locator | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Recompute a facility's fields from all its live source records (directory.conflate.merge),
+    store the conflicts between them, and return the (before, after) diff of its fields."""
+    old_row = conn.execute("SELECT * FROM facilities WHERE id = ?", (facility_id,)).fetchone()
+    old = {k: old_row[k] for k in CONTENT_FIELDS}
+    records = [
+        json.loads(r["data"])
+        for r in conn.execute(
+            "SELECT data FROM source_records WHERE facility_id = ? AND removed_at IS NULL ORDER BY rowid",
+            (facility_id,),
+        )
+    ]
+    if not records:
+        return {}, {}
+    merged, conflicts = merge(records)
+    position_from = merged.pop("_position_from")
+    if (merged["lon"], merged["lat"]) == (old_row["lon"], old_row["lat"]):
+        merged["municipality_code"], merged["eldership_code"] = old_row["municipality_code"], old_row["eldership_code"]
+    elif rec is not None and position_from == f"{rec.source}:{rec.source_id}":
+        merged["municipality_code"], merged["eldership_code"] = rec.municipality_code, rec.eldership_code
+    elif merged["lon"] is not None and locator is not None and not locator.is_empty:
+        merged["municipality_code"], merged["eldership_code"] = locator.locate(merged["lon"], merged["lat"])
+    values = _encode(merged)
+    assignments = ", ".join(f"{k} = ?" for k in values)
+    fetched = rec.fetched_at if rec is not None else old_row["fetched_at"]
+    conn.execute(
+        f"UPDATE facilities SET {assignments}, conflicts = ?, fetched_at = ?, updated_at = ? WHERE id = ?",
+        (*values.values(), json.dumps(conflicts, ensure_ascii=False, default=str), fetched, now, facility_id),
+    )
+    return _diff(_decode(old), _decode(values))
 
 
 def _sweep(
@@ -279,6 +340,7 @@ def _sweep(
     run_id: int,
     now: str,
     report: IngestReport,
+    locator: Locator | None = None,
 ) -> None:
     """Mark removed every record of this source and scope that the run did not see."""
     gone = [
@@ -299,12 +361,17 @@ def _sweep(
             (r["facility_id"],),
         ).fetchone()
         old_status = conn.execute("SELECT status FROM facilities WHERE id = ?", (r["facility_id"],)).fetchone()[0]
+        fac = Facility(source=source, source_id=r["source_id"], name="", categories=[], lon=None, lat=None, licence="")
         if not still_described:
             conn.execute(
                 "UPDATE facilities SET status = 'removed', updated_at = ? WHERE id = ?", (now, r["facility_id"])
             )
-        fac = Facility(source=source, source_id=r["source_id"], name="", categories=[], lon=None, lat=None, licence="")
-        _log(conn, run_id, now, r["facility_id"], fac, "removed", {"status": old_status}, {"status": "removed"})
+            _log(conn, run_id, now, r["facility_id"], fac, "removed", {"status": old_status}, {"status": "removed"})
+        else:
+            # Another source still describes the place: it stays, without this source's values.
+            before, after = _refresh(conn, r["facility_id"], now=now, locator=locator)
+            after["sources"] = f"-{source}:{r['source_id']}"
+            _log(conn, run_id, now, r["facility_id"], fac, "updated", before, after)
         report.removed += 1
 
 

@@ -12,12 +12,17 @@ import requests
 from directory import areas_store
 from directory.config import Settings
 from directory.errors import BadRequest
+from directory.model import Facility
 from directory.search import parse_bbox
 from directory.store import connect
 from directory.sync import IngestReport, apply_records, print_progress
 
+from directory.conflate import make_matcher, thresholds_from
+
 from . import osm, overpass
 from .areas import fetch_areas, read_areas
+from .mapping import load_mapping
+from .registry import run_registry
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -73,7 +78,8 @@ def ingest_osm(ctx: click.Context, files: tuple[Path, ...], area: str | None, bb
                 for el in osm.read_elements(path, keep=osm.is_of_interest)
             )
             report = apply_records(conn, (r for r in records if r is not None), source="osm",
-                                   scope=scope or path.name, locator=locator, progress=print_progress)
+                                   scope=scope or path.name, locator=locator, progress=print_progress,
+                                   matcher=make_matcher(thresholds_from(cfg)))
             finish_run(conn, report, cfg)
         return
     box = None
@@ -100,8 +106,36 @@ def ingest_osm(ctx: click.Context, files: tuple[Path, ...], area: str | None, bb
     records = (osm.element_to_facility(el, fetched_at=fetched_at)
                for el in osm.parse_overpass_json(payload, where=f"overpass:{label}", keep=osm.is_of_interest))
     report = apply_records(conn, (r for r in records if r is not None), source="osm",
-                           scope=scope or label, locator=locator, progress=print_progress)
+                           scope=scope or label, locator=locator, progress=print_progress,
+                           matcher=make_matcher(thresholds_from(cfg)))
     finish_run(conn, report, cfg)
+
+
+@ingest.command("registry")
+@click.argument("source")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--scope", default=None, help="What this run fully covers (default: full). Records of an earlier run of the same scope that are missing now are marked removed.")
+@click.pass_context
+def ingest_registry(ctx: click.Context, source: str, files: tuple[Path, ...], scope: str | None) -> None:
+    """A registry export or municipal upload: SOURCE is a mapping name (see `atvira sources`) or a
+    path to a mapping .toml; FILEs are read together as one run, or fetched live (data.gov.lt) when none."""
+    cfg = _settings(ctx)
+    mapping = load_mapping(source)
+    conn = connect(cfg.db)
+    locator = areas_store.load_locator(conn)
+    if locator.is_empty:
+        click.echo("note: no areas loaded, so points are not checked against them (`atvira areas load`)", err=True)
+    with requests.Session() as session:
+        report, conv = run_registry(conn, mapping, list(files), settings=cfg, locator=locator, fetched_at=_now(),
+                                    scope=scope, session=session)
+    if conv.skipped:
+        click.echo(f"  {conv.skipped} rows skipped (types this mapping does not list)")
+    if conv.unnamed:
+        click.echo(f"  {conv.unnamed} places had no name in the source and were named from name_default", err=True)
+    finish_run(conn, report, cfg)
+    unplaced = [r for r in conv.records if isinstance(r, Facility) and r.lon is None]
+    for rec in unplaced:
+        click.echo(f"  without a map position (kept and listed): {rec.source_id} {rec.name}")
 
 
 @click.group()
@@ -140,3 +174,36 @@ def areas_list(ctx: click.Context, level: str) -> None:
     conn = connect(_settings(ctx).db, readonly=True)
     for a in areas_store.list_areas(conn, level=level):
         click.echo(f"{a['code']:>6}  {a['name']:<40} {a['population'] or 0:>9,}  {a['facilities']:>6}")
+
+
+@click.command("sources")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def sources(ctx: click.Context, as_json: bool) -> None:
+    """List sources (declared mappings and whatever the store holds) with licence, last fetch,
+    counts, and STALE when the source's last ingest run failed."""
+    import json as _json
+
+    from directory.sources import list_sources
+
+    from .mapping import list_mappings
+
+    cfg = _settings(ctx)
+    stored = {s["source"]: s for s in list_sources(connect(cfg.db))}
+    rows = []
+    for m in list_mappings():
+        entry = stored.pop(m.name, None) or {"source": m.name, "records": 0, "facilities": 0, "merged": 0,
+                                            "last_fetch": None, "licences": [], "stale": False, "last_run": None}
+        rows.append({**entry, "title": m.title, "licences": entry["licences"] or [m.licence],
+                     "live": bool(m.url)})
+    rows += [{**s, "title": "OpenStreetMap" if s["source"] == "osm" else s["source"], "live": s["source"] == "osm"}
+             for s in stored.values()]
+    rows.sort(key=lambda r: r["source"])
+    if as_json:
+        click.echo(_json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        state = "STALE (last run failed)" if r["stale"] else ("never fetched" if not r["last_fetch"] else "ok")
+        click.echo(f"{r['source']:<20} {r['records']:>7} records {r['facilities']:>7} facilities"
+                   f" {r['merged']:>6} merged  last fetch {r['last_fetch'] or '-':<20} {state}")
+        click.echo(f"{'':<20} {r['title']} — licence: {'; '.join(r['licences']) or '-'}")
