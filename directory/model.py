@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 # Category slugs. Order is the order a legend shows them in.
@@ -84,16 +84,24 @@ class Facility:
 
         fetched_at is excluded: fetching the same data again is not a change. So are the area
         codes: they are derived here from the loaded areas, not said by the source.
+        (A shallow dict on purpose: dataclasses.asdict deep-copies and was half the ingest time.)
         """
-        d = asdict(self)
-        for derived in ("fetched_at", "municipality_code", "eldership_code"):
-            d.pop(derived, None)
+        d = {name: getattr(self, name) for name in _CONTENT_FIELDS}
         d["categories"] = sorted(set(self.categories))
         return d
 
-    def content_hash(self) -> str:
-        blob = json.dumps(self.content(), sort_keys=True, ensure_ascii=False, default=str)
+    def content_json(self) -> str:
+        """content() as canonical JSON: what is stored and what the hash is taken of."""
+        return json.dumps(self.content(), sort_keys=True, ensure_ascii=False, default=str)
+
+    def content_hash(self, content_json: str | None = None) -> str:
+        blob = content_json if content_json is not None else self.content_json()
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+_CONTENT_FIELDS = tuple(
+    f.name for f in fields(Facility) if f.name not in ("fetched_at", "municipality_code", "eldership_code")
+)
 
 
 def check_coordinates(lon: Any, lat: Any) -> tuple[float, float] | str:

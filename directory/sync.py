@@ -233,13 +233,12 @@ def _upsert(
     report: IngestReport,
     locator: Locator | None = None,
 ) -> None:
-    rec_hash = rec.content_hash()
+    data = rec.content_json()
+    rec_hash = rec.content_hash(data)
     existing = conn.execute(
         "SELECT facility_id, content_hash, removed_at FROM source_records WHERE source = ? AND source_id = ?",
         (rec.source, rec.source_id),
     ).fetchone()
-    values = _row_values(rec)
-    data = json.dumps(rec.content(), sort_keys=True, ensure_ascii=False, default=str)
     if existing is not None and existing["content_hash"] == rec_hash and existing["removed_at"] is None:
         report.unchanged += 1
         # The record may now be covered by another scope (a file renamed, an area re-cut).
@@ -248,6 +247,7 @@ def _upsert(
             (scope, rec.source, rec.source_id, scope),
         )
         return
+    values = _row_values(rec)
     if existing is None:
         found = matcher(conn, rec) if matcher else None
         facility_id = getattr(found, "facility_id", found)
