@@ -202,7 +202,8 @@ MIGRATIONS: list[str] = [
         score REAL,                         -- yes / known; NULL when no point is known
         meets_all INTEGER NOT NULL
     );
-    CREATE INDEX audit_institutions_municipality ON audit_institutions(municipality_code, meets_all);
+    CREATE INDEX audit_institutions_municipality
+        ON audit_institutions(municipality_code, meets_all DESC, score DESC, name);
     CREATE TABLE audit_checklist (
         code TEXT PRIMARY KEY,              -- a municipality code, or LT for the country
         institutions INTEGER NOT NULL,
