@@ -176,6 +176,13 @@ def computed(conn: sqlite3.Connection) -> dict[str, Any] | None:
     return get_meta(conn, "audit")
 
 
+def is_current(conn: sqlite3.Connection, *, today: date | None = None) -> bool:
+    """True when the stored audit exists and was computed today (its 12-month cut-off holds):
+    an ingest that changed nothing need not recompute it."""
+    summary = computed(conn)
+    return bool(summary) and summary.get("today") == (today or date.today()).isoformat()
+
+
 def _refresh_shapes(conn: sqlite3.Connection) -> bool:
     """Simplify the area outlines for the maps, only when the areas changed (cheap signature)."""
     sig = list(conn.execute("SELECT count(*), total(length(geometry)), total(min_lon), total(max_lat),"
