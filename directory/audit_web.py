@@ -273,7 +273,9 @@ def api_municipality(code: str) -> Response:
     try:
         n = report.INSTITUTIONS_ON_PAGE if limit in (None, "") else None if limit == "all" else int(limit)
     except ValueError:
-        raise BadRequest("must be a whole number or 'all'", where="institutions_limit") from None
+        n = -1
+    if n is not None and n < 0:
+        raise BadRequest("must be a whole number or 'all'", where="institutions_limit")
     data = report.municipality(_reader(), code, category=category, institutions_limit=n)
     data["checklist_documentation"] = report.checklist_documentation()
     return jsonify(data)

@@ -179,6 +179,8 @@ def test_pages_sort_without_javascript_and_name_bad_parameters(audit_client):
     bad = audit_client.get("/api/audit/municipalities/13?category=nope")
     assert bad.status_code == 400 and bad.get_json()["where"] == "category"
     assert audit_client.get("/audit?indicator=nope").status_code == 400
+    bad = audit_client.get("/api/audit/municipalities/13?institutions_limit=-3")
+    assert bad.status_code == 400 and bad.get_json()["where"] == "institutions_limit"
     missing = audit_client.get("/api/audit/municipalities/999")
     assert missing.status_code == 404 and missing.get_json()["where"] == "code"
     assert audit_client.get("/audit/999").status_code == 404

@@ -4,12 +4,12 @@
   "use strict";
   var table = document.getElementById("municipalities");
   if (table) {
-    table.querySelectorAll("thead th[data-key]").forEach(function (th, col) {
+    table.querySelectorAll("thead th[data-key]").forEach(function (th, col) {  // col = cell index
       var link = th.querySelector("a");
       if (!link) { return; }
       link.addEventListener("click", function (ev) {
         ev.preventDefault();
-        var desc = th.getAttribute("aria-sort") !== "descending" && (th.getAttribute("aria-sort") === "ascending" || col > 1);
+        var desc = th.getAttribute("aria-sort") !== "descending" && (th.getAttribute("aria-sort") === "ascending" || th.getAttribute("data-first") !== "asc");
         var body = table.tBodies[0];
         var rows = Array.prototype.slice.call(body.rows);
         rows.sort(function (a, b) {
