@@ -32,7 +32,7 @@ SORT_KEYS = (
     "share_population_uncovered", "capacity_per_child", "institutions", "checklist_score",
     "meets_all", "facilities", "missing_hours_share",
 )
-INSTITUTIONS_ON_PAGE = 100
+INSTITUTIONS_ON_PAGE = 50
 
 _IND_COLUMNS = (
     "count", "population", "per_10k", "elderships", "elderships_none", "share_elderships_none",

@@ -258,3 +258,10 @@ def test_areas_load_and_every_ingest_recompute_the_audit(tmp_path, shared_data, 
     finish_run(c, report, settings.with_(db=db))  # what every adapter's command ends with
     assert c.execute(count, (VILNIUS,)).fetchone()[0] == 1
     c.close()
+
+
+def test_a_store_without_areas_or_audit_says_so_instead_of_failing(client):
+    page = client.get("/audit")
+    assert page.status_code == 200
+    assert "atvira audit --recompute" in page.get_data(as_text=True)
+    assert client.get("/api/audit/municipalities").get_json()["municipalities"] == []
