@@ -42,8 +42,14 @@ INSTITUTION_CATEGORIES = ("townhall", "library", "community_centre", "culture")
 CHILDCARE_CATEGORIES = ("kindergarten", "childcare")
 
 
+# The features the checklist reads; each is extracted from the JSON once per institution
+# (a materialised CTE), and the points are decided on those columns.
+CHECKLIST_FEATURES = ("open_foyer", "toilet", "free", "changing_table", "feeding_room", "play_corner",
+                      "seating", "cafe", "wheelchair")
+
+
 def _feature(name: str) -> str:
-    return f"json_extract(f.features, '$.{name}')"
+    return f"v_{name}"
 
 
 def _plain(name: str) -> str:
@@ -64,7 +70,7 @@ CHECKLIST: dict[str, tuple[str, str, str]] = {
         "Opening hours published",
         "yes when the record carries opening hours; otherwise unknown (a source that does not"
         " carry hours says nothing about whether the institution publishes them)",
-        "CASE WHEN f.opening_hours IS NOT NULL AND trim(f.opening_hours) NOT IN ('', 'unknown')"
+        "CASE WHEN opening_hours IS NOT NULL AND trim(opening_hours) NOT IN ('', 'unknown')"
         " THEN 'yes' ELSE 'unknown' END",
     ),
     "free_toilet": (
@@ -348,16 +354,24 @@ def _checklist(conn: sqlite3.Connection) -> None:
     point_sql = ",\n".join(f"{sql} AS {key}" for key, (_, _, sql) in CHECKLIST.items())
     yes = " + ".join(f"({k} = 'yes')" for k in POINTS)
     known = " + ".join(f"({k} != 'unknown')" for k in POINTS)
+    extracted = ", ".join(f"json_extract(f.features, '$.{n}') AS v_{n}" for n in CHECKLIST_FEATURES)
+    # MATERIALIZED: without it SQLite flattens the subqueries and evaluates every point's CASE
+    # (and every json_extract) again for each use in yes/known/score (~6x the work).
     conn.execute(f"""
         INSERT INTO audit_institutions(facility_id, municipality_code, eldership_code, name, categories,
             sector, {', '.join(POINTS)}, yes, known, score, meets_all)
+        WITH raw AS MATERIALIZED (
+            SELECT f.id, f.municipality_code, f.eldership_code, f.name, f.categories, f.sector,
+                   f.opening_hours, {extracted}
+            FROM facilities f
+            WHERE {LIVE} AND f.municipality_code IS NOT NULL AND {institution_predicate('f')}),
+        points AS MATERIALIZED (
+            SELECT id, municipality_code, eldership_code, name, categories, sector, {point_sql} FROM raw),
+        counted AS MATERIALIZED (
+            SELECT *, {yes} AS yes, {known} AS known FROM points)
         SELECT id, municipality_code, eldership_code, name, categories, sector, {', '.join(POINTS)},
-               {yes}, {known}, CASE WHEN ({known}) > 0 THEN 1.0 * ({yes}) / ({known}) END,
-               ({yes}) = {len(POINTS)}
-        FROM (SELECT f.id, f.municipality_code, f.eldership_code, f.name, f.categories, f.sector,
-                     {point_sql}
-              FROM facilities f
-              WHERE {LIVE} AND f.municipality_code IS NOT NULL AND {institution_predicate('f')})
+               yes, known, CASE WHEN known > 0 THEN 1.0 * yes / known END, yes = {len(POINTS)}
+        FROM counted
     """)
     per_point = ", ".join(
         f"sum({k} = 'yes'), sum({k} = 'no'), sum({k} = 'unknown')" for k in POINTS)
