@@ -33,6 +33,7 @@ SORT_KEYS = (
     "meets_all", "facilities", "missing_hours_share",
 )
 INSTITUTIONS_ON_PAGE = 50
+MEETING_ALL_ON_PAGE = 500
 
 _IND_COLUMNS = (
     "count", "population", "per_10k", "elderships", "elderships_none", "share_elderships_none",
@@ -212,6 +213,23 @@ def _institution(r: sqlite3.Row) -> dict[str, Any]:
             "sector": r["sector"], "eldership_code": r["eldership_code"],
             "points": {k: r[k] for k in POINTS}, "yes": r["yes"], "known": r["known"],
             "score": r["score"], "meets_all": bool(r["meets_all"])}
+
+
+def meeting_all(conn: sqlite3.Connection, *, limit: int | None = 500) -> list[dict[str, Any]]:
+    """The public list: institutions meeting every checklist point, by municipality and name."""
+    tail = "" if limit is None else f" LIMIT {int(limit)}"
+    return [{**_institution(r), "municipality_code": r["municipality_code"], "municipality": r["municipality"]}
+            for r in conn.execute(
+                "SELECT i.*, a.name AS municipality FROM audit_institutions i"
+                " JOIN areas a ON a.level = 'municipality' AND a.code = i.municipality_code"
+                " WHERE i.meets_all = 1 ORDER BY i.municipality_code, i.name" + tail)]
+
+
+def meeting_all_csv(conn: sqlite3.Connection) -> Iterator[list[Any]]:
+    columns = ("municipality_code", "municipality", "facility_id", "name", "categories", "sector")
+    yield list(columns)
+    for r in meeting_all(conn, limit=None):
+        yield [";".join(r[c]) if c == "categories" else r[c] for c in columns]
 
 
 def shapes(conn: sqlite3.Connection, *, level: str, parent: str | None = None) -> list[tuple[str, str, str]]:

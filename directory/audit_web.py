@@ -238,6 +238,20 @@ def audit_municipality(code: str) -> str:
         problems=QUALITY_PROBLEMS, fmt=fmt, colours={"gap": GAP, "covered": COVERED, "none": NO_DATA})
 
 
+@bp.get("/audit/institutions")
+def audit_meeting_all() -> str:
+    conn = _reader()
+    rows = report.meeting_all(conn, limit=report.MEETING_ALL_ON_PAGE)
+    total = conn.execute("SELECT meets_all FROM audit_checklist WHERE code = 'LT'").fetchone()
+    return render_template("audit_institutions.html", rows=rows, total=total[0] if total else 0,
+                           checklist=report.checklist_documentation(), computed=report.status(conn))
+
+
+@bp.get("/audit/institutions.csv")
+def audit_meeting_all_csv() -> Response:
+    return _csv(report.meeting_all_csv(_reader()), "atvira-audit-institutions-meeting-every-point.csv")
+
+
 @bp.get("/audit.csv")
 def audit_csv() -> Response:
     return _csv(report.municipalities_csv(_reader()), "atvira-audit-municipalities.csv")

@@ -204,6 +204,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX audit_institutions_municipality
         ON audit_institutions(municipality_code, meets_all DESC, score DESC, name);
+    -- The public list of institutions that meet every point (few): a small partial index.
+    CREATE INDEX audit_institutions_open ON audit_institutions(municipality_code, name) WHERE meets_all = 1;
     CREATE TABLE audit_checklist (
         code TEXT PRIMARY KEY,              -- a municipality code, or LT for the country
         institutions INTEGER NOT NULL,

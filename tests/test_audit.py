@@ -265,3 +265,15 @@ def test_a_store_without_areas_or_audit_says_so_instead_of_failing(client):
     assert page.status_code == 200
     assert "atvira audit --recompute" in page.get_data(as_text=True)
     assert client.get("/api/audit/municipalities").get_json()["municipalities"] == []
+
+
+def test_the_public_list_of_institutions_meeting_every_point(audit_client):
+    page = audit_client.get("/audit/institutions")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Vilniaus apskrities Adomo Mickevičiaus viešoji biblioteka" in html
+    assert "Vilniaus miesto savivaldybė" not in html  # toilet unknown: does not meet every point
+    assert "Privatus teatras" not in html  # private: not a public institution
+    body = audit_client.get("/audit/institutions.csv").get_data(as_text=True).lstrip("\ufeff")
+    assert [r["facility_id"] for r in csv.DictReader(io.StringIO(body))] == ["test-library-all-yes"]
+    assert "/audit/institutions" in audit_client.get("/audit").get_data(as_text=True)
