@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 
 import geopandas
@@ -67,6 +68,14 @@ def test_vilnius_kindergartens_per_10k_equal_an_independent_geopandas_computatio
     assert (stored["count"], stored["population"]) == (count, population) == (172, 556_476)
     assert stored["per_10k"] == pytest.approx(expected, abs=1e-12)
     assert round(stored["per_10k"], 2) == round(expected, 2) == 3.09
+
+    # Childcare capacity where the registry publishes it: places per enrolled child.
+    cap = conn.execute("SELECT capacity, enrolled, capacity_per_child, capacity_facilities FROM audit_indicators"
+                       " WHERE level = 'municipality' AND code = ? AND category = 'kindergarten'",
+                       (VILNIUS,)).fetchone()
+    assert cap["capacity"] == int(frame["capacity"].sum()) and cap["enrolled"] == int(frame["children"].sum())
+    assert cap["capacity_per_child"] == pytest.approx(frame["capacity"].sum() / frame["children"].sum())
+    assert cap["capacity_facilities"] == 172
 
     # Eldership by eldership, too (the eldership layer read by geopandas as well).
     elds = geopandas.read_file(shared_data / AREAS / "topojson/LT-seniunijos-wards.json").set_crs(4326)
@@ -235,6 +244,22 @@ def test_cli_prints_the_same_numbers(audit_db, conn):
     assert "conflicts not tracked yet" in one.output
     bad = runner.invoke(cli, ["--db", str(audit_db), "audit", "Atlantis"])
     assert bad.exit_code == 2 and "Atlantis" in bad.output
+    bad = runner.invoke(cli, ["--db", str(audit_db), "audit", "--category", "spa"])
+    assert bad.exit_code == 2 and "--category" in bad.output
+
+
+def test_cli_recompute_then_json(audit_db, tmp_path):
+    from directory.audit_cli import audit as audit_cmd
+    from directory.cli import cli
+
+    cli.add_command(audit_cmd)
+    copy = tmp_path / "copy.db"
+    shutil.copy(audit_db, copy)
+    out = CliRunner().invoke(cli, ["--db", str(copy), "audit", "--recompute", "--json", "13"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["code"] == "13" and len(data["institutions"]) == 175
+    assert "audit recomputed" in out.stderr
 
 
 def test_areas_load_and_every_ingest_recompute_the_audit(tmp_path, shared_data, settings):

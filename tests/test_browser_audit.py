@@ -30,6 +30,10 @@ def test_national_choropleth_has_one_shape_per_municipality_and_a_legend(audit_d
     page.locator('#municipalities th[data-key="population"] a').click()
     page.locator('#municipalities th[data-key="population"][aria-sort="descending"]').wait_for()
     assert page.locator("#municipalities tbody tr").first.get_attribute("data-code") == "13"
+    # Printed as a clean report: no site header or controls, the table and map stay.
+    page.emulate_media(media="print")
+    assert not page.locator("header.site").is_visible() and not page.locator("form.controls").is_visible()
+    assert page.locator("#municipalities").is_visible() and page.locator("section.choropleth .map-box").is_visible()
     assert errors == [] and dialogs == []
 
 
