@@ -275,7 +275,7 @@ def _indicators(conn: sqlite3.Connection) -> None:
             agg = _sum_rows(level, code, cat, members)
             agg["median_per_10k"] = median
             rows.append(agg)
-    columns = list(rows[0])
+    columns = [c for c in rows[0] if not c.startswith("_")]
     conn.executemany(
         f"INSERT INTO audit_indicators({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
         [tuple(r[c] for c in columns) for r in rows],
@@ -309,6 +309,7 @@ def _row(level: str, code: str, cat: str, acc: dict[str, Any], population: int |
         "capacity": acc["capacity"], "capacity_facilities": acc["capacity_n"],
         "enrolled": acc["enrolled"],
         "capacity_per_child": _ratio(acc["capacity_enrolled"], acc["enrolled"]),
+        "_capacity_enrolled": acc["capacity_enrolled"],  # for the county/country sums; not stored
     }
 
 
@@ -321,7 +322,6 @@ def _sum_rows(level: str, code: str, cat: str, members: list[dict[str, Any]]) ->
     count = sum(m["count"] for m in members)
     elderships, none = total("elderships") or 0, total("elderships_none") or 0
     uncovered = total("population_uncovered")
-    capacity_enrolled = sum((m["capacity_per_child"] or 0) * (m["enrolled"] or 0) for m in members)
     return {
         "level": level, "code": code, "category": cat, "count": count, "population": population,
         "per_10k": None if not population else count * 10_000 / population,
@@ -331,7 +331,7 @@ def _sum_rows(level: str, code: str, cat: str, members: list[dict[str, Any]]) ->
         "rank": None, "median_per_10k": None,
         "capacity": total("capacity"), "capacity_facilities": total("capacity_facilities") or 0,
         "enrolled": total("enrolled"),
-        "capacity_per_child": _ratio(round(capacity_enrolled) if capacity_enrolled else None, total("enrolled")),
+        "capacity_per_child": _ratio(total("_capacity_enrolled"), total("enrolled")),
     }
 
 

@@ -76,6 +76,8 @@ def test_vilnius_kindergartens_per_10k_equal_an_independent_geopandas_computatio
     assert cap["capacity"] == int(frame["capacity"].sum()) and cap["enrolled"] == int(frame["children"].sum())
     assert cap["capacity_per_child"] == pytest.approx(frame["capacity"].sum() / frame["children"].sum())
     assert cap["capacity_facilities"] == 172
+    country = audit_report.national(conn, category="kindergarten")["indicators"]
+    assert country["capacity_per_child"] == pytest.approx(cap["capacity_per_child"])  # only Vilnius publishes
 
     # Eldership by eldership, too (the eldership layer read by geopandas as well).
     elds = geopandas.read_file(shared_data / AREAS / "topojson/LT-seniunijos-wards.json").set_crs(4326)
