@@ -230,7 +230,6 @@ def test_municipality_page_csvs_escaping_and_print_stylesheet(audit_client):
 
 
 def test_cli_prints_the_same_numbers(audit_db, conn):
-    from app import main  # noqa: F401  (the command is registered in app.main)
     from directory.audit_cli import audit as audit_cmd
     from directory.cli import cli
 
