@@ -303,3 +303,17 @@ def test_the_public_list_of_institutions_meeting_every_point(audit_client):
     body = audit_client.get("/audit/institutions.csv").get_data(as_text=True).lstrip("\ufeff")
     assert [r["facility_id"] for r in csv.DictReader(io.StringIO(body))] == ["test-library-all-yes"]
     assert "/audit/institutions" in audit_client.get("/audit").get_data(as_text=True)
+
+
+def test_names_never_reach_a_template_engine_through_the_map(audit_db, tmp_path, make_app):
+    # branca compiles every folium element's script as a Jinja template; the shapes (and names)
+    # travel in a JSON data block instead, so "{{ 7*7 }}" stays text.
+    copy = tmp_path / "copy.db"
+    shutil.copy(audit_db, copy)
+    w = connect(copy)
+    w.execute("UPDATE areas SET name = '{{ 7*7 }} <b>sav.</b>' WHERE code = '13'")
+    w.close()
+    html = make_app(db=copy).test_client().get("/audit").get_data(as_text=True)
+    assert "49 &lt;b" not in html and "49 \\u003cb" not in html
+    assert '"name": "{{ 7*7 }} \\u003cb\\u003esav.\\u003c/b\\u003e"' in html  # in the data block
+    assert "{{ 7*7 }} &lt;b&gt;sav.&lt;/b&gt;" in html  # in the table
