@@ -34,10 +34,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_i18n(app)
     init_security(app, settings)
 
-    from directory import api, pages
+    from directory import api, audit_web, pages
 
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(audit_web.bp)
 
     @app.errorhandler(AtviraError)
     def handle_atvira_error(exc: AtviraError):  # one handler for the whole hierarchy
@@ -56,12 +57,14 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def main() -> None:
     """Entry point of the `atvira` console script."""
+    from directory.audit_cli import audit
     from directory.cli import cli
     from ingest.cli import areas, ingest, sources
 
     cli.add_command(ingest)
     cli.add_command(areas)
     cli.add_command(sources)
+    cli.add_command(audit)
     cli(prog_name="atvira")
 
 

@@ -159,6 +159,89 @@ MIGRATIONS: list[str] = [
     ALTER TABLE source_records ADD COLUMN match TEXT;
     ALTER TABLE facilities ADD COLUMN conflicts TEXT NOT NULL DEFAULT '[]';
     """,
+    # Audit (issue 6): indicators, the institution checklist and data quality, computed once per
+    # ingest by directory.audit.recompute and only read by pages/API/CLI; plus the area shapes
+    # simplified once for the choropleths. Self-contained: drops nothing, touches no other table.
+    """
+    CREATE TABLE audit_shapes (
+        level TEXT NOT NULL,
+        code TEXT NOT NULL,
+        geometry TEXT NOT NULL,             -- simplified GeoJSON geometry (WGS84) for the maps
+        PRIMARY KEY (level, code)
+    );
+    CREATE TABLE audit_indicators (
+        level TEXT NOT NULL,                -- country | county | municipality | eldership
+        code TEXT NOT NULL,
+        category TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        population INTEGER,
+        per_10k REAL,
+        elderships INTEGER,
+        elderships_none INTEGER,
+        share_elderships_none REAL,
+        population_uncovered INTEGER,
+        share_population_uncovered REAL,
+        rank INTEGER,                       -- among the municipalities, by per_10k (1 = most)
+        median_per_10k REAL,                -- the national median of the municipalities' per_10k
+        capacity INTEGER,                   -- childcare: summed capacity where known
+        capacity_facilities INTEGER,        -- how many facilities published a capacity
+        enrolled INTEGER,                   -- children enrolled where capacity and children are known
+        capacity_per_child REAL,
+        PRIMARY KEY (level, code, category)
+    );
+    CREATE TABLE audit_institutions (
+        facility_id TEXT PRIMARY KEY,
+        municipality_code TEXT,
+        eldership_code TEXT,
+        name TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        sector TEXT NOT NULL,
+        open_to_anyone TEXT NOT NULL,       -- each point: yes | no | unknown
+        hours_published TEXT NOT NULL,
+        free_toilet TEXT NOT NULL,
+        changing_table TEXT NOT NULL,
+        feeding_room TEXT NOT NULL,
+        play_corner TEXT NOT NULL,
+        seating TEXT NOT NULL,
+        wheelchair TEXT NOT NULL,
+        yes INTEGER NOT NULL,
+        known INTEGER NOT NULL,
+        score REAL,                         -- yes / known; NULL when no point is known
+        meets_all INTEGER NOT NULL
+    );
+    CREATE INDEX audit_institutions_municipality
+        ON audit_institutions(municipality_code, meets_all DESC, score DESC, name);
+    -- The public list of institutions that meet every point (few): a small partial index.
+    CREATE INDEX audit_institutions_open ON audit_institutions(municipality_code, name) WHERE meets_all = 1;
+    CREATE TABLE audit_checklist (
+        code TEXT PRIMARY KEY,              -- a municipality code, or LT for the country
+        institutions INTEGER NOT NULL,
+        yes_points INTEGER NOT NULL,
+        known_points INTEGER NOT NULL,
+        score REAL,
+        coverage REAL,
+        meets_all INTEGER NOT NULL,
+        points TEXT NOT NULL                -- JSON: point -> {yes, no, unknown}
+    );
+    CREATE TABLE audit_quality (
+        code TEXT PRIMARY KEY,              -- a municipality code, or LT for the country
+        facilities INTEGER NOT NULL,
+        missing_hours INTEGER NOT NULL,
+        no_features INTEGER NOT NULL,
+        stale INTEGER NOT NULL,
+        single_source INTEGER NOT NULL,
+        conflicts INTEGER NOT NULL,
+        conflicts_tracked INTEGER NOT NULL
+    );
+    CREATE TABLE audit_quality_records (
+        municipality_code TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        facility_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        problems TEXT NOT NULL,             -- comma-separated problem keys
+        PRIMARY KEY (municipality_code, position)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import requests
 
-from directory import areas_store
+from directory import areas_store, audit
 from directory.config import Settings
 from directory.errors import BadRequest
 from directory.model import Facility
@@ -48,6 +48,15 @@ def finish_run(conn, report: IngestReport, settings: Settings) -> None:
     adapter's command ends with the same call.
     """
     echo_report(report)
+    changed = bool(report.added or report.updated or report.removed)
+    if changed or not audit.is_current(conn):
+        _recompute_audit(conn)
+
+
+def _recompute_audit(conn) -> None:
+    """The audit's stored indicators follow every change of facilities or areas."""
+    summary = audit.recompute(conn)
+    click.echo(f"audit recomputed in {summary['seconds']:.1f}s", err=True)
 
 
 @click.group()
@@ -159,6 +168,7 @@ def areas_load(ctx: click.Context, from_dir: Path | None) -> None:
     muni = sum(1 for a in loaded if a.level == "municipality")
     population = sum(a.population or 0 for a in loaded if a.level == "municipality")
     click.echo(f"loaded {n} areas: {muni} municipalities, {n - muni} elderships, population {population:,}")
+    _recompute_audit(conn)
     outside = conn.execute(
         "SELECT count(*) FROM facilities WHERE lon IS NOT NULL AND municipality_code IS NULL AND status != 'removed'"
     ).fetchone()[0]

@@ -122,3 +122,15 @@ def live_server(make_app):
     for server, thread in servers:
         server.shutdown()
         thread.join(timeout=5)
+
+
+# --- the audit (issue 6) ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def audit_db(tmp_path_factory, shared_data) -> Path:
+    """A store with the real areas, the real Vilnius kindergartens and a few hand-made
+    institutions, audited once per session. Read-only for tests: copy it before writing."""
+    from tests.audit_data import build_audit_store
+
+    return build_audit_store(tmp_path_factory.mktemp("audit") / "audit.db", shared_data)

@@ -1,0 +1,443 @@
+"""The municipal openness audit, computed once per ingest and stored.
+
+`recompute(conn)` runs after every committed ingest (ingest/cli.py::finish_run) and after
+`atvira areas load`. It aggregates the facilities with SQL (GROUP BY on the municipality and
+eldership codes given at ingest) into small tables; pages, the API and the CLI only read those
+tables (see `directory.audit_report`), so a request never scans the facilities.
+
+Three parts:
+
+- indicators per country, county, municipality and eldership, per category: count, count per
+  10,000 residents (2021 census), share of elderships with none and share of the population
+  living in them, rank among the municipalities and the national median, childcare capacity;
+- the openness checklist for public institutions (`CHECKLIST`): each point yes / no / unknown
+  per institution; unknown is never counted as yes nor as no;
+- data quality per municipality, with the worst records listed.
+
+Unknown is its own value throughout: a feature absent from a facility is unknown, never "no".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import statistics
+import time
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+import shapely
+
+from .areas import geometry_to_geojson_text
+from .model import CATEGORIES
+from .store import get_meta, set_meta, transaction
+
+# Facilities that count: removed and closed places are not there for a citizen.
+LIVE = "f.status IN ('active', 'unknown')"
+
+# Categories whose facilities are public institutions when their sector is not known; a
+# facility whose sector is "public" is an institution whatever its category.
+INSTITUTION_CATEGORIES = ("townhall", "library", "community_centre", "culture")
+CHILDCARE_CATEGORIES = ("kindergarten", "childcare")
+
+
+# The features the checklist reads; each is extracted from the JSON once per institution
+# (a materialised CTE), and the points are decided on those columns.
+CHECKLIST_FEATURES = ("open_foyer", "toilet", "free", "changing_table", "feeding_room", "play_corner",
+                      "seating", "cafe", "wheelchair")
+
+
+def _feature(name: str) -> str:
+    return f"v_{name}"
+
+
+def _plain(name: str) -> str:
+    """yes -> yes; no or limited -> no (not met for everyone); absent -> unknown."""
+    return (f"CASE {_feature(name)} WHEN 'yes' THEN 'yes' WHEN 'no' THEN 'no'"
+            f" WHEN 'limited' THEN 'no' ELSE 'unknown' END")
+
+
+# The checklist: point key -> (label, how it is decided, SQL giving 'yes'|'no'|'unknown').
+# The labels and rules are shown on the audit pages, so they are the documentation.
+CHECKLIST: dict[str, tuple[str, str, str]] = {
+    "open_to_anyone": (
+        "Open to anyone during published hours",
+        "feature open_foyer: yes; limited or no counts as no",
+        _plain("open_foyer"),
+    ),
+    "hours_published": (
+        "Opening hours published",
+        "yes when the record carries opening hours; otherwise unknown (a source that does not"
+        " carry hours says nothing about whether the institution publishes them)",
+        "CASE WHEN opening_hours IS NOT NULL AND trim(opening_hours) NOT IN ('', 'unknown')"
+        " THEN 'yes' ELSE 'unknown' END",
+    ),
+    "free_toilet": (
+        "Free public toilet",
+        "features toilet and free: yes when both are yes; no when the toilet is no or limited, or"
+        " the toilet is yes but not free; otherwise unknown",
+        f"CASE WHEN {_feature('toilet')} IN ('no', 'limited') THEN 'no'"
+        f" WHEN {_feature('toilet')} = 'yes' AND {_feature('free')} = 'yes' THEN 'yes'"
+        f" WHEN {_feature('toilet')} = 'yes' AND {_feature('free')} IN ('no', 'limited') THEN 'no'"
+        " ELSE 'unknown' END",
+    ),
+    "changing_table": ("Baby changing table", "feature changing_table", _plain("changing_table")),
+    "feeding_room": ("Feeding room", "feature feeding_room", _plain("feeding_room")),
+    "play_corner": ("Play corner", "feature play_corner", _plain("play_corner")),
+    "seating": (
+        "Place to sit or café",
+        "features seating and cafe: yes when either is yes; no when both are known and neither is"
+        " yes; otherwise unknown",
+        f"CASE WHEN {_feature('seating')} = 'yes' OR {_feature('cafe')} = 'yes' THEN 'yes'"
+        f" WHEN {_feature('seating')} IN ('no', 'limited') AND {_feature('cafe')} IN ('no', 'limited') THEN 'no'"
+        " ELSE 'unknown' END",
+    ),
+    "wheelchair": ("Wheelchair access", "feature wheelchair", _plain("wheelchair")),
+}
+POINTS = tuple(CHECKLIST)
+
+# Data-quality problems a record can have, in the order the worst-records list shows them.
+QUALITY_PROBLEMS: dict[str, str] = {
+    "missing_hours": "No opening hours",
+    "no_features": "No feature known",
+    "stale": "Not verified in 12 months",
+    "single_source": "Only one source",
+    "conflicts": "Unresolved conflict between sources",
+}
+WORST_RECORDS = 20
+STALE_DAYS = 365
+
+SHAPE_TOLERANCE = {"municipality": 0.002, "eldership": 0.0008}  # degrees (~130 m / ~50 m)
+SHAPE_DECIMALS = 4  # ~10 m: finer than the simplification, half the text of 6 decimals
+
+
+def institution_predicate(alias: str = "f") -> str:
+    """SQL: the facility is a public institution (sector public, or an institution category of
+    unknown sector; a private theatre is not a public institution)."""
+    cats = ", ".join(f"'{c}'" for c in INSTITUTION_CATEGORIES)
+    return (f"({alias}.sector = 'public' OR ({alias}.sector = 'unknown' AND EXISTS"
+            f" (SELECT 1 FROM json_each({alias}.categories) WHERE value IN ({cats}))))")
+
+
+def unresolved_conflicts_sql(conn: sqlite3.Connection) -> str | None:
+    """SQL giving (facility_id, n) for facilities whose sources disagree on some field.
+
+    Conflation keeps every disagreement in facilities.conflicts (a JSON list; nothing resolves
+    one but a source changing), so each listed conflict is unresolved. Returns None only for a
+    store without that column (then every count is 0, and pages say conflicts are not tracked).
+    """
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(facilities)")}
+    if "conflicts" not in columns:
+        return None
+    return (
+        "SELECT id AS facility_id, json_array_length(conflicts) AS n FROM facilities"
+        " WHERE conflicts IS NOT NULL AND conflicts != '[]'"
+    )
+
+
+# --- the recompute -------------------------------------------------------------------------
+
+
+def recompute(conn: sqlite3.Connection, *, today: date | None = None) -> dict[str, Any]:
+    """Recompute every stored audit figure in one transaction; returns a summary (with timings).
+
+    `today` fixes the 12-month staleness cut-off (tests pass it; default: the current date).
+    Without areas the tables are emptied: there is nothing to divide by.
+    """
+    today = today or date.today()
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    with transaction(conn):
+        t = time.perf_counter()
+        shapes = _refresh_shapes(conn)
+        timings["shapes"] = time.perf_counter() - t
+        t = time.perf_counter()
+        _indicators(conn)
+        timings["indicators"] = time.perf_counter() - t
+        t = time.perf_counter()
+        _checklist(conn)
+        timings["checklist"] = time.perf_counter() - t
+        t = time.perf_counter()
+        tracked = _quality(conn, cutoff=(today - timedelta(days=STALE_DAYS)).isoformat())
+        timings["quality"] = time.perf_counter() - t
+        summary = {
+            "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "today": today.isoformat(),
+            "municipalities": conn.execute(
+                "SELECT count(*) FROM areas WHERE level = 'municipality'").fetchone()[0],
+            "institutions": conn.execute("SELECT count(*) FROM audit_institutions").fetchone()[0],
+            "conflicts_tracked": tracked,
+            "shapes_refreshed": shapes,
+            "seconds": round(time.perf_counter() - started, 3),
+            "timings": {k: round(v, 3) for k, v in timings.items()},
+        }
+        set_meta(conn, "audit", summary)
+    return summary
+
+
+def computed(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The summary of the last recompute, or None if the audit was never computed."""
+    return get_meta(conn, "audit")
+
+
+def is_current(conn: sqlite3.Connection, *, today: date | None = None) -> bool:
+    """True when the stored audit exists and was computed today (its 12-month cut-off holds):
+    an ingest that changed nothing need not recompute it."""
+    summary = computed(conn)
+    return bool(summary) and summary.get("today") == (today or date.today()).isoformat()
+
+
+def _refresh_shapes(conn: sqlite3.Connection) -> bool:
+    """Simplify the area outlines for the maps, only when the areas changed (cheap signature)."""
+    sig = list(conn.execute("SELECT count(*), total(length(geometry)), total(min_lon), total(max_lat),"
+                            " total(length(code)) FROM areas").fetchone())
+    if get_meta(conn, "audit_shapes_signature") == sig and (
+            conn.execute("SELECT count(*) FROM audit_shapes").fetchone()[0] == sig[0]):
+        return False
+    conn.execute("DELETE FROM audit_shapes")
+    rows = []
+    for r in conn.execute("SELECT level, code, geometry FROM areas"):
+        geom = shapely.from_geojson(r["geometry"])
+        simple = shapely.simplify(geom, SHAPE_TOLERANCE.get(r["level"], 0.001), preserve_topology=True)
+        rows.append((r["level"], r["code"], geometry_to_geojson_text(simple, decimals=SHAPE_DECIMALS)))
+    conn.executemany("INSERT INTO audit_shapes(level, code, geometry) VALUES (?, ?, ?)", rows)
+    set_meta(conn, "audit_shapes_signature", sig)
+    return True
+
+
+def _indicators(conn: sqlite3.Connection) -> None:
+    """Counts by (municipality, eldership, category) in one pass, then the derived figures.
+
+    The pass over the facilities is one SQL GROUP BY; what follows works on a few thousand
+    aggregated rows (60 municipalities and 554 elderships times the categories).
+    """
+    conn.execute("DELETE FROM audit_indicators")
+    childcare = ", ".join(f"'{c}'" for c in CHILDCARE_CATEGORIES)
+    cap = "CAST(json_extract(f.extra, '$.capacity') AS INTEGER)"
+    kids = "CAST(json_extract(f.extra, '$.children') AS INTEGER)"
+    counts = conn.execute(f"""
+        SELECT f.municipality_code AS m, f.eldership_code AS e, j.value AS cat, count(*) AS n,
+               sum(CASE WHEN j.value IN ({childcare}) THEN {cap} END) AS capacity,
+               sum(CASE WHEN j.value IN ({childcare}) AND {cap} IS NOT NULL THEN 1 ELSE 0 END) AS capacity_n,
+               sum(CASE WHEN j.value IN ({childcare}) AND {cap} IS NOT NULL THEN {kids} END) AS enrolled,
+               sum(CASE WHEN j.value IN ({childcare}) AND {kids} IS NOT NULL THEN {cap} END) AS capacity_enrolled
+        FROM facilities f, json_each(f.categories) j
+        WHERE {LIVE} AND f.municipality_code IS NOT NULL
+        GROUP BY f.municipality_code, f.eldership_code, j.value
+    """).fetchall()
+    areas = conn.execute("SELECT code, level, parent_code, county, population FROM areas").fetchall()
+    munis = {a["code"]: a for a in areas if a["level"] == "municipality"}
+    elds = {a["code"]: a for a in areas if a["level"] == "eldership"}
+    if not munis:
+        return
+    empty = {"n": 0, "capacity": None, "capacity_n": 0, "enrolled": None, "capacity_enrolled": None}
+    by_eld: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: dict(empty))
+    by_mun: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: dict(empty))
+    for r in counts:
+        if r["cat"] not in CATEGORIES:
+            continue
+        targets = [by_mun[(r["m"], r["cat"])]]
+        if r["e"] is not None and r["e"] in elds:
+            targets.append(by_eld[(r["e"], r["cat"])])
+        for acc in targets:
+            _add(acc, r)
+    elds_of: dict[str, list[sqlite3.Row]] = defaultdict(list)
+    for e in elds.values():
+        elds_of[e["parent_code"]].append(e)
+
+    rows: list[dict[str, Any]] = []
+    for cat in CATEGORIES:
+        mun_rows = []
+        for code, m in munis.items():
+            acc = by_mun[(code, cat)] if (code, cat) in by_mun else dict(empty)
+            children = elds_of.get(code, [])
+            none = [e for e in children if (e["code"], cat) not in by_eld]
+            row = _row("municipality", code, cat, acc, m["population"], children, none)
+            mun_rows.append(row)
+        _rank(mun_rows)
+        median = _median([r["per_10k"] for r in mun_rows])
+        for r in mun_rows:
+            r["median_per_10k"] = median
+        rows.extend(mun_rows)
+        for code, e in elds.items():
+            acc = by_eld[(code, cat)] if (code, cat) in by_eld else dict(empty)
+            rows.append(_row("eldership", code, cat, acc, e["population"], [e],
+                             [] if acc["n"] else [e]))
+        # Counties and the country: sums over their municipalities.
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for r in mun_rows:
+            m = munis[r["code"]]
+            groups[("county", m["parent_code"] or "")].append(r)
+            groups[("country", "LT")].append(r)
+        for (level, code), members in groups.items():
+            agg = _sum_rows(level, code, cat, members)
+            agg["median_per_10k"] = median
+            rows.append(agg)
+    columns = [c for c in rows[0] if not c.startswith("_")]
+    conn.executemany(
+        f"INSERT INTO audit_indicators({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        [tuple(r[c] for c in columns) for r in rows],
+    )
+
+
+def _add(acc: dict[str, Any], r: sqlite3.Row) -> None:
+    acc["n"] += r["n"]
+    acc["capacity_n"] += r["capacity_n"] or 0
+    for key in ("capacity", "enrolled", "capacity_enrolled"):
+        if r[key] is not None:
+            acc[key] = (acc[key] or 0) + r[key]
+
+
+def _ratio(part: float | None, whole: float | None) -> float | None:
+    return None if part is None or not whole else part / whole
+
+
+def _row(level: str, code: str, cat: str, acc: dict[str, Any], population: int | None,
+         elderships: list[sqlite3.Row], none: list[sqlite3.Row]) -> dict[str, Any]:
+    pops = [e["population"] for e in none]
+    uncovered = None if any(p is None for p in pops) else sum(pops)
+    return {
+        "level": level, "code": code, "category": cat, "count": acc["n"], "population": population,
+        "per_10k": None if not population else acc["n"] * 10_000 / population,
+        "elderships": len(elderships), "elderships_none": len(none),
+        "share_elderships_none": _ratio(len(none), len(elderships)),
+        "population_uncovered": uncovered,
+        "share_population_uncovered": _ratio(uncovered, population),
+        "rank": None, "median_per_10k": None,
+        "capacity": acc["capacity"], "capacity_facilities": acc["capacity_n"],
+        "enrolled": acc["enrolled"],
+        "capacity_per_child": _ratio(acc["capacity_enrolled"], acc["enrolled"]),
+        "_capacity_enrolled": acc["capacity_enrolled"],  # for the county/country sums; not stored
+    }
+
+
+def _sum_rows(level: str, code: str, cat: str, members: list[dict[str, Any]]) -> dict[str, Any]:
+    def total(key: str) -> int | None:
+        values = [m[key] for m in members if m[key] is not None]
+        return sum(values) if values else None
+
+    population = None if any(m["population"] is None for m in members) else sum(m["population"] for m in members)
+    count = sum(m["count"] for m in members)
+    elderships, none = total("elderships") or 0, total("elderships_none") or 0
+    uncovered = total("population_uncovered")
+    return {
+        "level": level, "code": code, "category": cat, "count": count, "population": population,
+        "per_10k": None if not population else count * 10_000 / population,
+        "elderships": elderships, "elderships_none": none,
+        "share_elderships_none": _ratio(none, elderships),
+        "population_uncovered": uncovered, "share_population_uncovered": _ratio(uncovered, population),
+        "rank": None, "median_per_10k": None,
+        "capacity": total("capacity"), "capacity_facilities": total("capacity_facilities") or 0,
+        "enrolled": total("enrolled"),
+        "capacity_per_child": _ratio(total("_capacity_enrolled"), total("enrolled")),
+    }
+
+
+def _rank(rows: list[dict[str, Any]]) -> None:
+    """Standard competition ranking by per_10k, highest first; no population means no rank."""
+    ranked = sorted((r for r in rows if r["per_10k"] is not None), key=lambda r: -r["per_10k"])
+    for i, r in enumerate(ranked):
+        r["rank"] = ranked[i - 1]["rank"] if i and r["per_10k"] == ranked[i - 1]["per_10k"] else i + 1
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def _checklist(conn: sqlite3.Connection) -> None:
+    """Every public institution's points (one INSERT ... SELECT), then per-municipality sums."""
+    conn.execute("DELETE FROM audit_institutions")
+    conn.execute("DELETE FROM audit_checklist")
+    point_sql = ",\n".join(f"{sql} AS {key}" for key, (_, _, sql) in CHECKLIST.items())
+    yes = " + ".join(f"({k} = 'yes')" for k in POINTS)
+    known = " + ".join(f"({k} != 'unknown')" for k in POINTS)
+    extracted = ", ".join(f"json_extract(f.features, '$.{n}') AS v_{n}" for n in CHECKLIST_FEATURES)
+    # MATERIALIZED: without it SQLite flattens the subqueries and evaluates every point's CASE
+    # (and every json_extract) again for each use in yes/known/score (~6x the work).
+    conn.execute(f"""
+        INSERT INTO audit_institutions(facility_id, municipality_code, eldership_code, name, categories,
+            sector, {', '.join(POINTS)}, yes, known, score, meets_all)
+        WITH raw AS MATERIALIZED (
+            SELECT f.id, f.municipality_code, f.eldership_code, f.name, f.categories, f.sector,
+                   f.opening_hours, {extracted}
+            FROM facilities f
+            WHERE {LIVE} AND f.municipality_code IS NOT NULL AND {institution_predicate('f')}),
+        points AS MATERIALIZED (
+            SELECT id, municipality_code, eldership_code, name, categories, sector, {point_sql} FROM raw),
+        counted AS MATERIALIZED (
+            SELECT *, {yes} AS yes, {known} AS known FROM points)
+        SELECT id, municipality_code, eldership_code, name, categories, sector, {', '.join(POINTS)},
+               yes, known, CASE WHEN known > 0 THEN 1.0 * yes / known END, yes = {len(POINTS)}
+        FROM counted
+    """)
+    per_point = ", ".join(
+        f"sum({k} = 'yes'), sum({k} = 'no'), sum({k} = 'unknown')" for k in POINTS)
+    sql = (f"SELECT {{group}} AS code, count(*), total(yes), total(known), total(meets_all), {per_point}"
+           f" FROM audit_institutions {{tail}}")
+    munis = [r[0] for r in conn.execute("SELECT code FROM areas WHERE level = 'municipality'")]
+    found = {r[0]: r for r in conn.execute(sql.format(group="municipality_code", tail="GROUP BY municipality_code"))}
+    country = conn.execute(sql.format(group="'LT'", tail="")).fetchone()
+    rows = []
+    for code in [*munis, "LT"]:
+        r = country if code == "LT" else found.get(code)
+        n = r[1] if r else 0
+        yes_points, known_points, meets = (int(r[2]), int(r[3]), int(r[4])) if r and n else (0, 0, 0)
+        points = {}
+        for i, key in enumerate(POINTS):
+            base = 5 + 3 * i
+            points[key] = {"yes": (r[base] or 0) if r else 0, "no": (r[base + 1] or 0) if r else 0,
+                           "unknown": (r[base + 2] or 0) if r else 0}
+        rows.append((code, n, yes_points, known_points, _ratio(yes_points, known_points),
+                     _ratio(known_points, n * len(POINTS)), meets, json.dumps(points)))
+    conn.executemany("INSERT INTO audit_checklist VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def _quality(conn: sqlite3.Connection, *, cutoff: str) -> bool:
+    """Per-municipality data-quality counts and the worst records; True if conflicts are tracked."""
+    conn.execute("DELETE FROM audit_quality")
+    conn.execute("DELETE FROM audit_quality_records")
+    conflicts = unresolved_conflicts_sql(conn)
+    join = f"LEFT JOIN ({conflicts}) c ON c.facility_id = f.id" if conflicts else ""
+    flags = {
+        "missing_hours": "(f.opening_hours IS NULL OR trim(f.opening_hours) IN ('', 'unknown'))",
+        "no_features": "(f.features IN ('{}', '') OR f.features IS NULL)",
+        "stale": "(f.last_verified IS NULL OR f.last_verified < :cutoff)",
+        "single_source": "(coalesce(s.n, 0) <= 1)",
+        "conflicts": "(coalesce(c.n, 0) > 0)" if conflicts else "0",
+    }
+    conn.execute("DROP TABLE IF EXISTS temp.audit_flags")
+    conn.execute(f"""
+        CREATE TEMP TABLE audit_flags AS
+        SELECT f.id, f.municipality_code AS m, f.name,
+               {', '.join(f'{sql} AS {key}' for key, sql in flags.items())}
+        FROM facilities f
+        LEFT JOIN (SELECT facility_id, count(*) AS n FROM source_records
+                   WHERE removed_at IS NULL GROUP BY facility_id) s ON s.facility_id = f.id
+        {join}
+        WHERE {LIVE} AND f.municipality_code IS NOT NULL
+    """, {"cutoff": cutoff})
+    sums = ", ".join(f"total({k})" for k in flags)
+    tracked = 1 if conflicts else 0
+    munis = [r[0] for r in conn.execute("SELECT code FROM areas WHERE level = 'municipality'")]
+    found = {r[0]: r for r in conn.execute(f"SELECT m, count(*), {sums} FROM audit_flags GROUP BY m")}
+    country = conn.execute(f"SELECT 'LT', count(*), {sums} FROM audit_flags").fetchone()
+    rows = []
+    for code in [*munis, "LT"]:
+        r = country if code == "LT" else found.get(code)
+        values = [int(v or 0) for v in r[1:]] if r else [0] * (1 + len(flags))
+        rows.append((code, *values, tracked))
+    conn.executemany(f"INSERT INTO audit_quality VALUES ({', '.join('?' * (len(flags) + 3))})", rows)
+    problems = " + ".join(flags)
+    labels = " || ".join(f"CASE WHEN {k} THEN '{k},' ELSE '' END" for k in flags)
+    conn.execute(f"""
+        INSERT INTO audit_quality_records(municipality_code, position, facility_id, name, problems)
+        SELECT m, pos, id, name, rtrim(labels, ',') FROM (
+            SELECT m, id, name, {labels} AS labels,
+                   row_number() OVER (PARTITION BY m ORDER BY {problems} DESC, name, id) AS pos
+            FROM audit_flags WHERE {problems} > 0)
+        WHERE pos <= {WORST_RECORDS}
+    """)
+    conn.execute("DROP TABLE temp.audit_flags")
+    return bool(tracked)

@@ -1,0 +1,300 @@
+"""The audit's pages, CSV downloads and JSON: thin shells over `directory.audit_report`.
+
+Every figure is read from the tables `directory.audit.recompute` stored at ingest; the only
+per-request work is laying out at most 60 (or one municipality's elderships) pre-simplified
+shapes in a folium choropleth.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from branca.element import MacroElement
+from jinja2 import Template
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+
+from . import audit_report as report
+from .audit import CHECKLIST, POINTS, QUALITY_PROBLEMS
+from .config import Settings
+from .errors import BadRequest
+from .model import CATEGORIES
+from .pages import base_map, map_parts
+
+bp = Blueprint("audit", __name__)
+
+# ColorBrewer sequential palettes: blues where more is better, reds where more is worse.
+GOOD = ("#f0f9e8", "#bae4bc", "#7bccc4", "#43a2ca", "#0868ac")
+BAD = ("#fef0d9", "#fdcc8a", "#fc8d59", "#e34a33", "#b30000")
+NO_DATA = "#d9d9d9"
+GAP = "#d7301f"
+COVERED = "#a6d96a"
+LT_BOUNDS = [[53.89, 20.93], [56.46, 26.84]]
+
+
+def _reader() -> sqlite3.Connection:
+    return current_app.extensions["atvira_readers"].get()
+
+
+def _settings() -> Settings:
+    return current_app.config["ATVIRA"]
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def fmt(value: Any, kind: str) -> str:
+    """A figure as the pages print it; None is 'n/a' (unknown), never 0."""
+    if value is None:
+        return "n/a"
+    if kind == "count":
+        return f"{int(value):,}".replace(",", "\u202f")
+    if kind in ("share", "score"):
+        return f"{100 * value:.1f}%"
+    if kind == "ratio":
+        return f"{value:.2f}"
+    return f"{value:.2f}"
+
+
+def classes(values: Iterable[float | None], *, k: int = 5) -> list[float]:
+    """Upper bounds of up to k equal-count classes (quantiles) over the known values."""
+    known = sorted(v for v in values if v is not None)
+    if not known:
+        return []
+    uppers = []
+    for i in range(1, k + 1):
+        v = known[min(len(known) - 1, max(0, round(i * len(known) / k) - 1))]
+        if not uppers or v > uppers[-1]:
+            uppers.append(v)
+    return uppers
+
+
+def colour(value: float | None, uppers: list[float], palette: tuple[str, ...]) -> str:
+    if value is None or not uppers:
+        return NO_DATA
+    for i, upper in enumerate(uppers):
+        if value <= upper:
+            return palette[i * len(palette) // len(uppers) if len(uppers) < len(palette) else i]
+    return palette[-1]
+
+
+def legend(uppers: list[float], palette: tuple[str, ...], kind: str) -> list[dict[str, str]]:
+    rows, lower = [], None
+    for upper in uppers:
+        c = colour(upper, uppers, palette)
+        label = fmt(upper, kind) if lower is None else f"{fmt(lower, kind)} – {fmt(upper, kind)}"
+        rows.append({"colour": c, "label": ("≤ " + label) if lower is None else label})
+        lower = upper
+    rows.append({"colour": NO_DATA, "label": "no data"})
+    return rows
+
+
+class AreaLayer(MacroElement):
+    """A GeoJSON layer of stored, pre-simplified shapes, filled from each feature's `fill`.
+
+    The shapes travel in a JSON data block beside the map (`data_id`), not inside folium's
+    script: branca re-parses every element's script as a Jinja template, which costs ~25 ms for
+    the 60 municipalities and would evaluate any "{{" a source wrote. folium.GeoJson would also
+    parse and re-serialise every geometry on every request. Tooltips are built with
+    textContent, so names are never parsed as HTML.
+    """
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = L.geoJson(JSON.parse(document.getElementById({{ this.data_id|tojson }}).textContent), {
+    style: function (f) {
+        return {fillColor: f.properties.fill, color: "#444", weight: 1, fillOpacity: 0.75, className: "audit-area"};
+    },
+    onEachFeature: function (f, layer) {
+        layer.bindTooltip(function () {
+            var s = document.createElement("span");
+            s.textContent = f.properties.name + ": " + f.properties.value;
+            return s;
+        }, {sticky: true});
+        layer.on("mouseover", function () { layer.setStyle({weight: 3, color: "#000"}); });
+        layer.on("mouseout", function () { {{ this.get_name() }}.resetStyle(layer); });
+    }
+}).addTo({{ this._parent.get_name() }});
+{% endmacro %}
+""")
+
+    def __init__(self, data_id: str) -> None:
+        super().__init__()
+        self._name = "AreaLayer"
+        self.data_id = data_id
+
+
+def feature_collection(shapes: list[tuple[str, str, str]], properties: dict[str, dict[str, Any]]) -> str:
+    """GeoJSON text from stored geometry text without parsing it; safe inside a <script> data block."""
+    parts = []
+    for code, _name, geometry in shapes:
+        props = json.dumps(properties.get(code, {}), ensure_ascii=False)
+        parts.append(f'{{"type":"Feature","id":{json.dumps(code)},"geometry":{geometry},"properties":{props}}}')
+    text = '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
+    # "</script>" or "<!--" inside a string must not end the script element.
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def choropleth(settings: Settings, shapes: list[tuple[str, str, str]], values: dict[str, float | None],
+               *, kind: str, higher_is_better: bool, bounds: list[list[float]],
+               colours: dict[str, str] | None = None) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """A folium map with one shape per area, filled by class; returns (map parts, legend).
+
+    `colours` overrides the classes (the gaps map colours by coverage, not by value).
+    """
+    palette = GOOD if higher_is_better else BAD
+    uppers = classes(values.values())
+    props = {}
+    for code, name, _geometry in shapes:
+        value = values.get(code)
+        props[code] = {"code": code, "name": name, "value": fmt(value, kind),
+                       "fill": colours.get(code, NO_DATA) if colours is not None else colour(value, uppers, palette)}
+    m = base_map(settings)
+    layer = AreaLayer("")
+    layer.data_id = f"data-{layer.get_name()}"
+    layer.add_to(m)
+    m.fit_bounds(bounds)
+    parts = map_parts(m)
+    parts["data_id"], parts["data"] = layer.data_id, feature_collection(shapes, props)
+    return parts, ([] if colours is not None else legend(uppers, palette, kind))
+
+
+def _csv(rows: Iterator[list[Any]], filename: str) -> Response:
+    """Stream rows as CSV (UTF-8 with a BOM so spreadsheet programs read Lithuanian letters)."""
+    first = next(rows)  # raise NotFound before the response starts
+
+    def generate() -> Iterator[str]:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        buf.write("\ufeff")
+        writer.writerow(first)
+        for i, row in enumerate(rows, 1):
+            writer.writerow(["" if v is None else v for v in row])
+            if i % 500 == 0:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue()
+
+    return Response(generate(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _common_args() -> tuple[str, str]:
+    return (report.check_category(request.args.get("category")),
+            report.check_indicator(request.args.get("indicator")))
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+def audit_index() -> str:
+    conn = _reader()
+    category, indicator = _common_args()
+    sort, descending = report.check_sort(request.args.get("sort"))
+    rows = report.municipalities(conn, category=category, sort=sort, descending=descending)
+    label, kind, better = report.INDICATORS[indicator]
+    parts, key = choropleth(
+        _settings(), report.shapes(conn, level="municipality"),
+        {r["code"]: r.get(indicator) for r in rows},
+        kind=kind, higher_is_better=better, bounds=LT_BOUNDS)
+    for r in rows:
+        r["value"] = fmt(r.get(indicator), kind)
+    return render_template(
+        "audit.html", rows=rows, national=report.national(conn, category=category), map=parts, legend=key,
+        category=category, indicator=indicator, indicator_label=label, sort=sort, descending=descending,
+        categories=CATEGORIES, indicators=report.INDICATORS, checklist=report.checklist_documentation(),
+        problems=QUALITY_PROBLEMS, fmt=fmt, computed=report.status(conn))
+
+
+@bp.get("/audit/<code>")
+def audit_municipality(code: str) -> str:
+    conn = _reader()
+    category, indicator = _common_args()
+    data = report.municipality(conn, code, category=category)
+    b = data["bbox"]
+    bounds = [[b[1], b[0]], [b[3], b[2]]]
+    shapes = report.shapes(conn, level="eldership", parent=code)
+    label, kind, better = report.INDICATORS[indicator]
+    if indicator not in ("per_10k", "count", "capacity_per_child"):  # the others are municipal only
+        indicator, (label, kind, better) = "per_10k", report.INDICATORS["per_10k"]
+    values = {e["code"]: e.get(indicator) for e in data["elderships"]}
+    parts, key = choropleth(_settings(), shapes, values, kind=kind, higher_is_better=better, bounds=bounds)
+    gap_codes = {g["code"] for g in data["gaps"]}
+    gap_colours = {e["code"]: GAP if e["code"] in gap_codes else (COVERED if e["count"] else NO_DATA)
+                   for e in data["elderships"]}
+    gaps_parts, _ = choropleth(_settings(), shapes, {e["code"]: e["count"] for e in data["elderships"]},
+                               kind="count", higher_is_better=True, bounds=bounds, colours=gap_colours)
+    return render_template(
+        "audit_municipality.html", d=data, map=parts, gaps_map=gaps_parts, legend=key,
+        category=category, indicator=indicator, indicator_label=label, categories=CATEGORIES,
+        indicators={k: v for k, v in report.INDICATORS.items() if k in ("per_10k", "count", "capacity_per_child")},
+        checklist=report.checklist_documentation(), points=POINTS, point_labels={k: v[0] for k, v in CHECKLIST.items()},
+        problems=QUALITY_PROBLEMS, fmt=fmt, colours={"gap": GAP, "covered": COVERED, "none": NO_DATA})
+
+
+@bp.get("/audit/institutions")
+def audit_meeting_all() -> str:
+    conn = _reader()
+    rows = report.meeting_all(conn, limit=report.MEETING_ALL_ON_PAGE)
+    total = conn.execute("SELECT meets_all FROM audit_checklist WHERE code = 'LT'").fetchone()
+    return render_template("audit_institutions.html", rows=rows, total=total[0] if total else 0,
+                           checklist=report.checklist_documentation(), computed=report.status(conn))
+
+
+@bp.get("/audit/institutions.csv")
+def audit_meeting_all_csv() -> Response:
+    return _csv(report.meeting_all_csv(_reader()), "atvira-audit-institutions-meeting-every-point.csv")
+
+
+@bp.get("/audit.csv")
+def audit_csv() -> Response:
+    return _csv(report.municipalities_csv(_reader()), "atvira-audit-municipalities.csv")
+
+
+@bp.get("/audit/<code>/indicators.csv")
+def audit_municipality_csv(code: str) -> Response:
+    return _csv(report.municipality_csv(_reader(), code), f"atvira-audit-{code}.csv")
+
+
+@bp.get("/audit/<code>/institutions.csv")
+def audit_institutions_csv(code: str) -> Response:
+    meets_all = request.args.get("meets_all") in ("1", "true", "yes")
+    return _csv(report.institutions_csv(_reader(), code, meets_all=meets_all),
+                f"atvira-audit-{code}-institutions{'-meeting-all' if meets_all else ''}.csv")
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+@bp.get("/api/audit/municipalities")
+def api_municipalities() -> Response:
+    conn = _reader()
+    category = report.check_category(request.args.get("category"))
+    sort, descending = report.check_sort(request.args.get("sort"))
+    return jsonify({
+        "category": category,
+        "national": report.national(conn, category=category),
+        "municipalities": report.municipalities(conn, category=category, sort=sort, descending=descending),
+        "checklist": report.checklist_documentation(),
+    })
+
+
+@bp.get("/api/audit/municipalities/<code>")
+def api_municipality(code: str) -> Response:
+    category = report.check_category(request.args.get("category"))
+    limit = request.args.get("institutions_limit")
+    try:
+        n = report.INSTITUTIONS_ON_PAGE if limit in (None, "") else None if limit == "all" else int(limit)
+    except ValueError:
+        n = -1
+    if n is not None and n < 0:
+        raise BadRequest("must be a whole number or 'all'", where="institutions_limit")
+    data = report.municipality(_reader(), code, category=category, institutions_limit=n)
+    data["checklist_documentation"] = report.checklist_documentation()
+    return jsonify(data)
