@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from .model import Facility, Rejection, make_facility_id, validate
+from .clusters import refresh_map_data
 from .store import refresh_extent, transaction
 
 # The facility columns a source record sets; a change to any of them is an "update".
@@ -175,6 +176,7 @@ def apply_records(
                 _sweep(conn, source=source, scope=scope, seen=seen, run_id=run_id, now=now, report=report)
             if report.added or report.updated or report.removed:
                 refresh_extent(conn)
+                refresh_map_data(conn)
             conn.execute(
                 "UPDATE ingest_runs SET finished_at = ?, status = 'ok', counts = ?, rejections = ? WHERE id = ?",
                 (

@@ -1,0 +1,153 @@
+"""Counts on a grid, for the map's low zooms where a view holds more points than a browser can draw.
+
+At a million facilities, grouping the R*Tree rows of a country-wide view on the fly takes most of
+a second (two with a category join), so the grid is precomputed after every ingest into
+`map_grid`: per zoom level, per cell, per category (and '*' for all), a count and the sums of
+the positions (cluster bubbles sit on their points' mean, not on the cell's corner). The finest
+level is grouped from the facilities once; each coarser level is summed from the one below
+(cells nest exactly: a cell of level z is four cells of level z+1).
+
+Cells are 1/4 of a 256-px Web Mercator tile (64 px on screen), so a view of ~1200x800 px holds
+about 250 cells whatever its zoom. Filters the grid does not carry (features, text, open now,
+area, status) are answered by the same grouping on the fly: correct, slower.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from dataclasses import replace
+
+from .store import set_meta
+from .search import DEFAULT_STATUSES, FacilityQuery, _clauses, register_hours
+
+GRID_MIN_ZOOM = 0
+GRID_MAX_ZOOM = 13  # above this a view is small enough to group on the fly
+CELLS_PER_TILE = 4
+
+# The table is created by a migration in store.MIGRATIONS ("map_grid").
+
+
+def cell_deg(zoom: int) -> float:
+    return 360.0 / (2**zoom) / CELLS_PER_TILE
+
+
+def merc_y_deg(lat: float) -> float:
+    """Web Mercator y in degree units (-180..180 over the map's latitude range)."""
+    lat = max(-85.05112878, min(85.05112878, lat))
+    return math.degrees(math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)))
+
+
+# The same in SQL (SQLite's math functions), clamped like the Python version.
+_MERC_SQL = "degrees(ln(tan(pi() / 4 + radians(max(-85.05112878, min(85.05112878, {lat}))) / 2)))"
+
+
+def refresh_map_data(conn: sqlite3.Connection) -> int:
+    """Everything the map derives from the facilities after an ingest: the grid and the list of
+    sources to credit (meta "map_sources"). Call inside the writer's transaction."""
+    sources = [list(r) for r in conn.execute(
+        "SELECT DISTINCT source, licence FROM source_records WHERE removed_at IS NULL ORDER BY source, licence")]
+    if not sources:
+        sources = [list(r) for r in conn.execute("SELECT DISTINCT source, licence FROM facilities ORDER BY 1, 2")]
+    set_meta(conn, "map_sources", sources)
+    return rebuild_grid(conn)
+
+
+def rebuild_grid(conn: sqlite3.Connection) -> int:
+    """Recompute map_grid from the facilities (call inside the writer's transaction).
+
+    Counts the facilities a map shows by default (every status but removed). Returns the rows written.
+    """
+    conn.execute("DELETE FROM map_grid")
+    top = GRID_MAX_ZOOM
+    cell = cell_deg(top)
+    merc = _MERC_SQL.format(lat="f.lat")
+    statuses = ",".join(f"'{s}'" for s in DEFAULT_STATUSES)
+    cells = (
+        f"SELECT CAST((f.lon + 180) / {cell!r} AS INTEGER) AS gx, CAST(({merc} + 180) / {cell!r} AS INTEGER) AS gy,"
+        f" f.lon, f.lat, f.categories FROM facilities f WHERE f.lon IS NOT NULL AND f.status IN ({statuses})"
+    )
+    conn.execute(
+        f"""INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
+        SELECT {top}, '*', gx, gy, count(*), sum(lon), sum(lat) FROM ({cells}) GROUP BY gx, gy"""
+    )
+    conn.execute(
+        f"""INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
+        SELECT {top}, c.value, gx, gy, count(*), sum(lon), sum(lat)
+        FROM ({cells}) AS p, json_each(p.categories) AS c GROUP BY c.value, gx, gy"""
+    )
+    for z in range(top - 1, GRID_MIN_ZOOM - 1, -1):
+        conn.execute(
+            """INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
+            SELECT ?, category, gx >> 1, gy >> 1, sum(n), sum(sum_lon), sum(sum_lat)
+            FROM map_grid WHERE zoom = ? GROUP BY category, gx >> 1, gy >> 1""",
+            (z, z + 1),
+        )
+    return conn.execute("SELECT count(*) FROM map_grid").fetchone()[0]
+
+
+def _grid_fits(query: FacilityQuery, zoom: int) -> bool:
+    """Whether the precomputed grid answers this query exactly."""
+    return (
+        zoom <= GRID_MAX_ZOOM
+        and len(query.categories) <= 1
+        and not query.features
+        and not query.q
+        and not query.open_states
+        and not query.municipality
+        and not query.eldership
+        and set(query.statuses) == set(DEFAULT_STATUSES)
+    )
+
+
+def _cell_range(bbox: tuple[float, float, float, float], cell: float) -> tuple[int, int, int, int]:
+    west, south, east, north = bbox
+    return (
+        math.floor((west + 180) / cell),
+        math.floor((merc_y_deg(south) + 180) / cell),
+        math.floor((east + 180) / cell),
+        math.floor((merc_y_deg(north) + 180) / cell),
+    )
+
+
+def clusters(conn: sqlite3.Connection, query: FacilityQuery, *, zoom: int) -> dict:
+    """Grid cells with counts for the query's bbox at a map zoom: {zoom, total, source, clusters}.
+
+    Each cluster is [lon, lat, count] at its points' mean position. `source` says whether the
+    precomputed grid ("grid") or an on-the-fly grouping ("live") answered.
+    """
+    level = max(GRID_MIN_ZOOM, min(zoom, 30))
+    bbox = query.bbox or (-180.0, -85.0, 180.0, 85.0)
+    if _grid_fits(query, level) and _has_grid(conn):
+        cell = cell_deg(level)
+        x0, y0, x1, y1 = _cell_range(bbox, cell)
+        category = query.categories[0] if query.categories else "*"
+        rows = conn.execute(
+            "SELECT sum_lon / n, sum_lat / n, n FROM map_grid"
+            " WHERE zoom = ? AND category = ? AND gx BETWEEN ? AND ? AND gy BETWEEN ? AND ?",
+            (level, category, x0, x1, y0, y1),
+        ).fetchall()
+        source = "grid"
+    else:
+        cell = cell_deg(level)
+        register_hours(conn, query)
+        src, where, params, _key = _clauses(replace(query, bbox=bbox, after=None, near=None))
+        merc = _MERC_SQL.format(lat="f.lat")
+        rows = conn.execute(
+            f"SELECT avg(f.lon), avg(f.lat), count(*) FROM {src} WHERE {where}"
+            f" GROUP BY CAST((f.lon + 180) / {cell!r} AS INTEGER), CAST(({merc} + 180) / {cell!r} AS INTEGER)",
+            params,
+        ).fetchall()
+        source = "live"
+    out = [[round(r[0], 6), round(r[1], 6), r[2]] for r in rows]
+    return {"zoom": level, "source": source, "total": sum(c[2] for c in out), "clusters": out}
+
+
+def _has_grid(conn: sqlite3.Connection) -> bool:
+    """The grid exists and was built (a store with facilities but an empty grid predates it)."""
+    try:
+        if conn.execute("SELECT 1 FROM map_grid LIMIT 1").fetchone():
+            return True
+    except sqlite3.OperationalError:
+        return False
+    return conn.execute("SELECT 1 FROM facilities LIMIT 1").fetchone() is None
