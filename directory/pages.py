@@ -184,7 +184,7 @@ def _hours_view(opening_hours: str | None) -> dict:
     when = None
     if state.next_change is not None:
         fmt = "HH:mm" if state.next_change.date() == now.astimezone(hours_mod.TIMEZONE).date() else "EEEE HH:mm"
-        when = format_datetime(state.next_change, fmt, rearrange=False)
+        when = format_datetime(state.next_change, fmt)
     if state.state == "open":
         headline = gettext("Open now") + (" · " + gettext("closes %(when)s", when=when) if when else "")
     elif state.state == "closed":
