@@ -24,7 +24,7 @@
 
   if (cfg.attribution) map.attributionControl.addAttribution(cfg.attribution); // built and escaped server-side
   const points = (cfg.markercluster && L.markerClusterGroup)
-    ? L.markerClusterGroup({ disableClusteringAtZoom: 16, showCoverageOnHover: false, chunkedLoading: true })
+    ? L.markerClusterGroup({ disableClusteringAtZoom: 16, maxClusterRadius: 40, showCoverageOnHover: false, chunkedLoading: true })
     : L.layerGroup();
   const bubbles = L.layerGroup();
   points.addTo(map);
