@@ -282,10 +282,19 @@ def _intersect(a: tuple[float, float, float, float], b: tuple[float, float, floa
     return box if box[0] <= box[2] and box[1] <= box[3] else None
 
 
-def _covers(a: tuple[float, float, float, float], b: tuple[float, float, float, float] | None) -> bool:
-    if b is None:
-        return a[0] <= -180 and a[2] >= 180 and a[1] <= -90 and a[3] >= 90
-    return a[0] <= b[0] and a[1] <= b[1] and a[2] >= b[2] and a[3] >= b[3]
+def _metres(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _circle_covers(lon: float, lat: float, radius_m: float, bbox: tuple[float, float, float, float] | None) -> bool:
+    """Whether the circle holds the whole box (its farthest corner), so growing finds nothing new."""
+    if bbox is None:
+        return radius_m >= NEAR_MAX_M
+    west, south, east, north = bbox
+    far = max(_metres(lon, lat, x, y) for x in (west, east) for y in (south, north))
+    return radius_m >= far * 1.001
 
 
 def query_near(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[list[str], bool]:
@@ -312,8 +321,9 @@ def query_near(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[list[str
                 " WHERE d <= ? ORDER BY d, f.rid LIMIT ?"
             )
             rows = conn.execute(sql, (lat, lat, lon, *params, radius, query.limit + 1)).fetchall()
-        done = len(rows) > query.limit or radius >= limit_r or (box is not None and _covers(_box_around(lon, lat, radius), query.bbox))
-        if box is None or done:
+        # done when enough rows are inside the circle, or the circle cannot grow or find more
+        done = len(rows) > query.limit or radius >= limit_r or _circle_covers(lon, lat, radius, query.bbox)
+        if done:
             return [r[0] for r in rows[: query.limit]], len(rows) > query.limit
         radius = min(radius * 4, limit_r)
 
