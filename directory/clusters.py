@@ -2,7 +2,8 @@
 
 At a million facilities, grouping the R*Tree rows of a country-wide view on the fly takes most of
 a second (two with a category join), so the grid is precomputed after every ingest into
-`map_grid`: per zoom level, per cell, per category (and '*' for all), a count and the sums of
+`map_grid`: per zoom level, per cell, per category (and '*' for all, and 'feature:<name>' for
+the places with one feature), a count and the sums of
 the positions (cluster bubbles sit on their points' mean, not on the cell's corner). The finest
 level is grouped from the facilities once; each coarser level is summed from the one below
 (cells nest exactly: a cell of level z is four cells of level z+1).
@@ -65,7 +66,7 @@ def rebuild_grid(conn: sqlite3.Connection) -> int:
     statuses = ",".join(f"'{s}'" for s in DEFAULT_STATUSES)
     cells = (
         f"SELECT CAST((f.lon + 180) / {cell!r} AS INTEGER) AS gx, CAST(({merc} + 180) / {cell!r} AS INTEGER) AS gy,"
-        f" f.lon, f.lat, f.categories FROM facilities f WHERE f.lon IS NOT NULL AND f.status IN ({statuses})"
+        f" f.lon, f.lat, f.categories, f.features FROM facilities f WHERE f.lon IS NOT NULL AND f.status IN ({statuses})"
     )
     conn.execute(
         f"""INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
@@ -75,6 +76,13 @@ def rebuild_grid(conn: sqlite3.Connection) -> int:
         f"""INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
         SELECT {top}, c.value, gx, gy, count(*), sum(lon), sum(lat)
         FROM ({cells}) AS p, json_each(p.categories) AS c GROUP BY c.value, gx, gy"""
+    )
+    # one feature filter without a category (a parent's "changing table" across the country)
+    conn.execute(
+        f"""INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
+        SELECT {top}, 'feature:' || ft.key, gx, gy, count(*), sum(lon), sum(lat)
+        FROM ({cells}) AS p, json_each(p.features) AS ft
+        WHERE ft.value IN ('yes', 'limited') GROUP BY ft.key, gx, gy"""
     )
     for z in range(top - 1, GRID_MIN_ZOOM - 1, -1):
         conn.execute(
@@ -86,12 +94,20 @@ def rebuild_grid(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT count(*) FROM map_grid").fetchone()[0]
 
 
+def _grid_key(query: FacilityQuery) -> str:
+    if query.categories:
+        return query.categories[0]
+    if query.features:
+        return "feature:" + query.features[0]
+    return "*"
+
+
 def _grid_fits(query: FacilityQuery, zoom: int) -> bool:
-    """Whether the precomputed grid answers this query exactly."""
+    """Whether the precomputed grid answers this query exactly: at most one category or one
+    feature (not both), and none of the filters it does not carry."""
     return (
         zoom <= GRID_MAX_ZOOM
-        and len(query.categories) <= 1
-        and not query.features
+        and len(query.categories) + len(query.features) <= 1
         and not query.q
         and not query.open_states
         and not query.municipality
@@ -121,7 +137,7 @@ def clusters(conn: sqlite3.Connection, query: FacilityQuery, *, zoom: int) -> di
     if _grid_fits(query, level) and _has_grid(conn):
         cell = cell_deg(level)
         x0, y0, x1, y1 = _cell_range(bbox, cell)
-        category = query.categories[0] if query.categories else "*"
+        category = _grid_key(query)
         rows = conn.execute(
             "SELECT sum_lon / n, sum_lat / n, n FROM map_grid"
             " WHERE zoom = ? AND category = ? AND gx BETWEEN ? AND ? AND gy BETWEEN ? AND ?",

@@ -122,10 +122,15 @@ def test_grid_counts_match_on_the_fly_counts(parents_store):
             assert grid["total"] == (2 if cat else 4)
             if zoom == 3:
                 assert len(grid["clusters"]) == 1
-    # filters the grid does not carry are answered live, and correctly
+    # one feature is in the grid; a feature with a category is answered live, and the same
     q = search.parse_query({"bbox": "20,53,27,57", "features": "changing_table"})
+    assert clusters.clusters(conn, q, zoom=7) == {"zoom": 7, "source": "grid", "total": 1,
+                                                   "clusters": [[25.35, 54.7, 1]]}
+    q = search.parse_query({"bbox": "20,53,27,57", "features": "changing_table", "category": "baby_room"})
     assert clusters.clusters(conn, q, zoom=7) == {"zoom": 7, "source": "live", "total": 1,
                                                    "clusters": [[25.35, 54.7, 1]]}
+    q = search.parse_query({"bbox": "20,53,27,57", "features": "changing_table", "category": "playground"})
+    assert clusters.clusters(conn, q, zoom=7)["total"] == 0
 
 
 def test_grid_follows_ingests_and_removals(store):
