@@ -57,10 +57,12 @@ def create_app(settings: Settings | None = None) -> Flask:
 def main() -> None:
     """Entry point of the `atvira` console script."""
     from directory.cli import cli
+    from directory.map_cli import map_group
     from ingest.cli import areas, ingest
 
     cli.add_command(ingest)
     cli.add_command(areas)
+    cli.add_command(map_group)
     cli(prog_name="atvira")
 
 

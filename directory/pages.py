@@ -176,9 +176,9 @@ def index() -> str:
 
 # --- the detail page -------------------------------------------------------------------------
 
-def _hours_view(opening_hours: str | None) -> dict:
+def hours_view(opening_hours: str | None, *, now: datetime | None = None) -> dict:
     """Open now / closes at, and the coming week in words, in the page's locale."""
-    now = datetime.now(timezone.utc)
+    now = now or datetime.now(timezone.utc)
     state = hours_mod.HoursEvaluator(now).state(opening_hours)
     days = hours_mod.week(opening_hours, start=now)
     when = None
@@ -203,9 +203,18 @@ def _hours_view(opening_hours: str | None) -> dict:
     return {"state": state.state, "headline": headline, "week": week}
 
 
+# The closest schema.org type per category (Place when none fits).
+SCHEMA_TYPES = {
+    "kindergarten": "ChildCare", "childcare": "ChildCare", "playground": "Playground", "library": "Library",
+    "townhall": "CityHall", "toilet": "PublicToilet", "community_centre": "CivicStructure",
+    "culture": "CivicStructure", "day_centre": "CivicStructure",
+}
+
+
 def json_ld(fac: dict, url: str) -> str:
-    """schema.org Place as JSON, safe inside <script>: <, > and & are escaped as \\u sequences."""
-    data: dict = {"@context": "https://schema.org", "@type": "Place", "@id": url, "url": url, "name": fac["name"]}
+    """schema.org data as JSON, safe inside <script>: <, > and & are escaped as \\u sequences."""
+    kind = next((SCHEMA_TYPES[c] for c in fac.get("categories", []) if c in SCHEMA_TYPES), "Place")
+    data: dict = {"@context": "https://schema.org", "@type": kind, "@id": url, "url": url, "name": fac["name"]}
     if fac.get("address"):
         data["address"] = fac["address"]
     if fac.get("lat") is not None:
@@ -238,7 +247,7 @@ def facility(facility_id: str) -> str:
     verified = format_date(datetime.fromisoformat(fac["last_verified"][:10]).date(), "long") if fac.get("last_verified") else None
     url = url_for("pages.facility", facility_id=fac["id"], _external=True)
     return render_template(
-        "facility.html", fac=fac, small=small, directions=directions, hours=_hours_view(fac.get("opening_hours")),
+        "facility.html", fac=fac, small=small, directions=directions, hours=hours_view(fac.get("opening_hours")),
         sources=sources, verified=verified, json_ld=json_ld(fac, url), lang=lang,
         categories=CATEGORY_LABELS, feature_labels=FEATURE_LABELS, value_labels=FEATURE_VALUE_LABELS,
         sector_labels=SECTOR_LABELS, status_labels=STATUS_LABELS,

@@ -225,3 +225,39 @@ def test_map_page_weight_does_not_grow_with_the_data(make_app, settings):
     conn.close()
     big = _map_page_bytes(make_app().test_client())
     assert small == big
+
+
+def test_map_rebuild_command_fills_the_grid_of_a_store_filled_without_it(settings, store):
+    from click.testing import CliRunner
+
+    from directory.cli import cli
+    from directory.map_cli import map_group
+
+    apply_records(store, [facility("a"), facility("b")], source="test", scope="s")
+    store.execute("DELETE FROM map_grid")  # as after the migration on an older store
+    assert clusters.clusters(store, search.FacilityQuery(bbox=(20, 53, 27, 57)), zoom=5)["source"] == "live"
+    cli.add_command(map_group)
+    result = CliRunner().invoke(cli, ["--db", str(settings.db), "map", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "map grid:" in result.output
+    got = clusters.clusters(store, search.FacilityQuery(bbox=(20, 53, 27, 57)), zoom=5)
+    assert got["source"] == "grid" and got["total"] == 2
+
+
+def test_hours_in_words_say_closes_at_and_opens_in_the_page_language(make_app):
+    from directory.pages import hours_view
+
+    app = make_app()
+    with app.test_request_context("/?lang=en"):
+        open_view = hours_view("Mo-Fr 08:00-18:00; Sa 09:00-14:00", now=WEDNESDAY_10)
+        closed_view = hours_view("Mo-Fr 11:00-18:00", now=WEDNESDAY_10)
+        unknown_view = hours_view("now and then", now=WEDNESDAY_10)
+    assert open_view["headline"] == "Open now · closes 18:00"
+    assert [d["text"] for d in open_view["week"]][:5] == ["08:00–18:00", "08:00–18:00", "08:00–18:00", "09:00–14:00", "closed"]
+    assert open_view["week"][0]["day"] == "Wednesday, November 25"
+    assert closed_view["headline"] == "Closed now · opens 11:00"
+    assert unknown_view == {"state": "unknown", "headline": "Hours unknown", "week": []}
+    with app.test_request_context("/?lang=lt"):
+        lt_view = hours_view("Mo-Fr 08:00-18:00", now=WEDNESDAY_10)
+    assert lt_view["headline"] == "Dabar atidaryta · uždaroma 18:00"
+    assert lt_view["week"][0]["day"].startswith("trečiadienis")

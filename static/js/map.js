@@ -27,6 +27,8 @@
     ? L.markerClusterGroup({ disableClusteringAtZoom: 16, maxClusterRadius: 40, showCoverageOnHover: false, chunkedLoading: true })
     : L.layerGroup();
   const bubbles = L.layerGroup();
+  const legend = document.querySelector(".legend");
+  if (legend && window.matchMedia("(max-width: 700px)").matches) legend.open = false; // room for the map on a phone
   points.addTo(map);
   bubbles.addTo(map);
 
