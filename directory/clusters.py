@@ -3,23 +3,26 @@
 At a million facilities, grouping the R*Tree rows of a country-wide view on the fly takes most of
 a second (two with a category join), so the grid is precomputed after every ingest into
 `map_grid`: per zoom level, per cell, per category (and '*' for all, and 'feature:<name>' for
-the places with one feature), a count and the sums of
+the places with one feature, and 'hours:<opening_hours>' per distinct hours string), a count and the sums of
 the positions (cluster bubbles sit on their points' mean, not on the cell's corner). The finest
 level is grouped from the facilities once; each coarser level is summed from the one below
 (cells nest exactly: a cell of level z is four cells of level z+1).
 
 Cells are 1/4 of a 256-px Web Mercator tile (64 px on screen), so a view of ~1200x800 px holds
 about 250 cells whatever its zoom. Filters the grid does not carry (features, text, open now,
-area, status) are answered by the same grouping on the fly: correct, slower.
+area, status, or two of category / feature / open now together) are answered by the same
+grouping on the fly: correct, slower.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from dataclasses import replace
 
 from .store import set_meta
+from .hours import HoursEvaluator
 from .search import DEFAULT_STATUSES, FacilityQuery, _clauses, register_hours
 
 GRID_MIN_ZOOM = 0
@@ -66,8 +69,12 @@ def rebuild_grid(conn: sqlite3.Connection) -> int:
     statuses = ",".join(f"'{s}'" for s in DEFAULT_STATUSES)
     cells = (
         f"SELECT CAST((f.lon + 180) / {cell!r} AS INTEGER) AS gx, CAST(({merc} + 180) / {cell!r} AS INTEGER) AS gy,"
-        f" f.lon, f.lat, f.categories, f.features FROM facilities f WHERE f.lon IS NOT NULL AND f.status IN ({statuses})"
+        f" f.lon, f.lat, f.categories, f.features, f.opening_hours FROM facilities f WHERE f.lon IS NOT NULL AND f.status IN ({statuses})"
     )
+    # the cells are computed once (trigonometry for every row is the expensive part), then grouped
+    conn.execute("DROP TABLE IF EXISTS temp.grid_points")
+    conn.execute(f"CREATE TEMP TABLE grid_points AS {cells}")
+    cells = "SELECT * FROM temp.grid_points"
     conn.execute(
         f"""INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
         SELECT {top}, '*', gx, gy, count(*), sum(lon), sum(lat) FROM ({cells}) GROUP BY gx, gy"""
@@ -84,6 +91,13 @@ def rebuild_grid(conn: sqlite3.Connection) -> int:
         FROM ({cells}) AS p, json_each(p.features) AS ft
         WHERE ft.value IN ('yes', 'limited') GROUP BY ft.key, gx, gy"""
     )
+    # per opening-hours string ('hours:' alone: none given), so "open now" sums the strings that
+    # are open at the request's instant; stores repeat a few hours patterns many times
+    conn.execute(
+        f"""INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
+        SELECT {top}, 'hours:' || coalesce(opening_hours, ''), gx, gy, count(*), sum(lon), sum(lat)
+        FROM ({cells}) GROUP BY opening_hours, gx, gy"""
+    )
     for z in range(top - 1, GRID_MIN_ZOOM - 1, -1):
         conn.execute(
             """INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
@@ -91,25 +105,34 @@ def rebuild_grid(conn: sqlite3.Connection) -> int:
             FROM map_grid WHERE zoom = ? GROUP BY category, gx >> 1, gy >> 1""",
             (z, z + 1),
         )
+    conn.execute("DROP TABLE temp.grid_points")
     return conn.execute("SELECT count(*) FROM map_grid").fetchone()[0]
 
 
-def _grid_key(query: FacilityQuery) -> str:
+def _grid_keys(conn: sqlite3.Connection, query: FacilityQuery) -> list[str]:
+    """The map_grid categories whose sum answers the query."""
     if query.categories:
-        return query.categories[0]
+        return [query.categories[0]]
     if query.features:
-        return "feature:" + query.features[0]
-    return "*"
+        return ["feature:" + query.features[0]]
+    if query.open_states:
+        # zoom 0 has one cell, so its rows are the distinct hours strings
+        evaluator = HoursEvaluator(query.now)
+        wanted = set(query.open_states)
+        keys = [r[0] for r in conn.execute(
+            "SELECT category FROM map_grid WHERE zoom = ? AND category >= 'hours:' AND category < 'hours;'",
+            (GRID_MIN_ZOOM,))]
+        return [k for k in keys if evaluator.state_name(k[6:] or None) in wanted]
+    return ["*"]
 
 
 def _grid_fits(query: FacilityQuery, zoom: int) -> bool:
-    """Whether the precomputed grid answers this query exactly: at most one category or one
-    feature (not both), and none of the filters it does not carry."""
+    """Whether the precomputed grid answers this query exactly: at most one of a category, a
+    feature or an opening-state filter, and none of the filters it does not carry."""
     return (
         zoom <= GRID_MAX_ZOOM
-        and len(query.categories) + len(query.features) <= 1
+        and len(query.categories) + len(query.features) + (1 if query.open_states else 0) <= 1
         and not query.q
-        and not query.open_states
         and not query.municipality
         and not query.eldership
         and set(query.statuses) == set(DEFAULT_STATUSES)
@@ -137,11 +160,12 @@ def clusters(conn: sqlite3.Connection, query: FacilityQuery, *, zoom: int) -> di
     if _grid_fits(query, level) and _has_grid(conn):
         cell = cell_deg(level)
         x0, y0, x1, y1 = _cell_range(bbox, cell)
-        category = _grid_key(query)
+        keys = _grid_keys(conn, query)
         rows = conn.execute(
-            "SELECT sum_lon / n, sum_lat / n, n FROM map_grid"
-            " WHERE zoom = ? AND category = ? AND gx BETWEEN ? AND ? AND gy BETWEEN ? AND ?",
-            (level, category, x0, x1, y0, y1),
+            "SELECT sum(sum_lon) / sum(n), sum(sum_lat) / sum(n), sum(n) FROM map_grid"
+            " WHERE zoom = ? AND category IN (SELECT value FROM json_each(?))"
+            " AND gx BETWEEN ? AND ? AND gy BETWEEN ? AND ? GROUP BY gx, gy",
+            (level, json.dumps(keys), x0, x1, y0, y1),
         ).fetchall()
         source = "grid"
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from directory import clusters, search
 from directory.errors import BadRequest
 from directory.hours import HoursEvaluator, week
+from directory.model import STATUSES
 from directory.store import connect, transaction
 from directory.sync import apply_records
 from tests.conftest import ROOT, facility
@@ -117,9 +119,10 @@ def test_grid_counts_match_on_the_fly_counts(parents_store):
             q = search.FacilityQuery(bbox=(20.0, 53.0, 27.0, 57.0), categories=cat)
             grid = clusters.clusters(conn, q, zoom=zoom)
             assert grid["source"] == "grid"
-            live = clusters.clusters(conn, search.FacilityQuery(bbox=q.bbox, categories=cat, q="a OR"), zoom=zoom)
+            # every status (none is removed here) is not in the grid: the same count, on the fly
+            live = clusters.clusters(conn, replace(q, statuses=STATUSES), zoom=zoom)
             assert live["source"] == "live"
-            assert grid["total"] == (2 if cat else 4)
+            assert grid["total"] == live["total"] == (2 if cat else 4)
             if zoom == 3:
                 assert len(grid["clusters"]) == 1
     # one feature is in the grid; a feature with a category is answered live, and the same
@@ -131,6 +134,12 @@ def test_grid_counts_match_on_the_fly_counts(parents_store):
                                                    "clusters": [[25.35, 54.7, 1]]}
     q = search.parse_query({"bbox": "20,53,27,57", "features": "changing_table", "category": "playground"})
     assert clusters.clusters(conn, q, zoom=7)["total"] == 0
+    # open now from the grid's hours strings, evaluated at the query's instant
+    for states, total in ((("open",), 1), (("closed",), 1), (("unknown",), 2), (("open", "unknown"), 3)):
+        q = search.FacilityQuery(bbox=(20.0, 53.0, 27.0, 57.0), open_states=states, now=WEDNESDAY_10)
+        grid = clusters.clusters(conn, q, zoom=9)
+        live = clusters.clusters(conn, replace(q, statuses=STATUSES), zoom=9)
+        assert (grid["source"], grid["total"], live["total"]) == ("grid", total, total), states
 
 
 def test_grid_follows_ingests_and_removals(store):
