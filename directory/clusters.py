@@ -69,7 +69,8 @@ def rebuild_grid(conn: sqlite3.Connection) -> int:
     statuses = ",".join(f"'{s}'" for s in DEFAULT_STATUSES)
     cells = (
         f"SELECT CAST((f.lon + 180) / {cell!r} AS INTEGER) AS gx, CAST(({merc} + 180) / {cell!r} AS INTEGER) AS gy,"
-        f" f.lon, f.lat, f.categories, f.features, f.opening_hours FROM facilities f WHERE f.lon IS NOT NULL AND f.status IN ({statuses})"
+        f" f.lon, f.lat, f.categories, f.features, f.opening_hours FROM facilities f"
+        f" WHERE f.lon IS NOT NULL AND f.status IN ({statuses})"
     )
     # the cells are computed once (trigonometry for every row is the expensive part), then grouped
     conn.execute("DROP TABLE IF EXISTS temp.grid_points")

@@ -51,7 +51,9 @@ FEATURE_LABELS = {
 PARENT_FEATURES = ("changing_table", "feeding_room", "free", "wheelchair", "play_corner")
 FEATURE_VALUE_LABELS = {"yes": _l("yes"), "limited": _l("limited"), "no": _l("no")}
 SECTOR_LABELS = {"public": _l("public"), "private": _l("private"), "civic": _l("civic (NGO)"), "unknown": _l("unknown")}
-STATUS_LABELS = {"active": _l("active"), "closed": _l("closed for good"), "unknown": _l("status unknown"), "removed": _l("removed")}
+STATUS_LABELS = {
+    "active": _l("active"), "closed": _l("closed for good"), "unknown": _l("status unknown"), "removed": _l("removed"),
+}
 
 # Marker badge colour and glyph per category; colours keep 4.5:1 contrast with white text.
 CATEGORY_STYLE = {
@@ -128,7 +130,8 @@ def _js_strings() -> dict[str, str]:
         "loading": gettext("Loading…"),
         "error": gettext("Could not load facilities:"),
         "in_view": gettext("%(n)s places in view", n="{n}"),
-        "in_view_more": gettext("%(n)s+ places in view; the list shows the first %(shown)s — zoom in to see all", n="{n}", shown="{shown}"),
+        "in_view_more": gettext(
+            "%(n)s+ places in view; the list shows the first %(shown)s — zoom in to see all", n="{n}", shown="{shown}"),
         "clustered": gettext("%(n)s places in view — too many to list; zoom in, filter or use Near me", n="{n}"),
         "zoom_to": gettext("Zoom to %(n)s places here", n="{n}"),
         "nearest": gettext("Nearest first from %(place)s", place="{place}"),
@@ -165,7 +168,9 @@ def index() -> str:
         "extent": [f"{v:.4f}" for v in extent] if extent else None,
         "attribution": data_attribution(conn),
         "lang": str(get_locale() or "lt"),
-        "categories": {slug: {"label": str(CATEGORY_LABELS[slug]), "color": c, "glyph": g} for slug, (c, g) in CATEGORY_STYLE.items()},
+        "categories": {
+            slug: {"label": str(CATEGORY_LABELS[slug]), "color": c, "glyph": g} for slug, (c, g) in CATEGORY_STYLE.items()
+        },
         "strings": _js_strings(),
     }
     return render_template(
@@ -175,6 +180,11 @@ def index() -> str:
 
 
 # --- the detail page -------------------------------------------------------------------------
+
+def _until(start: datetime, end: datetime) -> str:
+    """An interval's end as a clock time; midnight after the start is 24:00."""
+    return "24:00" if end.time() == end.time().min and end.date() > start.date() else end.strftime("%H:%M")
+
 
 def hours_view(opening_hours: str | None, *, now: datetime | None = None) -> dict:
     """Open now / closes at, and the coming week in words, in the page's locale."""
@@ -194,7 +204,7 @@ def hours_view(opening_hours: str | None, *, now: datetime | None = None) -> dic
     week = []
     for d in days or []:
         if d.intervals:
-            text = ", ".join(f"{a.strftime('%H:%M')}–{'24:00' if b.time() == b.time().min and b.date() > a.date() else b.strftime('%H:%M')}" for a, b in d.intervals)
+            text = ", ".join(f"{a.strftime('%H:%M')}–{_until(a, b)}" for a, b in d.intervals)
         elif d.unknown:
             text = gettext("hours unknown")
         else:
@@ -244,14 +254,17 @@ def facility(facility_id: str) -> str:
              if s.get("fetched_at") else None)
         for s in fac.get("sources", [])
     ]
-    verified = format_date(datetime.fromisoformat(fac["last_verified"][:10]).date(), "long") if fac.get("last_verified") else None
+    verified = None
+    if fac.get("last_verified"):
+        verified = format_date(datetime.fromisoformat(fac["last_verified"][:10]).date(), "long")
+    capacity = (fac.get("extra") or {}).get("capacity")
     url = url_for("pages.facility", facility_id=fac["id"], _external=True)
     return render_template(
         "facility.html", fac=fac, small=small, directions=directions, hours=hours_view(fac.get("opening_hours")),
         sources=sources, verified=verified, json_ld=json_ld(fac, url), lang=lang,
         categories=CATEGORY_LABELS, feature_labels=FEATURE_LABELS, value_labels=FEATURE_VALUE_LABELS,
         sector_labels=SECTOR_LABELS, status_labels=STATUS_LABELS,
-        capacity=format_decimal(fac["extra"]["capacity"]) if isinstance(fac.get("extra", {}).get("capacity"), (int, float)) else None,
+        capacity=format_decimal(capacity) if isinstance(capacity, (int, float)) else None,
         attribution=data_attribution(_reader()),
     )
 
