@@ -254,6 +254,9 @@ def facility(facility_id: str) -> str:
              if s.get("fetched_at") else None)
         for s in fac.get("sources", [])
     ]
+    fetched = None
+    if fac.get("fetched_at"):
+        fetched = format_datetime(datetime.fromisoformat(fac["fetched_at"].replace("Z", "+00:00")), "medium")
     verified = None
     if fac.get("last_verified"):
         verified = format_date(datetime.fromisoformat(fac["last_verified"][:10]).date(), "long")
@@ -261,7 +264,7 @@ def facility(facility_id: str) -> str:
     url = url_for("pages.facility", facility_id=fac["id"], _external=True)
     return render_template(
         "facility.html", fac=fac, small=small, directions=directions, hours=hours_view(fac.get("opening_hours")),
-        sources=sources, verified=verified, json_ld=json_ld(fac, url), lang=lang,
+        sources=sources, fetched=fetched, verified=verified, json_ld=json_ld(fac, url), lang=lang,
         categories=CATEGORY_LABELS, feature_labels=FEATURE_LABELS, value_labels=FEATURE_VALUE_LABELS,
         sector_labels=SECTOR_LABELS, status_labels=STATUS_LABELS,
         capacity=format_decimal(capacity) if isinstance(capacity, (int, float)) else None,

@@ -243,3 +243,17 @@ def test_axe_finds_no_serious_or_critical_violations(seeded, live_server, page, 
     results = Axe().run(page)
     assert results.response["passes"] or results.response["violations"] is not None
     assert _serious(results) == []
+
+
+def test_stop_sorting_by_distance_shows_only_while_sorting(seeded, live_server, make_page):
+    base = live_server()
+    page = make_page(geolocation={"longitude": 25.2842, "latitude": 54.6786}, locale="en-GB")
+    page.goto(base + VIEW)
+    expect(page.locator("#results li")).to_have_count(6)
+    expect(page.get_by_role("button", name="Stop sorting by distance")).to_be_hidden()
+    page.get_by_role("button", name="Near me").click()
+    expect(page.locator("#results li .distance")).to_have_count(6)
+    page.get_by_role("button", name="Stop sorting by distance").click()
+    expect(page.locator("#results li .distance")).to_have_count(0)
+    expect(page.get_by_role("button", name="Stop sorting by distance")).to_be_hidden()
+    assert "near=" not in page.url
