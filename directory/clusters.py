@@ -184,6 +184,26 @@ def clusters(conn: sqlite3.Connection, query: FacilityQuery, *, zoom: int) -> di
     return {"zoom": level, "source": source, "total": sum(c[2] for c in out), "clusters": out}
 
 
+def estimate_rows(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[int, int] | None:
+    """(rows in the query's bbox, rows anywhere) from the grid, for the query's filters; None
+    when the grid cannot say. Cells are about a quarter of the box wide, so the box's edges
+    overcount by a few cells' worth: an estimate, used to choose a plan, never as a count."""
+    if query.bbox is None or not _grid_fits(query, GRID_MAX_ZOOM) or not _has_grid(conn):
+        return None
+    west, south, east, north = query.bbox
+    span = max(east - west, 1e-9)
+    level = max(GRID_MIN_ZOOM, min(GRID_MAX_ZOOM, math.floor(math.log2(360.0 / CELLS_PER_TILE / (span / 4)))))
+    keys = json.dumps(_grid_keys(conn, query))
+    x0, y0, x1, y1 = _cell_range(query.bbox, cell_deg(level))
+    in_box = conn.execute(
+        "SELECT coalesce(sum(n), 0) FROM map_grid WHERE zoom = ? AND category IN (SELECT value FROM json_each(?))"
+        " AND gx BETWEEN ? AND ? AND gy BETWEEN ? AND ?", (level, keys, x0, x1, y0, y1)).fetchone()[0]
+    total = conn.execute(
+        "SELECT coalesce(sum(n), 0) FROM map_grid WHERE zoom = ? AND category IN (SELECT value FROM json_each(?))",
+        (GRID_MIN_ZOOM, keys)).fetchone()[0]
+    return in_box, total
+
+
 def _has_grid(conn: sqlite3.Connection) -> bool:
     """The grid exists and was built (a store with facilities but an empty grid predates it)."""
     try:

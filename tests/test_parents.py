@@ -270,3 +270,32 @@ def test_hours_in_words_say_closes_at_and_opens_in_the_page_language(make_app):
         lt_view = hours_view("Mo-Fr 08:00-18:00", now=WEDNESDAY_10)
     assert lt_view["headline"] == "Dabar atidaryta · uždaroma 18:00"
     assert lt_view["week"][0]["day"].startswith("trečiadienis")
+
+
+def test_walking_the_table_and_the_rtree_give_the_same_pages(store):
+    """prefer_scan only chooses a plan: the rows, their order and the cursors are the same."""
+    recs = [facility(str(i), categories=["playground" if i % 3 else "toilet"], lon=21.0 + (i * 37 % 500) / 100,
+                     lat=54.0 + (i * 53 % 200) / 100, opening_hours=("24/7" if i % 2 else None)) for i in range(600)]
+    apply_records(store, recs, source="test", scope="s")
+    search.register_hours(store, search.FacilityQuery())
+    for args in ({"bbox": "20,53,27,57"}, {"bbox": "21,54,23,55", "category": "toilet"},
+                 {"bbox": "20,53,27,57", "open": "unknown"}, {"bbox": "22.5,54.5,22.6,54.6"}):
+        q = search.parse_query({**args, "limit": "50"})
+        pages = {}
+        for scan in (False, True):
+            got, after = [], None
+            while True:
+                src, where, params = search._where(replace(q, after=after), scan=scan)
+                rows = store.execute(f"SELECT f.rid FROM {src} WHERE {where} LIMIT 50", params).fetchall()
+                got += [r[0] for r in rows]
+                if len(rows) < 50:
+                    break
+                after = rows[-1][0]
+            pages[scan] = got
+        assert pages[False] == pages[True] and pages[False], args
+    # the whole-area box is walked, a box with a few rows goes through the R*Tree
+    assert search.prefer_scan(store, search.parse_query({"bbox": "20,53,27,57"}), rows=51) is True
+    assert search.prefer_scan(store, search.parse_query({"bbox": "22.5,54.5,22.6,54.6"}), rows=51) is False
+    assert search.prefer_scan(store, search.parse_query({"bbox": "20,53,27,57", "q": "place"}), rows=51) is False
+    feats, _ = search.query_features(store, search.parse_query({"bbox": "20,53,27,57", "limit": "600"}))
+    assert len(feats) == 600
