@@ -59,12 +59,14 @@ def main() -> None:
     """Entry point of the `atvira` console script."""
     from directory.audit_cli import audit
     from directory.cli import cli
+    from directory.map_cli import map_group
     from ingest.cli import areas, ingest, sources
 
     cli.add_command(ingest)
     cli.add_command(areas)
     cli.add_command(sources)
     cli.add_command(audit)
+    cli.add_command(map_group)
     cli(prog_name="atvira")
 
 

@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import audit, bbox
+from . import audit, bbox, page
 from .synth import cached_store
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         print(bbox.report(size, r), flush=True)
     results["audit"] = audit.run(db, work=args.stores, repeat=repeat // 2)  # the largest size
     print(audit.report(results["audit"]), flush=True)
+    results["page"] = page.run(cached_store(args.stores, max(sizes)), workdir=args.stores, repeat=3 if args.quick else 5)
+    print(page.report(results["page"]), flush=True)
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

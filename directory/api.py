@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import areas_store, search
+from . import areas_store, clusters, places, search
 from .config import Settings
 from .errors import BadRequest, NotFound
 from .store import get_facility
@@ -30,6 +30,9 @@ def settings() -> Settings:
 def facilities() -> Response:
     cfg = settings()
     query = search.parse_query(request.args, default_limit=cfg.page_limit, max_limit=cfg.max_page_limit)
+    if query.near is not None:  # nearest first: one page, no cursor
+        features, more = search.query_near(reader(), query)
+        return Response(search.feature_collection(features, next_url=None, truncated=more), mimetype=GEOJSON)
     features, next_after = search.query_features(reader(), query)
     next_url = None
     if next_after is not None:
@@ -38,6 +41,31 @@ def facilities() -> Response:
         next_url = f"{request.base_url}?{urlencode(args)}"
     body = search.feature_collection(features, next_url=next_url)
     return Response(body, mimetype=GEOJSON)
+
+
+@bp.get("/facilities/clusters")
+def facility_clusters() -> Response:
+    """Counts on a grid for a view too full to draw point by point: ?bbox=&zoom= and the list filters."""
+    args = {k: v for k, v in request.args.items() if k != "zoom"}
+    raw = request.args.get("zoom", "")
+    if not raw.isdigit() or not 0 <= int(raw) <= 30:
+        raise BadRequest(f"expected a whole number 0..30, got {raw[:20]!r}", where="zoom")
+    if not args.get("bbox"):
+        raise BadRequest("a bbox=west,south,east,north is required", where="bbox")
+    query = search.parse_query(args)
+    return jsonify(clusters.clusters(reader(), query, zoom=int(raw)))
+
+
+@bp.get("/places")
+def place() -> Response:
+    """A typed place or address (for "near me" without geolocation), from the store's own data."""
+    text = (request.args.get("q") or "").strip()
+    if not text or len(text) > 200:
+        raise BadRequest("give a place name or address of 1..200 characters", where="q")
+    found = places.find_place(reader(), text)
+    if found is None:
+        raise NotFound(f"no place or address matches {text[:80]!r}", where="q")
+    return jsonify(found)
 
 
 def facility_feature(fac: dict) -> dict:

@@ -1,7 +1,7 @@
 """Languages: Lithuanian (default) and English, through Flask-Babel.
 
 The locale comes from ?lang=, then the `lang` cookie the switch sets, then Accept-Language.
-UI strings are written in English in the code and templates (`_("...")`) and translated to
+UI strings are written in English in the code and templates (wrapped in `_()`) and translated to
 Lithuanian in translations/lt/LC_MESSAGES/messages.po.
 """
 

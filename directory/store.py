@@ -242,6 +242,21 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (municipality_code, position)
     );
     """,
+    # map_grid: per zoom, category ('*' = all) and Web Mercator grid cell, the count and position
+    # sums of facilities, for the map's low-zoom cluster bubbles (directory.clusters rebuilds it
+    # after every ingest). Derived data: dropping and rebuilding it loses nothing.
+    """
+    CREATE TABLE map_grid (
+        zoom INTEGER NOT NULL,
+        category TEXT NOT NULL,
+        gx INTEGER NOT NULL,
+        gy INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        sum_lon REAL NOT NULL,
+        sum_lat REAL NOT NULL,
+        PRIMARY KEY (zoom, category, gx, gy)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from .conflate import merge
 from .model import Facility, Rejection, make_facility_id, validate
+from .clusters import refresh_map_data
 from .store import refresh_extent, transaction
 
 # The facility columns a source record sets; a change to any of them is an "update".
@@ -194,6 +195,7 @@ def apply_records(
                        locator=locator)
             if report.added or report.updated or report.removed:
                 refresh_extent(conn)
+                refresh_map_data(conn)
             conn.execute(
                 "UPDATE ingest_runs SET finished_at = ?, status = 'ok', counts = ?, rejections = ? WHERE id = ?",
                 (

@@ -134,3 +134,24 @@ def audit_db(tmp_path_factory, shared_data) -> Path:
     from tests.audit_data import build_audit_store
 
     return build_audit_store(tmp_path_factory.mktemp("audit") / "audit.db", shared_data)
+
+
+@pytest.fixture
+def make_page(browser):
+    """Pages with context options (viewport, geolocation, locale ...), on the same closed
+    network as `page`: new_page(geolocation={"longitude": .., "latitude": ..}) also grants
+    the geolocation permission; viewport={"width": 360, "height": 740} is a phone."""
+    contexts = []
+
+    def _make(**options):
+        options.setdefault("viewport", {"width": 1200, "height": 800})
+        if "geolocation" in options:
+            options.setdefault("permissions", ["geolocation"])
+        context = browser.new_context(**options)
+        context.route(lambda url: not url.startswith("http://127.0.0.1"), lambda route: route.abort())
+        contexts.append(context)
+        return context.new_page()
+
+    yield _make
+    for context in contexts:
+        context.close()
