@@ -27,6 +27,8 @@ class Settings:
     max_page_limit: int = 5000  # ATVIRA_MAX_PAGE_LIMIT: the most rows one API page may ask for
     host: str = "127.0.0.1"  # ATVIRA_HOST (atvira serve)
     port: int = 5000  # ATVIRA_PORT (atvira serve)
+    snapshots_dir: Path = Path("data/snapshots")  # ATVIRA_SNAPSHOTS_DIR: dated copies of the store
+    snapshot_retention: int = 12  # ATVIRA_SNAPSHOT_RETENTION: snapshot files kept (older ones pruned; 0 = keep all)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -152,6 +152,20 @@ MIGRATIONS: list[str] = [
     -- Small derived facts the request path needs without scanning (e.g. the data's extent).
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2 (issue 5, snapshots): one row per dated snapshot file an ingest run published.
+    """
+    CREATE TABLE snapshots (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        run_id INTEGER REFERENCES ingest_runs(id),
+        last_seq INTEGER NOT NULL DEFAULT 0,  -- max(changes.seq) the snapshot contains
+        path TEXT,                            -- file name in the snapshots dir; NULL once pruned
+        size INTEGER,
+        counts TEXT NOT NULL DEFAULT '{}',    -- facilities / source_records / changes at that point
+        pruned_at TEXT
+    );
+    CREATE INDEX snapshots_seq ON snapshots(last_seq);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

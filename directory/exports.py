@@ -1,0 +1,348 @@
+"""Whole-dataset and filtered exports: CSV, GeoJSON, GeoPackage and SQLite.
+
+One column list (`COLUMNS`) drives every flat format and the Frictionless `datapackage.json`, so
+the CSV, the GeoPackage and their documentation cannot drift apart. SQLite builds each row
+(category lists, one column per feature, every source record with its licence, the area names),
+so Python only hands rows from the cursor to the csv module: memory stays flat (keyset pages
+of `BATCH` rows via `search.iter_rows`) and the time stays close to SQLite's own CSV export.
+
+geopandas is used only here, at the edge, to write GeoPackage batches; the request path of the
+map and the API never imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+from .errors import BadRequest
+from .model import FEATURES
+from .search import FacilityQuery, iter_rows
+
+BATCH = 5000
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "geojson": "application/geo+json",
+    "gpkg": "application/geopackage+sqlite3",
+    "sqlite": "application/vnd.sqlite3",
+}
+# Tables never published (none yet). Anything private another feature adds to the store (user
+# accounts, moderation notes ...) must be listed here so store copies and snapshots drop it.
+PRIVATE_TABLES: tuple[str, ...] = ()
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    sql: str  # the value, an expression over `f` (facilities)
+    type: str  # Frictionless type: string | number | datetime
+    description: str
+    csv: str | None = None  # the finished CSV cell, when quoting `sql` the default way will not do
+
+
+def _cell(expr: str) -> str:
+    """A quoted RFC 4180 CSV cell ('' for NULL) that a spreadsheet will not run as a formula:
+    a value starting with = + - @ TAB or CR gets a leading apostrophe (OWASP's advice)."""
+    return (
+        "coalesce('\"' || iif(unicode(" + expr + ") IN (61, 43, 45, 64, 9, 13), '''', '')"
+        " || replace(" + expr + ", '\"', '\"\"') || '\"', '')"
+    )
+
+
+def _plain(expr: str) -> str:
+    """A cell for values this code writes itself (ids, enums, our timestamps): never a comma, a
+    quote or a formula, so no quoting or neutralising is needed."""
+    return f"coalesce({expr}, '')"
+
+
+_SOURCES = "FROM source_records s WHERE s.facility_id = f.id"
+_FEATURE_PATHS = ", ".join(f"'$.{name}'" for name in FEATURES)
+_SOURCES_SQL = (
+    f"coalesce((SELECT group_concat(s.source || ':' || s.source_id, '; ') {_SOURCES}), f.source || ':' || f.source_id)"
+)
+
+
+def _licences(value: Callable[[str], str]) -> str:
+    return f"coalesce((SELECT group_concat({value('l')}, '; ') FROM (SELECT DISTINCT s.licence AS l {_SOURCES})), {value('f.licence')})"
+
+
+def _area(code: str, value: Callable[[str], str]) -> str:
+    return f"(SELECT {value('a.name')} FROM areas a WHERE a.code = f.{code})"
+
+
+def _quoted(expr: str) -> str:
+    """A quoted cell with no formula check, for values that start with our own source names."""
+    return "coalesce('\"' || replace(" + expr + ", '\"', '\"\"') || '\"', '')"
+
+
+# Both provenance cells from one probe of source_records (the synthetic and most real rows have
+# one record; a facility without any falls back to its own source columns).
+_PROVENANCE_CSV = (
+    "(SELECT iif(count(*) = 0, "
+    + _quoted("f.source || ':' || f.source_id") + " || ',' || " + _cell("f.licence") + ", "
+    + _quoted("group_concat(s.source || ':' || s.source_id, '; ')") + " || ',' || "
+    + _cell("replace(group_concat(DISTINCT s.licence), ',', '; ')")
+    + f") {_SOURCES})"
+)
+
+
+def _same(expr: str) -> str:
+    return expr
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("id", "f.id", "string", "Stable public id (from the first source record that described the place)",
+           csv=_plain("f.id")),
+    Column("name", "f.name", "string", "Name as the source gives it"),
+    # Slugs only (never a comma, a space or a quote): strip the JSON array's punctuation, no parse.
+    Column("categories", "(SELECT group_concat(value, ';') FROM json_each(f.categories))", "string",
+           "Category slugs, separated by ';'",
+           csv="('\"' || replace(replace(replace(trim(f.categories, '[]'), '\"', ''), ' ', ''), ',', ';') || '\"')"),
+    Column("latitude", "f.lat", "number", "WGS84 latitude (EPSG:4326)", csv="coalesce(f.lat, '')"),
+    Column("longitude", "f.lon", "number", "WGS84 longitude (EPSG:4326)", csv="coalesce(f.lon, '')"),
+    Column("address", "f.address", "string", "Street address"),
+    Column("municipality_code", "f.municipality_code", "string", "Municipality code (the areas' code)"),
+    Column("municipality", _area("municipality_code", _same), "string", "Municipality name",
+           csv=f"coalesce({_area('municipality_code', _cell)}, '')"),
+    Column("eldership_code", "f.eldership_code", "string", "Eldership (seniūnija) code"),
+    Column("eldership", _area("eldership_code", _same), "string", "Eldership name",
+           csv=f"coalesce({_area('eldership_code', _cell)}, '')"),
+    Column("operator", "f.operator", "string", "Who runs the place"),
+    Column("sector", "f.sector", "string", "Operator sector: public, private, civic or unknown", csv=_plain("f.sector")),
+    Column("status", "f.status", "string", "active, closed, unknown or removed", csv=_plain("f.status")),
+    Column("opening_hours", "f.opening_hours", "string", "Opening hours in OpenStreetMap opening_hours syntax"),
+    *(
+        Column(f"feature_{name}", f"json_extract(f.features, '$.{name}')", "string",
+               f"{label}: yes, limited or no; empty means unknown",
+               # All nine cells from one JSON parse: '["yes",null,...]' -> '"yes",,...'. The values
+               # are validated to yes/limited/no, already valid quoted cells; the other eight fold in
+               # ("" = this cell is written by an earlier column's expression).
+               csv=f"replace(trim(json_extract(f.features, {_FEATURE_PATHS}), '[]'), 'null', '')" if i == 0 else "")
+        for i, (name, label) in enumerate(FEATURES.items())
+    ),
+    Column("sources", _SOURCES_SQL, "string",
+           "Every source record describing the place, as source:id, separated by '; '", csv=_PROVENANCE_CSV),
+    Column("licences", _licences(_same), "string", "The licences of those source records, separated by '; '",
+           csv=""),  # in the sources cell's probe
+    Column("last_verified", "f.last_verified", "string", "When the facts were last checked (as the source gives it)"),
+    Column("fetched_at", "f.fetched_at", "datetime", "When the source record was fetched (UTC)",
+           csv=_plain("f.fetched_at")),
+    Column("updated_at", "f.updated_at", "datetime", "When the store last changed this row (UTC)",
+           csv=_plain("f.updated_at")),
+)
+COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+
+
+def flat_select() -> str:
+    """The SELECT list of a flat export row (`f.rid` last: the keyset cursor)."""
+    return ", ".join(f"{c.sql} AS {c.name}" for c in COLUMNS) + ", f.rid"
+
+
+def csv_line_select() -> str:
+    """One finished CSV line per row, built by SQLite (quoting, neutralising, CRLF), then `f.rid`.
+
+    Python's csv module costs about as much per row as SQLite's whole query; letting SQLite write
+    the line keeps a full export near the `sqlite3 -csv` command's own speed.
+    """
+    cells = [c.csv if c.csv is not None else _cell(c.sql) for c in COLUMNS]
+    return " || ',' || ".join(cell for cell in cells if cell) + " || char(13, 10), f.rid"
+
+
+FEATURE_SELECT = """json_object(
+    'type', 'Feature',
+    'id', f.id,
+    'geometry', CASE WHEN f.lon IS NULL THEN NULL
+                     ELSE json_object('type', 'Point', 'coordinates', json_array(f.lon, f.lat)) END,
+    'properties', json_object(
+        'id', f.id, 'name', f.name, 'categories', json(f.categories), 'features', json(f.features),
+        'address', f.address, 'opening_hours', f.opening_hours, 'operator', f.operator,
+        'sector', f.sector, 'status', f.status,
+        'municipality_code', f.municipality_code,
+        'municipality', (SELECT a.name FROM areas a WHERE a.code = f.municipality_code),
+        'eldership_code', f.eldership_code,
+        'eldership', (SELECT a.name FROM areas a WHERE a.code = f.eldership_code),
+        'sources', coalesce((SELECT json_group_array(json_object('source', s.source, 'source_id', s.source_id,
+                        'licence', s.licence, 'fetched_at', s.fetched_at, 'removed_at', s.removed_at)) FROM source_records s
+                        WHERE s.facility_id = f.id),
+                   json_array(json_object('source', f.source, 'source_id', f.source_id, 'licence', f.licence,
+                        'fetched_at', f.fetched_at, 'removed_at', NULL))),
+        'last_verified', f.last_verified, 'fetched_at', f.fetched_at, 'updated_at', f.updated_at
+    )
+), f.rid"""
+
+
+@contextmanager
+def read_view(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Hold one read transaction for a whole export, so its keyset pages all see the same commit
+    even if an ingest lands half-way (WAL keeps that view for us)."""
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def parse_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise BadRequest(f"unknown format {fmt[:20]!r}; known are {', '.join(FORMATS)}", where="format")
+    return fmt
+
+
+def _chunks(rows: Iterable, size: int) -> Iterator[list]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def csv_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int = BATCH) -> Iterator[bytes]:
+    """The CSV as byte chunks: UTF-8 with a BOM (Excel then reads the letters right), RFC 4180
+    (text cells quoted, CRLF line ends), a text cell that would start a formula prefixed with '."""
+    header = ",".join(COLUMN_NAMES) + "\r\n"
+    yield b"\xef\xbb\xbf" + header.encode("utf-8")
+    with read_view(conn):
+        for chunk in _chunks(iter_rows(conn, query, batch=batch, select=csv_line_select()), batch):
+            yield "".join(row[0] for row in chunk).encode("utf-8")
+
+
+def geojson_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int = BATCH) -> Iterator[bytes]:
+    """An RFC 7946 FeatureCollection (lon, lat; no `crs` member), one batch of features at a time."""
+    yield b'{"type":"FeatureCollection","features":[\n'
+    first = True
+    with read_view(conn):
+        for chunk in _chunks(iter_rows(conn, query, batch=batch, select=FEATURE_SELECT), batch):
+            body = ",\n".join(row[0] for row in chunk)
+            yield (body if first else ",\n" + body).encode("utf-8")
+            first = False
+    yield b"\n]}\n"
+
+
+def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, batch: int = BATCH) -> int:
+    """Write a GeoPackage (layer `facilities`, EPSG:4326, with an R*Tree spatial index) batch by
+    batch with pyogrio's append mode, so memory holds one batch; returns the row count."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    n = 0
+    for chunk in _chunks(iter_rows(conn, query, batch=batch, select=flat_select()), batch):
+        frame = pd.DataFrame([tuple(r)[:-1] for r in chunk], columns=list(COLUMN_NAMES))
+        geometry = gpd.points_from_xy(frame["longitude"], frame["latitude"], crs="EPSG:4326")
+        gdf = gpd.GeoDataFrame(frame, geometry=geometry)
+        pyogrio.write_dataframe(gdf, path, layer="facilities", driver="GPKG", append=n > 0,
+                                promote_to_multi=False, SPATIAL_INDEX="YES")
+        n += len(chunk)
+    if n == 0:  # an empty slice is still a valid, typed GeoPackage
+        frame = pd.DataFrame({c: pd.Series(dtype="float64" if c_obj.type == "number" else "object")
+                              for c, c_obj in zip(COLUMN_NAMES, COLUMNS)})
+        gdf = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs="EPSG:4326"))
+        pyogrio.write_dataframe(gdf, path, layer="facilities", driver="GPKG", geometry_type="Point")
+    return n
+
+
+def write_sqlite_slice(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, batch: int = BATCH) -> int:
+    """A filtered slice as a small SQLite file: one flat `facilities` table (Datasette finds the
+    latitude/longitude columns); returns the row count."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    out = sqlite3.connect(path)
+    try:
+        cols = ", ".join(f"{c.name} {'REAL' if c.type == 'number' else 'TEXT'}" for c in COLUMNS)
+        out.execute(f"CREATE TABLE facilities ({cols}, PRIMARY KEY (id))")
+        n = 0
+        marks = ", ".join("?" * len(COLUMNS))
+        for chunk in _chunks(iter_rows(conn, query, batch=batch, select=flat_select()), batch):
+            out.executemany(f"INSERT INTO facilities VALUES ({marks})", (tuple(r)[:-1] for r in chunk))
+            n += len(chunk)
+        out.commit()
+    finally:
+        out.close()
+    return n
+
+
+def copy_store(conn: sqlite3.Connection, path: Path) -> None:
+    """A consistent copy of the whole store (VACUUM INTO reads one transaction's view, so a
+    concurrent ingest never leaves it half-written), minus PRIVATE_TABLES. Written beside `path`
+    and renamed into place, so a reader of `path` never sees a partial file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.unlink(missing_ok=True)
+    conn.execute("VACUUM INTO ?", (str(tmp),))
+    if PRIVATE_TABLES:
+        out = sqlite3.connect(tmp)
+        try:
+            for table in PRIVATE_TABLES:
+                out.execute(f'DROP TABLE IF EXISTS "{table}"')
+            out.commit()
+            out.execute("VACUUM")
+        finally:
+            out.close()
+    os.replace(tmp, path)
+
+
+def is_whole(query: FacilityQuery) -> bool:
+    """No filter at all (the store copy is then the honest answer to a .sqlite request)."""
+    return query == FacilityQuery(limit=query.limit)
+
+
+def write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path) -> int | None:
+    """Write one export to `path` (the CLI's `atvira export` and the file-based downloads)."""
+    fmt = parse_format(fmt)
+    if fmt == "sqlite" and is_whole(query):
+        copy_store(conn, Path(path))  # VACUUM INTO is its own consistent read (and refuses a transaction)
+        return None
+    with read_view(conn):
+        return _write_file(conn, query, fmt, Path(path))
+
+
+def _write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path) -> int | None:
+    if fmt in ("csv", "geojson"):
+        chunks = csv_chunks(conn, query) if fmt == "csv" else geojson_chunks(conn, query)
+        with open(path, "wb") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+        return None
+    if fmt == "gpkg":
+        return write_gpkg(conn, query, path)
+    return write_sqlite_slice(conn, query, path)
+
+
+def temp_file_chunks(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, *, tmp_dir: Path | None = None,
+                     block: int = 1 << 20) -> Iterator[bytes]:
+    """Formats that need a finished file (GeoPackage, SQLite): write to a temporary file, stream
+    it in blocks, and delete it when the response is done (or abandoned)."""
+    if tmp_dir is not None:
+        Path(tmp_dir).mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(suffix=f".{fmt}", dir=tmp_dir)
+    os.close(fd)
+    path = Path(name)
+    try:
+        write_file(conn, query, fmt, path)
+        with open(path, "rb") as fh:
+            while data := fh.read(block):
+                yield data
+    finally:
+        path.unlink(missing_ok=True)
+        for extra in (path.with_name(path.name + ".part"),):
+            extra.unlink(missing_ok=True)
+
+
+def chunks_for(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, *,
+               tmp_dir: Path | None = None) -> Callable[[], Iterator[bytes]]:
+    """The byte stream of one download, as a thunk (the web view checks parameters first)."""
+    fmt = parse_format(fmt)
+    if fmt == "csv":
+        return lambda: csv_chunks(conn, query)
+    if fmt == "geojson":
+        return lambda: geojson_chunks(conn, query)
+    return lambda: temp_file_chunks(conn, query, fmt, tmp_dir=tmp_dir)
