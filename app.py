@@ -34,14 +34,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_i18n(app)
     init_security(app, settings)
 
-    from directory import api, pages
+    from directory import api, opendata, pages
 
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(opendata.bp)
 
     @app.errorhandler(AtviraError)
     def handle_atvira_error(exc: AtviraError):  # one handler for the whole hierarchy
-        if request.path.startswith("/api") or request.accept_mimetypes.best == "application/json":
+        if request.path.startswith(("/api", "/downloads")) or request.accept_mimetypes.best == "application/json":
             return jsonify(exc.to_json()), exc.status
         return render_template("error.html", error=exc), exc.status
 

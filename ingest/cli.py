@@ -13,6 +13,7 @@ from directory import areas_store
 from directory.config import Settings
 from directory.errors import BadRequest
 from directory.search import parse_bbox
+from directory.snapshots import snapshot_after_run
 from directory.store import connect
 from directory.sync import IngestReport, apply_records, print_progress
 
@@ -43,6 +44,10 @@ def finish_run(conn, report: IngestReport, settings: Settings) -> None:
     adapter's command ends with the same call.
     """
     echo_report(report)
+    changed = bool(report.added or report.updated or report.removed)
+    snap = snapshot_after_run(conn, run_id=report.run_id, changed=changed, settings=settings)
+    if snap is not None:
+        click.echo(f"snapshot {snap['id']}: {Path(settings.snapshots_dir) / snap['file']}")
 
 
 @click.group()
