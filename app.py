@@ -58,10 +58,12 @@ def create_app(settings: Settings | None = None) -> Flask:
 def main() -> None:
     """Entry point of the `atvira` console script."""
     from directory.cli import cli
+    from directory.opendata_cli import export, snapshots_cli
     from ingest.cli import areas, ingest
 
     cli.add_command(ingest)
     cli.add_command(areas)
+    cli.add_command(export), cli.add_command(snapshots_cli)
     cli(prog_name="atvira")
 
 
