@@ -27,7 +27,7 @@ class Settings:
     max_page_limit: int = 5000  # ATVIRA_MAX_PAGE_LIMIT: the most rows one API page may ask for
     host: str = "127.0.0.1"  # ATVIRA_HOST (atvira serve)
     port: int = 5000  # ATVIRA_PORT (atvira serve)
-    snapshots_dir: Path = Path("data/snapshots")  # ATVIRA_SNAPSHOTS_DIR: dated copies of the store
+    snapshots_dir: Path = Path("")  # ATVIRA_SNAPSHOTS_DIR: dated copies of the store (default: `snapshots/` beside the store)
     snapshot_retention: int = 12  # ATVIRA_SNAPSHOT_RETENTION: snapshot files kept (older ones pruned; 0 = keep all)
 
     @classmethod
@@ -51,6 +51,10 @@ class Settings:
                 values[f.name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+    def snapshot_dir(self) -> Path:
+        """Where snapshots go: ATVIRA_SNAPSHOTS_DIR, or a `snapshots` directory beside the store."""
+        return self.snapshots_dir if str(self.snapshots_dir) not in ("", ".") else self.db.parent / "snapshots"
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -54,7 +54,7 @@ def snapshots_list(ctx: click.Context) -> None:
     """Every snapshot, newest first."""
     cfg = _settings(ctx)
     for s in snapshots.list_snapshots(connect(cfg.db, readonly=True)):
-        where = Path(cfg.snapshots_dir) / s["file"] if s["file"] else f"pruned {s['pruned_at']}"
+        where = cfg.snapshot_dir() / s["file"] if s["file"] else f"pruned {s['pruned_at']}"
         click.echo(f"{s['id']:>5}  {s['created_at']}  run {s['run_id']}  changes ≤ {s['last_seq']}  "
                    f"{s['counts'].get('facilities', '?')} facilities  {where}")
 
@@ -65,7 +65,7 @@ def snapshots_create(ctx: click.Context) -> None:
     """Take a snapshot now (ingest runs do this by themselves when they change something)."""
     cfg = _settings(ctx)
     snap = snapshots.create_snapshot(connect(cfg.db), cfg)
-    click.echo(f"snapshot {snap['id']}: {Path(cfg.snapshots_dir) / snap['file']}")
+    click.echo(f"snapshot {snap['id']}: {cfg.snapshot_dir() / snap['file']}")
 
 
 @snapshots_cli.command("prune")

@@ -37,7 +37,7 @@ def create_snapshot(conn: sqlite3.Connection, settings: Settings, *, run_id: int
     `conn` must be a writer with no transaction open (VACUUM INTO refuses to run inside one).
     """
     now = now or _now()
-    directory = Path(settings.snapshots_dir)
+    directory = settings.snapshot_dir()
     directory.mkdir(parents=True, exist_ok=True)
     seq = last_seq(conn)
     name = f"atvira-{now.strftime('%Y%m%dT%H%M%SZ')}-{seq}.sqlite"
@@ -72,7 +72,7 @@ def prune_snapshots(conn: sqlite3.Connection, settings: Settings) -> list[int]:
     ).fetchall()
     pruned = []
     for row in old:
-        (Path(settings.snapshots_dir) / row["path"]).unlink(missing_ok=True)
+        (settings.snapshot_dir() / row["path"]).unlink(missing_ok=True)
         with transaction(conn):
             conn.execute("UPDATE snapshots SET path = NULL, pruned_at = ? WHERE id = ?",
                          (_now().isoformat().replace("+00:00", "Z"), row["id"]))
@@ -105,7 +105,7 @@ def snapshot_path(conn: sqlite3.Connection, settings: Settings, snapshot_id: int
     if snap["file"] is None:
         raise NotFound(f"snapshot {snapshot_id} was pruned (retention keeps {settings.snapshot_retention})",
                        where="snapshot")
-    path = Path(settings.snapshots_dir) / snap["file"]
+    path = settings.snapshot_dir() / snap["file"]
     if not path.is_file():
         raise NotFound(f"snapshot {snapshot_id}'s file is missing from the snapshots directory", where="snapshot")
     return path

@@ -47,7 +47,7 @@ def finish_run(conn, report: IngestReport, settings: Settings) -> None:
     changed = bool(report.added or report.updated or report.removed)
     snap = snapshot_after_run(conn, run_id=report.run_id, changed=changed, settings=settings)
     if snap is not None:
-        click.echo(f"snapshot {snap['id']}: {Path(settings.snapshots_dir) / snap['file']}")
+        click.echo(f"snapshot {snap['id']}: {settings.snapshot_dir() / snap['file']}")
 
 
 @click.group()
