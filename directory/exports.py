@@ -60,7 +60,9 @@ def _plain(expr: str) -> str:
     return f"coalesce({expr}, '')"
 
 
-_SOURCES = "FROM source_records s WHERE s.facility_id = f.id"
+# A facility's source records in a stable order (so two exports of the same data are identical).
+_SOURCES = ("FROM (SELECT source, source_id, licence, fetched_at, removed_at FROM source_records"
+            " WHERE facility_id = f.id ORDER BY source, source_id) s")
 _FEATURE_PATHS = ", ".join(f"'$.{name}'" for name in FEATURES)
 _SOURCES_SQL = (
     f"coalesce((SELECT group_concat(s.source || ':' || s.source_id, '; ') {_SOURCES}), f.source || ':' || f.source_id)"
@@ -167,8 +169,8 @@ FEATURE_SELECT = """json_object(
         'eldership_code', f.eldership_code,
         'eldership', (SELECT a.name FROM areas a WHERE a.code = f.eldership_code),
         'sources', coalesce((SELECT json_group_array(json_object('source', s.source, 'source_id', s.source_id,
-                        'licence', s.licence, 'fetched_at', s.fetched_at, 'removed_at', s.removed_at)) FROM source_records s
-                        WHERE s.facility_id = f.id),
+                        'licence', s.licence, 'fetched_at', s.fetched_at, 'removed_at', s.removed_at))
+                        FROM (SELECT * FROM source_records WHERE facility_id = f.id ORDER BY source, source_id) s),
                    json_array(json_object('source', f.source, 'source_id', f.source_id, 'licence', f.licence,
                         'fetched_at', f.fetched_at, 'removed_at', NULL))),
         'last_verified', f.last_verified, 'fetched_at', f.fetched_at, 'updated_at', f.updated_at
@@ -237,6 +239,8 @@ def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, ba
     n = 0
     for chunk in _chunks(iter_rows(conn, query, batch=batch, select=flat_select()), batch):
         frame = pd.DataFrame([tuple(r)[:-1] for r in chunk], columns=list(COLUMN_NAMES))
+        # Fix the types, so a batch where a column happens to be all empty still appends cleanly.
+        frame = frame.astype({c.name: ("float64" if c.type == "number" else "object") for c in COLUMNS})
         geometry = gpd.points_from_xy(frame["longitude"], frame["latitude"], crs="EPSG:4326")
         gdf = gpd.GeoDataFrame(frame, geometry=geometry)
         pyogrio.write_dataframe(gdf, path, layer="facilities", driver="GPKG", append=n > 0,
