@@ -40,16 +40,22 @@ def create_snapshot(conn: sqlite3.Connection, settings: Settings, *, run_id: int
     directory = settings.snapshot_dir()
     directory.mkdir(parents=True, exist_ok=True)
     seq = last_seq(conn)
-    name = f"atvira-{now.strftime('%Y%m%dT%H%M%SZ')}-{seq}.sqlite"
+    stamp = now.isoformat().replace("+00:00", "Z")
+    with transaction(conn):  # the row first: its id names the file, so two snapshots never collide
+        snapshot_id = conn.execute(
+            "INSERT INTO snapshots(created_at, run_id, last_seq, counts) VALUES (?, ?, ?, ?)",
+            (stamp, run_id, seq, json.dumps(counts(conn))),
+        ).lastrowid
+    name = f"atvira-{now.strftime('%Y%m%dT%H%M%SZ')}-{snapshot_id}.sqlite"
     path = directory / name
-    copy_store(conn, path)
-    snapshot_counts = counts(conn)
+    try:
+        copy_store(conn, path)
+    except BaseException:
+        with transaction(conn):
+            conn.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
+        raise
     with transaction(conn):
-        cur = conn.execute(
-            "INSERT INTO snapshots(created_at, run_id, last_seq, path, size, counts) VALUES (?, ?, ?, ?, ?, ?)",
-            (now.isoformat().replace("+00:00", "Z"), run_id, seq, name, path.stat().st_size, json.dumps(snapshot_counts)),
-        )
-        snapshot_id = cur.lastrowid
+        conn.execute("UPDATE snapshots SET path = ?, size = ? WHERE id = ?", (name, path.stat().st_size, snapshot_id))
     prune_snapshots(conn, settings)
     return get_snapshot(conn, snapshot_id)
 
