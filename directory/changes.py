@@ -15,7 +15,7 @@ import sqlite3
 from datetime import datetime, timezone
 from typing import Any
 
-from .errors import BadRequest
+from .errors import BadRequest, NotFound
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 
@@ -42,7 +42,7 @@ def resolve_bound(conn: sqlite3.Connection, value: str | None, *, param: str) ->
     if re.fullmatch(r"\d{1,12}", value):
         row = conn.execute("SELECT id, created_at, last_seq FROM snapshots WHERE id = ?", (int(value),)).fetchone()
         if row is None:
-            raise BadRequest(f"no snapshot {value}; see /api/snapshots", where=param)
+            raise NotFound(f"no snapshot {value}; see /api/snapshots", where=param)
         return row["last_seq"], {"snapshot": row["id"], "created_at": row["created_at"], "seq": row["last_seq"]}
     at = _instant(value, param=param)
     seq = conn.execute("SELECT coalesce(max(seq), 0) FROM changes WHERE at < ?", (at,)).fetchone()[0]
@@ -91,8 +91,7 @@ def list_changes(conn: sqlite3.Connection, *, since: str | None = None, until: s
     lo = lo or 0
     if hi is None:
         hi = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
-    if hi < lo:
-        raise BadRequest("`until` is before `since`", where="until")
+    hi = max(hi, lo)  # `until` before `since`: an empty range, not an error
     groups = conn.execute(
         "SELECT facility_id, min(seq) AS first FROM changes WHERE seq > ? AND seq <= ?"
         " GROUP BY facility_id HAVING min(seq) > ? ORDER BY first LIMIT ?",

@@ -102,7 +102,7 @@ def _areas() -> dict[str, Any]:
 
 
 def _changes() -> dict[str, Any]:
-    bound = {"type": "string", "pattern": r"^(\d{1,6}|\d{4}-\d{2}-\d{2})$"}
+    bound = {"anyOf": [{"type": "string", "pattern": r"^\d{1,6}$"}, {"type": "string", "format": "date"}]}
     return {"/api/changes": {"get": {
         "summary": "What was added, changed (field by field, old and new) and removed between two snapshots or dates",
         "operationId": "listChanges", "tags": ["changes"],
@@ -111,7 +111,7 @@ def _changes() -> dict[str, Any]:
             _param("until", "a snapshot id or an ISO date (UTC); changes up to it", bound),
             *PAGE_PARAMS,
         ],
-        "responses": {"200": _ok("ChangeList"), **ERRORS},
+        "responses": {"200": _ok("ChangeList"), **ERRORS, "404": NOT_FOUND},
     }}}
 
 

@@ -71,10 +71,11 @@ def test_changes_paging_and_bad_parameters(two_ingests, make_app, tmp_path):
     assert first["numberReturned"] == 2 and first["next"]
     rest = client.get(first["next"].replace("http://localhost", "")).get_json()
     assert rest["next"] is None and len(first["changes"] + rest["changes"]) == 3
-    for url, where in [("/api/changes?since=99", "since"), ("/api/changes?since=yesterday", "since"),
-                       ("/api/changes?since=2&until=1", "until"), ("/api/changes?colour=1", "colour")]:
+    for url, status, where in [("/api/changes?since=99", 404, "since"), ("/api/changes?since=yesterday", 400, "since"),
+                               ("/api/changes?since=2026-02-30", 400, "since"), ("/api/changes?colour=1", 400, "colour")]:
         resp = client.get(url)
-        assert resp.status_code == 400 and resp.get_json()["where"] == where, url
+        assert resp.status_code == status and resp.get_json()["where"] == where, url
+    assert client.get("/api/changes?since=2&until=1").get_json()["changes"] == []  # an empty range
 
 
 def test_snapshots_are_consistent_downloadable_copies(two_ingests, make_app, tmp_path, db_path):
