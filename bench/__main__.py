@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import bbox
+from . import bbox, export
 from .synth import cached_store
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         r = bbox.run(db, repeat=repeat)
         results["bbox"][str(size)] = r
         print(bbox.report(size, r), flush=True)
+    results["export"] = export.run(cached_store(args.stores, sizes[-1]), repeat=1 if args.quick else 2)
+    print(export.report(results["export"]), flush=True)
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

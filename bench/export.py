@@ -1,0 +1,136 @@
+"""Whole-dataset CSV and GeoJSON export: time and peak memory, against `sqlite3 -csv` in the same run.
+
+baseline : the sqlite3 command-line shell, `-csv -header "SELECT * FROM facilities"` into a file
+csv      : directory.exports.csv_chunks (what /downloads/facilities.csv streams) into a file
+geojson  : directory.exports.geojson_chunks into a file
+
+Each export runs in its own subprocess; its peak RSS comes from os.wait4 (the kernel's ru_maxrss
+of that very process) and its time is measured inside it (so Python's start-up and imports are
+not charged to the export) and also outside (wall, start-up included). The store is opened
+read-only and never written. Run: `python -m bench.export [--db FILE] [--repeat N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DEFAULT_DB = Path("/work/main/bench/stores/synth-1000000-1.db")
+TARGET_RATIO = 2.0
+TARGET_RSS_MB = 150.0
+
+
+def _child(fmt: str, db: Path, out: Path) -> None:
+    """Run one export in this (child) process and print its internal time as JSON."""
+    import sqlite3
+
+    sys.path.insert(0, str(ROOT))
+    from directory import exports
+    from directory.search import FacilityQuery
+
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    started = time.perf_counter()
+    chunks = exports.csv_chunks(conn, FacilityQuery()) if fmt == "csv" else exports.geojson_chunks(conn, FacilityQuery())
+    size = 0
+    with open(out, "wb") as fh:
+        for chunk in chunks:
+            size += len(chunk)
+            fh.write(chunk)
+    print(json.dumps({"seconds": time.perf_counter() - started, "bytes": size}))
+
+
+def _measure(cmd: list[str], *, stdout_path: Path | None = None) -> dict:
+    """Run `cmd`, return wall seconds, peak RSS (MB) and the child's JSON line if it printed one."""
+    started = time.perf_counter()
+    out_fh = open(stdout_path, "wb") if stdout_path else subprocess.PIPE
+    proc = subprocess.Popen(cmd, stdout=out_fh, stderr=subprocess.PIPE, cwd=ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    out = b"" if stdout_path else proc.stdout.read()
+    err = proc.stderr.read()
+    if stdout_path:
+        out_fh.close()
+    if status != 0:
+        raise RuntimeError(f"{cmd[:3]} failed: {err.decode()[-500:]}")
+    result = {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024}
+    if out.strip():
+        result.update(json.loads(out.decode().strip().splitlines()[-1]))
+    return result
+
+
+def run(db: Path, *, repeat: int = 2) -> dict:
+    """Best of `repeat` runs of each (the machine is shared: the minimum is the least noisy)."""
+    sqlite3_cli = shutil.which("sqlite3")
+    if sqlite3_cli is None:
+        raise RuntimeError("the sqlite3 command-line shell is needed for the baseline (apt-get install sqlite3)")
+    uri = f"{db.resolve().as_uri()}?mode=ro"
+    rows = int(subprocess.run([sqlite3_cli, uri, "SELECT count(*) FROM facilities"], capture_output=True,
+                              text=True, check=True).stdout)
+    results: dict = {"rows": rows}
+    with tempfile.TemporaryDirectory(prefix="atvira-bench-export-") as tmp:
+        for _ in range(repeat):
+            runs = {
+                "baseline": _measure([sqlite3_cli, "-csv", "-header", uri, "SELECT * FROM facilities"],
+                                     stdout_path=Path(tmp) / "baseline.csv"),
+                "csv": _measure([sys.executable, "-m", "bench.export", "--child", "csv", "--db", str(db),
+                                 "--out", str(Path(tmp) / "export.csv")]),
+                "geojson": _measure([sys.executable, "-m", "bench.export", "--child", "geojson", "--db", str(db),
+                                     "--out", str(Path(tmp) / "export.geojson")]),
+            }
+            runs["baseline"]["seconds"] = runs["baseline"]["wall_s"]
+            runs["baseline"]["bytes"] = (Path(tmp) / "baseline.csv").stat().st_size
+            for name, r in runs.items():
+                best = results.get(name)
+                if best is None or r["seconds"] < best["seconds"]:
+                    results[name] = {**r, "peak_rss_mb": max(r["peak_rss_mb"], (best or {}).get("peak_rss_mb", 0))}
+                else:
+                    best["peak_rss_mb"] = max(best["peak_rss_mb"], r["peak_rss_mb"])
+    base = results["baseline"]["seconds"]
+    for name in ("csv", "geojson"):
+        results[name]["ratio_to_sqlite3"] = results[name]["seconds"] / base if base else float("inf")
+        results[name]["wall_ratio_to_sqlite3"] = results[name]["wall_s"] / base if base else float("inf")
+        results[name]["meets_target"] = (results[name]["ratio_to_sqlite3"] <= TARGET_RATIO
+                                         and results[name]["peak_rss_mb"] <= TARGET_RSS_MB)
+    return results
+
+
+def report(result: dict) -> str:
+    b, c, g = result["baseline"], result["csv"], result["geojson"]
+    return (
+        f"export {result['rows']:>9,}: sqlite3 -csv {b['seconds']:.2f} s {b['peak_rss_mb']:.0f} MB"
+        f" | csv {c['seconds']:.2f} s ({c['ratio_to_sqlite3']:.2f}x; wall {c['wall_s']:.2f} s) {c['peak_rss_mb']:.0f} MB"
+        f" | geojson {g['seconds']:.2f} s ({g['ratio_to_sqlite3']:.2f}x) {g['peak_rss_mb']:.0f} MB"
+        f" | target <= {TARGET_RATIO:.0f}x, <= {TARGET_RSS_MB:.0f} MB"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help="store to export (opened read-only)")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--child", choices=["csv", "geojson"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child, args.db, args.out)
+        return 0
+    result = run(args.db, repeat=args.repeat)
+    print(report(result))
+    out = HERE / "results" / "export.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
