@@ -165,6 +165,8 @@ MIGRATIONS: list[str] = [
         pruned_at TEXT
     );
     CREATE INDEX snapshots_seq ON snapshots(last_seq);
+    -- Exports list a facility's source records in (source, source_id) order without a sort per row.
+    CREATE INDEX source_records_facility_order ON source_records(facility_id, source, source_id);
     """,
 ]
 
