@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from . import catalog, changes, exports, httpcache, openapi, search, snapshots
 from .config import Settings
 from .errors import BadRequest
+from .store import counts
 
 bp = Blueprint("opendata", __name__)
 httpcache.install(bp)
@@ -45,6 +46,12 @@ def download(fmt: str) -> Response:
     fmt = exports.parse_format(fmt)
     query = download_query(request.args)
     cfg = settings()
+    if fmt == "sqlite" and exports.is_whole(query):
+        current = snapshots.current_snapshot_path(reader(), cfg)
+        if current is not None:  # the latest snapshot already is this copy: no VACUUM INTO per request
+            return send_file(current.resolve(), mimetype=exports.FORMATS["sqlite"], as_attachment=True,
+                             download_name=f"atvira-facilities-{datetime.now(timezone.utc):%Y%m%d}.sqlite",
+                             conditional=False)
     stream = exports.chunks_for(reader(), query, fmt, tmp_dir=cfg.cache_dir / "exports")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d")
     resp = Response(stream(), mimetype=exports.FORMATS[fmt].split(";")[0])
@@ -131,8 +138,6 @@ def changes_page() -> str:
 @bp.get("/datasets")
 def datasets_page() -> str:
     conn = reader()
-    from .store import counts
-
     return render_template(
         "datasets.html", licences=catalog.licences(conn), formats=catalog.DESCRIPTIONS, counts=counts(conn),
         modified=catalog.modified(conn), snapshots=_snapshot_links(snapshots.list_snapshots(conn))[:20],

@@ -115,3 +115,12 @@ def snapshot_path(conn: sqlite3.Connection, settings: Settings, snapshot_id: int
     if not path.is_file():
         raise NotFound(f"snapshot {snapshot_id}'s file is missing from the snapshots directory", where="snapshot")
     return path
+
+
+def current_snapshot_path(conn: sqlite3.Connection, settings: Settings) -> Path | None:
+    """The newest kept snapshot's file if it holds every change the store has (else None)."""
+    row = conn.execute("SELECT path, last_seq FROM snapshots WHERE path IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None or row["last_seq"] != last_seq(conn):
+        return None
+    path = settings.snapshot_dir() / row["path"]
+    return path if path.is_file() else None

@@ -114,3 +114,10 @@ def test_snapshots_cli_changes(two_ingests, db_path):
     out = run(db_path, "snapshots", "changes", "--since", "1", env=two_ingests).output
     assert "updated  osm-node-2" in out and "'Mo-Fr 10:00-18:00' -> 'Mo-Fr 10:00-20:00; Sa 10:00-15:00'" in out
     assert "added    osm-node-4" in out and "removed  osm-node-3" in out
+
+
+def test_whole_sqlite_download_is_the_current_snapshot(two_ingests, make_app, tmp_path):
+    client = make_app(snapshots_dir=tmp_path / "snaps").test_client()
+    body = client.get("/downloads/facilities.sqlite").get_data()
+    latest = sorted((tmp_path / "snaps").glob("*-2.sqlite"))
+    assert latest and body == latest[0].read_bytes()
