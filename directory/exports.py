@@ -17,13 +17,14 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
 from .errors import BadRequest
 from .model import FEATURES
 from .search import FacilityQuery, iter_rows
+from .search import _where as search_where  # the WHERE and keyset order iter_rows pages with
 
 BATCH = 5000
 FORMATS = {
@@ -60,9 +61,9 @@ def _plain(expr: str) -> str:
     return f"coalesce({expr}, '')"
 
 
-# A facility's source records in a stable order (so two exports of the same data are identical).
-_SOURCES = ("FROM (SELECT source, source_id, licence, fetched_at, removed_at FROM source_records"
-            " WHERE facility_id = f.id ORDER BY source, source_id) s")
+# A facility's source records, read through an index that starts with facility_id, so they come
+# in index order (the same for the same store: exports are reproducible) without a sort per row.
+_SOURCES = "FROM source_records s WHERE s.facility_id = f.id"
 _FEATURE_PATHS = ", ".join(f"'$.{name}'" for name in FEATURES)
 _SOURCES_SQL = (
     f"coalesce((SELECT group_concat(s.source || ':' || s.source_id, '; ') {_SOURCES}), f.source || ':' || f.source_id)"
@@ -157,9 +158,8 @@ def _csv_part(column: Column) -> tuple[str, list[str]]:
     return '"%s%w"', [first, f"coalesce({column.sql}, '')"]
 
 
-def csv_line_select() -> str:
-    """One finished CSV line per row, built by SQLite in one printf (quoting, neutralising, CRLF),
-    then `f.rid`.
+def csv_line_expr() -> str:
+    """One finished CSV line per row, built by SQLite in one printf (quoting, neutralising, CRLF).
 
     Python's csv module costs about as much per row as SQLite's whole query, and a chain of `||`
     copies the growing line once per cell; one printf writes it once.
@@ -167,10 +167,10 @@ def csv_line_select() -> str:
     parts = [_csv_part(c) for c in COLUMNS if c.csv != ""]
     fmt = ",".join(p[0] for p in parts)
     args = ", ".join(a for p in parts for a in p[1])
-    return f"printf('{fmt}' || char(13, 10), {args}), f.rid"
+    return f"printf('{fmt}' || char(13, 10), {args})"
 
 
-FEATURE_SELECT = """json_object(
+FEATURE_EXPR = """json_object(
     'type', 'Feature',
     'id', f.id,
     'geometry', CASE WHEN f.lon IS NULL THEN NULL
@@ -185,12 +185,12 @@ FEATURE_SELECT = """json_object(
         'eldership', (SELECT a.name FROM areas a WHERE a.code = f.eldership_code),
         'sources', coalesce((SELECT json_group_array(json_object('source', s.source, 'source_id', s.source_id,
                         'licence', s.licence, 'fetched_at', s.fetched_at, 'removed_at', s.removed_at))
-                        FROM (SELECT * FROM source_records WHERE facility_id = f.id ORDER BY source, source_id) s),
+                        FROM source_records s WHERE s.facility_id = f.id),
                    json_array(json_object('source', f.source, 'source_id', f.source_id, 'licence', f.licence,
                         'fetched_at', f.fetched_at, 'removed_at', NULL))),
         'last_verified', f.last_verified, 'fetched_at', f.fetched_at, 'updated_at', f.updated_at
     )
-), f.rid"""
+)"""
 
 
 @contextmanager
@@ -220,14 +220,38 @@ def _chunks(rows: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
+def _text_batches(conn: sqlite3.Connection, query: FacilityQuery, expr: str, *, sep: str,
+                  batch: int) -> Iterator[str]:
+    """Each keyset page of `expr` (one finished CSV line or GeoJSON Feature per row), joined by
+    SQLite into one string: a page costs Python one object instead of one per row.
+
+    The page is the one `search.iter_rows` would read (same WHERE, same keyset order); the
+    cursor is the page's largest key, so a page is complete whatever order the join kept.
+    """
+    after = query.after
+    while True:
+        source, where, params = search_where(replace(query, after=after))
+        key = "r.rid" if source.startswith("facilities_rtree") else "f.rid"
+        body, last, n = conn.execute(
+            f"SELECT group_concat(t, ?), max(k), count(*) FROM"
+            f" (SELECT {expr} AS t, {key} AS k FROM {source} WHERE {where} LIMIT ?)",
+            (sep, *params, batch),
+        ).fetchone()
+        if n:
+            yield body
+        if n < batch:
+            return
+        after = last
+
+
 def csv_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int = BATCH) -> Iterator[bytes]:
     """The CSV as byte chunks: UTF-8 with a BOM (Excel then reads the letters right), RFC 4180
     (text cells quoted, CRLF line ends), a text cell that would start a formula prefixed with '."""
     header = ",".join(COLUMN_NAMES) + "\r\n"
     yield b"\xef\xbb\xbf" + header.encode("utf-8")
     with read_view(conn):
-        for chunk in _chunks(iter_rows(conn, query, batch=batch, select=csv_line_select()), batch):
-            yield "".join(row[0] for row in chunk).encode("utf-8")
+        for body in _text_batches(conn, query, csv_line_expr(), sep="", batch=batch):
+            yield body.encode("utf-8")
 
 
 def geojson_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int = BATCH) -> Iterator[bytes]:
@@ -235,8 +259,7 @@ def geojson_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int
     yield b'{"type":"FeatureCollection","features":[\n'
     first = True
     with read_view(conn):
-        for chunk in _chunks(iter_rows(conn, query, batch=batch, select=FEATURE_SELECT), batch):
-            body = ",\n".join(row[0] for row in chunk)
+        for body in _text_batches(conn, query, FEATURE_EXPR, sep=",\n", batch=batch):
             yield (body if first else ",\n" + body).encode("utf-8")
             first = False
     yield b"\n]}\n"
