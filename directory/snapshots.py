@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
-from .errors import NotFound
+from .errors import NotFound, StoreError
 from .exports import copy_store
 from .store import counts, transaction
 
@@ -38,7 +38,6 @@ def create_snapshot(conn: sqlite3.Connection, settings: Settings, *, run_id: int
     """
     now = now or _now()
     directory = settings.snapshot_dir()
-    directory.mkdir(parents=True, exist_ok=True)
     seq = last_seq(conn)
     stamp = now.isoformat().replace("+00:00", "Z")
     with transaction(conn):  # the row first: its id names the file, so two snapshots never collide
@@ -49,10 +48,14 @@ def create_snapshot(conn: sqlite3.Connection, settings: Settings, *, run_id: int
     name = f"atvira-{now.strftime('%Y%m%dT%H%M%SZ')}-{snapshot_id}.sqlite"
     path = directory / name
     try:
+        directory.mkdir(parents=True, exist_ok=True)
         copy_store(conn, path)
-    except BaseException:
+    except BaseException as exc:
         with transaction(conn):
             conn.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
+        if isinstance(exc, (OSError, sqlite3.Error)):  # e.g. a full disk: the data itself is safe
+            raise StoreError(f"the store is unchanged by this, but its snapshot could not be written: {exc}",
+                             where=str(path)) from exc
         raise
     with transaction(conn):
         conn.execute("UPDATE snapshots SET path = ?, size = ? WHERE id = ?", (name, path.stat().st_size, snapshot_id))

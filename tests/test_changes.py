@@ -121,3 +121,13 @@ def test_whole_sqlite_download_is_the_current_snapshot(two_ingests, make_app, tm
     body = client.get("/downloads/facilities.sqlite").get_data()
     latest = sorted((tmp_path / "snaps").glob("*-2.sqlite"))
     assert latest and body == latest[0].read_bytes()
+
+
+def test_a_failed_snapshot_says_so_and_leaves_no_row(store, settings, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the snapshots directory should be")
+    from directory.errors import StoreError
+
+    with pytest.raises(StoreError, match="snapshot could not be written"):
+        create_snapshot(store, settings.with_(snapshots_dir=blocker / "snaps"))
+    assert list_snapshots(store) == []
