@@ -83,14 +83,18 @@ def _quoted(expr: str) -> str:
     return "coalesce('\"' || replace(" + expr + ", '\"', '\"\"') || '\"', '')"
 
 
-# Both provenance cells from one probe of source_records (the synthetic and most real rows have
-# one record; a facility without any falls back to its own source columns).
+def _guard(expr: str) -> str:
+    """The apostrophe that goes before a text starting with = + - @ TAB or CR ('' otherwise)."""
+    return f"iif(unicode({expr}) IN (61, 43, 45, 64, 9, 13), '''', '')"
+
+
+# Both provenance cells from one probe of source_records; a facility without any record falls
+# back to its own source columns (HAVING makes the probe yield no row, so coalesce takes over).
+_LICENCE_LIST = "replace(group_concat(DISTINCT s.licence), ',', '; ')"
 _PROVENANCE_CSV = (
-    "(SELECT iif(count(*) = 0, "
-    + _quoted("f.source || ':' || f.source_id") + " || ',' || " + _cell("f.licence") + ", "
-    + _quoted("group_concat(s.source || ':' || s.source_id, '; ')") + " || ',' || "
-    + _cell("replace(group_concat(DISTINCT s.licence), ',', '; ')")
-    + f") {_SOURCES})"
+    "coalesce((SELECT printf('\"%w\",\"%s%w\"', group_concat(s.source || ':' || s.source_id, '; '), "
+    f"{_guard(_LICENCE_LIST)}, {_LICENCE_LIST}) {_SOURCES} HAVING count(*) > 0), "
+    f"printf('\"%w\",\"%s%w\"', f.source || ':' || f.source_id, {_guard('f.licence')}, f.licence))"
 )
 
 
