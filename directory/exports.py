@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .errors import BadRequest
 from .model import FEATURES
+from .store import connect
 from .search import FacilityQuery, iter_rows
 from .search import _where as search_where  # the WHERE and keyset order iter_rows pages with
 
@@ -383,12 +384,22 @@ def temp_file_chunks(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, *
             extra.unlink(missing_ok=True)
 
 
-def chunks_for(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, *,
-               tmp_dir: Path | None = None) -> Callable[[], Iterator[bytes]]:
-    """The byte stream of one download, as a thunk (the web view checks parameters first)."""
+def download_chunks(db: Path, query: FacilityQuery, fmt: str, *, tmp_dir: Path | None = None) -> Iterator[bytes]:
+    """The byte stream of one download, on its own read-only connection.
+
+    Its own connection, because a download holds one read transaction for its whole length (the
+    serving thread's shared handle must not), and without memory-mapping, because a full export
+    would otherwise map the whole file into the process (the RSS would grow with the data).
+    """
     fmt = parse_format(fmt)
-    if fmt == "csv":
-        return lambda: csv_chunks(conn, query)
-    if fmt == "geojson":
-        return lambda: geojson_chunks(conn, query)
-    return lambda: temp_file_chunks(conn, query, fmt, tmp_dir=tmp_dir)
+    conn = connect(db, readonly=True)
+    try:
+        conn.execute("PRAGMA mmap_size = 0")
+        if fmt == "csv":
+            yield from csv_chunks(conn, query)
+        elif fmt == "geojson":
+            yield from geojson_chunks(conn, query)
+        else:
+            yield from temp_file_chunks(conn, query, fmt, tmp_dir=tmp_dir)
+    finally:
+        conn.close()

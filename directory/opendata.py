@@ -52,9 +52,9 @@ def download(fmt: str) -> Response:
             return send_file(current.resolve(), mimetype=exports.FORMATS["sqlite"], as_attachment=True,
                              download_name=f"atvira-facilities-{datetime.now(timezone.utc):%Y%m%d}.sqlite",
                              conditional=False)
-    stream = exports.chunks_for(reader(), query, fmt, tmp_dir=cfg.cache_dir / "exports")
+    stream = exports.download_chunks(cfg.db, query, fmt, tmp_dir=cfg.cache_dir / "exports")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d")
-    resp = Response(stream(), mimetype=exports.FORMATS[fmt].split(";")[0])
+    resp = Response(stream, mimetype=exports.FORMATS[fmt].split(";")[0])
     if fmt == "csv":
         resp.headers["Content-Type"] = exports.FORMATS["csv"]
     suffix = "" if exports.is_whole(query) else "-filtered"
