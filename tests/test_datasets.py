@@ -67,3 +67,35 @@ def test_datapackage_describes_the_csv_exactly(mixed_client):
 
 def test_nav_links_to_open_data(mixed_client):
     assert 'href="/datasets"' in mixed_client.get("/").get_data(as_text=True)
+
+
+def test_frictionless_validates_the_csv_against_the_datapackage(mixed_client, tmp_path):
+    """The data package really describes the file: frictionless checks every cell's type."""
+    import json as _json
+
+    from frictionless import Package
+
+    (tmp_path / "facilities.csv").write_bytes(mixed_client.get("/downloads/facilities.csv").get_data())
+    pkg = mixed_client.get("/datasets/datapackage.json").get_json()
+    pkg["resources"][0]["path"] = "facilities.csv"  # the same file, read locally (no network in tests)
+    (tmp_path / "datapackage.json").write_text(_json.dumps(pkg))
+    report = Package(str(tmp_path / "datapackage.json")).validate()
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+    assert report.tasks[0].stats["rows"] == 6
+
+
+def test_catalogue_is_real_json_ld_with_dcat_terms(mixed_client):
+    """rdflib reads the catalogue as RDF: a dcat:Dataset with distributions, media types and licences."""
+    from rdflib import Graph, Namespace
+    from rdflib.namespace import DCAT, DCTERMS, RDF
+
+    g = Graph().parse(data=mixed_client.get("/datasets/catalog.jsonld").get_data(as_text=True), format="json-ld")
+    datasets = list(g.subjects(RDF.type, DCAT.Dataset))
+    assert len(datasets) == 1
+    dists = list(g.objects(datasets[0], DCAT.distribution))
+    assert len(dists) == 5  # four downloads and the API
+    for d in dists:
+        assert (d, DCAT.mediaType, None) in g and (d, DCTERMS.license, None) in g
+    assert (datasets[0], DCTERMS.spatial, None) in g and (datasets[0], DCTERMS.modified, None) in g
+    odbl = Namespace("https://opendatacommons.org/licenses/odbl/")
+    assert (datasets[0], DCTERMS.license, odbl["1-0/"]) in g
