@@ -71,7 +71,7 @@ def _child(fmt: str, db: Path, out: Path) -> None:
 def _measure(cmd: list[str], *, stdout_path: Path | None = None) -> dict:
     """Run `cmd`, return wall seconds, peak RSS (MB) and the child's JSON line if it printed one."""
     started = time.perf_counter()
-    out_fh = open(stdout_path, "wb") if stdout_path else subprocess.PIPE
+    out_fh = open(stdout_path, "wb") if stdout_path else subprocess.PIPE  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(cmd, stdout=out_fh, stderr=subprocess.PIPE, cwd=ROOT)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started

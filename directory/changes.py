@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import BadRequest, NotFound
@@ -30,8 +30,8 @@ def _instant(value: str, *, param: str) -> str:
     except ValueError:
         raise BadRequest(f"not a valid date: {value[:40]!r}", where=param) from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def resolve_bound(conn: sqlite3.Connection, value: str | None, *, param: str) -> tuple[int | None, dict[str, Any] | None]:

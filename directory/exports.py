@@ -2,9 +2,10 @@
 
 One column list (`COLUMNS`) drives every flat format and the Frictionless `datapackage.json`, so
 the CSV, the GeoPackage and their documentation cannot drift apart. SQLite builds each row
-(category lists, one column per feature, every source record with its licence, the area names),
-so Python only hands rows from the cursor to the csv module: memory stays flat (keyset pages
-of `BATCH` rows via `search.iter_rows`) and the time stays close to SQLite's own CSV export.
+(category lists, one column per feature, every source record with its licence, the area names)
+and, for CSV and GeoJSON, the finished text of a whole keyset page of `BATCH` rows, so Python
+only encodes and hands on one string per page: memory stays flat and the time stays within a
+small factor of the `sqlite3` shell's own CSV export (see bench/export.py).
 
 geopandas is used only here, at the edge, to write GeoPackage batches; the request path of the
 map and the API never imports it.
@@ -23,9 +24,9 @@ from pathlib import Path
 
 from .errors import BadRequest
 from .model import FEATURES
-from .store import connect
 from .search import FacilityQuery, iter_rows
 from .search import _where as search_where  # the WHERE and keyset order iter_rows pages with
+from .store import connect
 
 BATCH = 5000
 FORMATS = {
@@ -37,6 +38,7 @@ FORMATS = {
 # Tables never published (none yet). Anything private another feature adds to the store (user
 # accounts, moderation notes ...) must be listed here so store copies and snapshots drop it.
 PRIVATE_TABLES: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True, slots=True)
 class Column:
@@ -77,11 +79,6 @@ def _licences(value: Callable[[str], str]) -> str:
 
 def _area(code: str, value: Callable[[str], str]) -> str:
     return f"(SELECT {value('a.name')} FROM areas a WHERE a.code = f.{code})"
-
-
-def _quoted(expr: str) -> str:
-    """A quoted cell with no formula check, for values that start with our own source names."""
-    return "coalesce('\"' || replace(" + expr + ", '\"', '\"\"') || '\"', '')"
 
 
 def _guard(expr: str) -> str:
@@ -356,8 +353,7 @@ def _write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: 
     if fmt in ("csv", "geojson"):
         chunks = csv_chunks(conn, query) if fmt == "csv" else geojson_chunks(conn, query)
         with open(path, "wb") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
+            fh.writelines(chunks)
         return None
     if fmt == "gpkg":
         return write_gpkg(conn, query, path)

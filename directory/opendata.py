@@ -7,7 +7,7 @@ app.py registers this one blueprint; it also installs the CORS / ETag hooks for 
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file, url_for
@@ -50,10 +50,10 @@ def download(fmt: str) -> Response:
         current = snapshots.current_snapshot_path(reader(), cfg)
         if current is not None:  # the latest snapshot already is this copy: no VACUUM INTO per request
             return send_file(current.resolve(), mimetype=exports.FORMATS["sqlite"], as_attachment=True,
-                             download_name=f"atvira-facilities-{datetime.now(timezone.utc):%Y%m%d}.sqlite",
+                             download_name=f"atvira-facilities-{datetime.now(UTC):%Y%m%d}.sqlite",
                              conditional=False)
     stream = exports.download_chunks(cfg.db, query, fmt, tmp_dir=cfg.cache_dir / "exports")
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d")
+    stamp = datetime.now(UTC).strftime("%Y%m%d")
     resp = Response(stream, mimetype=exports.FORMATS[fmt].split(";")[0])
     if fmt == "csv":
         resp.headers["Content-Type"] = exports.FORMATS["csv"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sqlite3
 
 import pytest
@@ -134,7 +135,7 @@ def test_geopackage_read_with_geopandas_equals_the_api(od_client, tmp_path):
     api = {f["id"]: f for f in api_features(od_client, FILTER)}
     assert len(gdf) == len(api) == 3 and sorted(gdf["id"]) == sorted(api)
     def value(v):  # GeoPackage NULL reads back as NaN or None
-        return None if v is None or (isinstance(v, float) and v != v) else v
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
     for row in gdf.itertuples():
         f = api[row.id]
