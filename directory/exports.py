@@ -26,7 +26,7 @@ from .errors import BadRequest
 from .model import FEATURES
 from .search import FacilityQuery, iter_rows
 from .search import _where as search_where  # the WHERE and keyset order iter_rows pages with
-from .store import connect
+from .store import SCHEMA_VERSION, connect
 
 BATCH = 5000
 FORMATS = {
@@ -380,6 +380,44 @@ def temp_file_chunks(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, *
             extra.unlink(missing_ok=True)
 
 
+def content_version(conn: sqlite3.Connection) -> str:
+    """What the published data depends on: schema, last change, the areas (index look-ups only)."""
+    seq = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+    areas = conn.execute("SELECT count(*) FROM areas").fetchone()[0]
+    return f"{SCHEMA_VERSION}-{seq}-{areas}"
+
+
+def cached_whole_chunks(conn: sqlite3.Connection, fmt: str, *, cache_dir: Path,
+                        block: int = 1 << 20) -> Iterator[bytes]:
+    """The unfiltered GeoPackage / SQLite file of the store's current content, built once per
+    content version into `cache_dir` (older versions deleted) and streamed from there: the
+    whole-country GeoPackage takes a minute to write, and after an ingest many people want it."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"facilities-{content_version(conn)}.{fmt}"
+    if not path.exists():
+        fd, name = tempfile.mkstemp(prefix="building-", suffix=f".{fmt}", dir=cache_dir)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            write_file(conn, FacilityQuery(), fmt, tmp)
+            os.replace(tmp, path)  # readers see the whole file or none
+        finally:
+            tmp.unlink(missing_ok=True)
+            tmp.with_name(tmp.name + ".part").unlink(missing_ok=True)
+        for old in cache_dir.glob(f"facilities-*.{fmt}"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 (closed below; an open file survives a later unlink)
+    except FileNotFoundError:  # a newer version replaced it between the check and the open
+        yield from temp_file_chunks(conn, FacilityQuery(), fmt, tmp_dir=cache_dir)
+        return
+    with fh:
+        while data := fh.read(block):
+            yield data
+
+
 def download_chunks(db: Path, query: FacilityQuery, fmt: str, *, tmp_dir: Path | None = None) -> Iterator[bytes]:
     """The byte stream of one download, on its own read-only connection.
 
@@ -395,6 +433,8 @@ def download_chunks(db: Path, query: FacilityQuery, fmt: str, *, tmp_dir: Path |
             yield from csv_chunks(conn, query)
         elif fmt == "geojson":
             yield from geojson_chunks(conn, query)
+        elif is_whole(query) and tmp_dir is not None:
+            yield from cached_whole_chunks(conn, fmt, cache_dir=tmp_dir)
         else:
             yield from temp_file_chunks(conn, query, fmt, tmp_dir=tmp_dir)
     finally:

@@ -235,3 +235,18 @@ def test_small_pages_give_the_same_files(od_client, store):
         paged = json.loads(b"".join(geojson_chunks(store, query, batch=2)))
         ids = [f["id"] for f in paged["features"]]
         assert len(ids) == len(set(ids)) == len(read_csv(whole))
+
+
+def test_whole_geopackage_is_built_once_per_store_version(od_client, store, settings):
+    cache = settings.cache_dir / "exports"
+    first = od_client.get("/downloads/facilities.gpkg").get_data()
+    built = sorted(cache.glob("facilities-*.gpkg"))
+    assert len(built) == 1 and built[0].read_bytes() == first
+    mtime = built[0].stat().st_mtime_ns
+    assert od_client.get("/downloads/facilities.gpkg").get_data() == first
+    assert built[0].stat().st_mtime_ns == mtime  # served from the cache, not rebuilt
+    apply_records(store, [facility("late")], source="test", scope="late")
+    od_client.get("/downloads/facilities.gpkg").get_data()
+    rebuilt = sorted(cache.glob("facilities-*.gpkg"))
+    assert len(rebuilt) == 1 and rebuilt != built  # the new version replaced the old file
+    assert not list(cache.glob("building-*"))
