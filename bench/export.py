@@ -97,7 +97,7 @@ def run(db: Path, *, repeat: int = 2, http: bool = True) -> dict:
     cmd = [sys.executable, "-m", "bench.export", "--db", str(db), "--repeat", str(repeat), "--emit-json"]
     if not http:
         cmd.append("--no-http")
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"bench.export failed: {done.stderr[-1000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
