@@ -34,15 +34,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_i18n(app)
     init_security(app, settings)
 
-    from directory import api, audit_web, pages
+    from directory import api, audit_web, opendata, pages
 
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(audit_web.bp)
+    app.register_blueprint(opendata.bp)
 
     @app.errorhandler(AtviraError)
     def handle_atvira_error(exc: AtviraError):  # one handler for the whole hierarchy
-        if request.path.startswith("/api") or request.accept_mimetypes.best == "application/json":
+        if request.path.startswith(("/api", "/downloads")) or request.accept_mimetypes.best == "application/json":
             return jsonify(exc.to_json()), exc.status
         return render_template("error.html", error=exc), exc.status
 
@@ -60,6 +61,7 @@ def main() -> None:
     from directory.audit_cli import audit
     from directory.cli import cli
     from directory.map_cli import map_group
+    from directory.opendata_cli import export, snapshots_cli
     from ingest.cli import areas, ingest, sources
 
     cli.add_command(ingest)
@@ -67,6 +69,8 @@ def main() -> None:
     cli.add_command(sources)
     cli.add_command(audit)
     cli.add_command(map_group)
+    cli.add_command(export)
+    cli.add_command(snapshots_cli)
     cli(prog_name="atvira")
 
 

@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import audit, bbox, page
+from . import audit, bbox, export, page
 from .synth import cached_store
 
 HERE = Path(__file__).resolve().parent
@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     print(audit.report(results["audit"]), flush=True)
     results["page"] = page.run(cached_store(args.stores, max(sizes)), workdir=args.stores, repeat=3 if args.quick else 5)
     print(page.report(results["page"]), flush=True)
+    results["export"] = export.run(cached_store(args.stores, sizes[-1]), repeat=1 if args.quick else 2)
+    print(export.report(results["export"]), flush=True)
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

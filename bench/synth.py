@@ -113,4 +113,8 @@ def cached_store(directory: Path, size: int, *, seed: int = 1) -> Path:
         took = build_store(path, size, seed=seed)
         marker.write_text(f"{took:.1f}s\n")
         print(f"  built {path.name} ({size:,} facilities) in {took:.1f}s")
+    else:
+        from directory.store import connect
+
+        connect(path).close()  # a store cached by older code gets the newer migrations (they only add)
     return path

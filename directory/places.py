@@ -26,7 +26,8 @@ def find_place(conn: sqlite3.Connection, text: str) -> dict[str, Any] | None:
     if not wanted:
         return None
     best = None
-    for r in conn.execute("SELECT code, level, name, min_lon, min_lat, max_lon, max_lat FROM areas"):
+    for r in conn.execute("SELECT code, level, name, min_lon, min_lat, max_lon, max_lat FROM areas"
+                          " WHERE min_lon IS NOT NULL AND max_lon IS NOT NULL"):  # an empty geometry has no box
         name = fold(r["name"])
         if wanted in name:
             # an exact name beats a prefix beats a substring; a municipality beats an eldership

@@ -378,19 +378,24 @@ def query_features(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[list
     return [r[0] for r in rows], next_after
 
 
-def iter_rows(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int = 5000) -> Iterator[sqlite3.Row]:
-    """Every matching facilities row, page by page (for exports): memory stays flat."""
+def iter_rows(
+    conn: sqlite3.Connection, query: FacilityQuery, *, batch: int = 5000, select: str = "f.*"
+) -> Iterator[sqlite3.Row]:
+    """Every matching facilities row, page by page (for exports): memory stays flat.
+
+    `select` lets an export have SQLite build its columns (it must include `f.rid` last, the cursor).
+    """
     after = query.after
     if query.open_states:
         register_hours(conn, query)
     scan = prefer_scan(conn, query, rows=batch)
     while True:
         source, where, params = _where(_with(query, after=after), scan=scan)
-        rows = conn.execute(f"SELECT f.* FROM {source} WHERE {where} LIMIT ?", (*params, batch)).fetchall()
+        rows = conn.execute(f"SELECT {select} FROM {source} WHERE {where} LIMIT ?", (*params, batch)).fetchall()
         yield from rows
         if len(rows) < batch:
             return
-        after = rows[-1]["rid"]
+        after = rows[-1][-1] if select != "f.*" else rows[-1]["rid"]
 
 
 def _with(query: FacilityQuery, **changes: object) -> FacilityQuery:

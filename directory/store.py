@@ -257,6 +257,22 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (zoom, category, gx, gy)
     ) WITHOUT ROWID;
     """,
+    # 2 (issue 5, snapshots): one row per dated snapshot file an ingest run published.
+    """
+    CREATE TABLE snapshots (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        run_id INTEGER REFERENCES ingest_runs(id),
+        last_seq INTEGER NOT NULL DEFAULT 0,  -- max(changes.seq) the snapshot contains
+        path TEXT,                            -- file name in the snapshots dir; NULL once pruned
+        size INTEGER,
+        counts TEXT NOT NULL DEFAULT '{}',    -- facilities / source_records / changes at that point
+        pruned_at TEXT
+    );
+    CREATE INDEX snapshots_seq ON snapshots(last_seq);
+    -- Exports list a facility's source records in (source, source_id) order without a sort per row.
+    CREATE INDEX source_records_facility_order ON source_records(facility_id, source, source_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

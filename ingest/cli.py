@@ -14,6 +14,7 @@ from directory.config import Settings
 from directory.errors import BadRequest
 from directory.model import Facility
 from directory.search import parse_bbox
+from directory.snapshots import snapshot_after_run
 from directory.store import connect
 from directory.sync import IngestReport, apply_records, print_progress
 
@@ -51,6 +52,9 @@ def finish_run(conn, report: IngestReport, settings: Settings) -> None:
     changed = bool(report.added or report.updated or report.removed)
     if changed or not audit.is_current(conn):
         _recompute_audit(conn)
+    snap = snapshot_after_run(conn, run_id=report.run_id, changed=changed, settings=settings)
+    if snap is not None:
+        click.echo(f"snapshot {snap['id']}: {settings.snapshot_dir() / snap['file']}")
 
 
 def _recompute_audit(conn) -> None:

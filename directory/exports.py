@@ -1,0 +1,445 @@
+"""Whole-dataset and filtered exports: CSV, GeoJSON, GeoPackage and SQLite.
+
+One column list (`COLUMNS`) drives every flat format and the Frictionless `datapackage.json`, so
+the CSV, the GeoPackage and their documentation cannot drift apart. SQLite builds each row
+(category lists, one column per feature, every source record with its licence, the area names)
+and, for CSV and GeoJSON, the finished text of a whole keyset page of `BATCH` rows, so Python
+only encodes and hands on one string per page: memory stays flat and the time stays within a
+small factor of the `sqlite3` shell's own CSV export (see bench/export.py).
+
+geopandas is used only here, at the edge, to write GeoPackage batches; the request path of the
+map and the API never imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from itertools import islice
+from pathlib import Path
+
+from .errors import BadRequest
+from .model import FEATURES
+from .search import FacilityQuery, iter_rows
+from .search import _where as search_where  # the WHERE and keyset order iter_rows pages with
+from .search import prefer_scan, register_hours
+from .store import SCHEMA_VERSION, connect
+
+BATCH = 5000
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "geojson": "application/geo+json",
+    "gpkg": "application/geopackage+sqlite3",
+    "sqlite": "application/vnd.sqlite3",
+}
+# Tables never published (none yet). Anything private another feature adds to the store (user
+# accounts, moderation notes ...) must be listed here so store copies and snapshots drop it.
+PRIVATE_TABLES: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    sql: str  # the value, an expression over `f` (facilities)
+    type: str  # Frictionless type: string | number | datetime
+    description: str
+    csv: str | None = None  # the finished CSV cell, when quoting `sql` the default way will not do
+
+
+def _cell(expr: str) -> str:
+    """A quoted RFC 4180 CSV cell ('' for NULL) that a spreadsheet will not run as a formula:
+    a value starting with = + - @ TAB or CR gets a leading apostrophe (OWASP's advice)."""
+    return (
+        "coalesce('\"' || iif(unicode(" + expr + ") IN (61, 43, 45, 64, 9, 13), '''', '')"
+        " || replace(" + expr + ", '\"', '\"\"') || '\"', '')"
+    )
+
+
+def _plain(expr: str) -> str:
+    """A cell for values this code writes itself (ids, enums, our timestamps): never a comma, a
+    quote or a formula, so no quoting or neutralising is needed."""
+    return f"coalesce({expr}, '')"
+
+
+# A facility's source records, read through an index that starts with facility_id, so they come
+# in index order (the same for the same store: exports are reproducible) without a sort per row.
+_SOURCES = "FROM source_records s WHERE s.facility_id = f.id"
+_FEATURE_PATHS = ", ".join(f"'$.{name}'" for name in FEATURES)
+_SOURCES_SQL = (
+    f"coalesce((SELECT group_concat(s.source || ':' || s.source_id, '; ') {_SOURCES}), f.source || ':' || f.source_id)"
+)
+
+
+def _licences(value: Callable[[str], str]) -> str:
+    return f"coalesce((SELECT group_concat({value('l')}, '; ') FROM (SELECT DISTINCT s.licence AS l {_SOURCES})), {value('f.licence')})"
+
+
+def _area(code: str, value: Callable[[str], str]) -> str:
+    return f"(SELECT {value('a.name')} FROM areas a WHERE a.code = f.{code})"
+
+
+def _guard(expr: str) -> str:
+    """The apostrophe that goes before a text starting with = + - @ TAB or CR ('' otherwise)."""
+    return f"iif(unicode({expr}) IN (61, 43, 45, 64, 9, 13), '''', '')"
+
+
+# Both provenance cells from one probe of source_records; a facility without any record falls
+# back to its own source columns (HAVING makes the probe yield no row, so coalesce takes over).
+_LICENCE_LIST = "replace(group_concat(DISTINCT s.licence), ',', '; ')"
+_PROVENANCE_CSV = (
+    "coalesce((SELECT printf('\"%w\",\"%s%w\"', group_concat(s.source || ':' || s.source_id, '; '), "
+    f"{_guard(_LICENCE_LIST)}, {_LICENCE_LIST}) {_SOURCES} HAVING count(*) > 0), "
+    f"printf('\"%w\",\"%s%w\"', f.source || ':' || f.source_id, {_guard('f.licence')}, f.licence))"
+)
+
+
+def _same(expr: str) -> str:
+    return expr
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("id", "f.id", "string", "Stable public id (from the first source record that described the place)",
+           csv=_plain("f.id")),
+    Column("name", "f.name", "string", "Name as the source gives it"),
+    # Slugs only (never a comma, a space or a quote): strip the JSON array's punctuation, no parse.
+    Column("categories", "(SELECT group_concat(value, ';') FROM json_each(f.categories))", "string",
+           "Category slugs, separated by ';'",
+           csv="('\"' || replace(replace(replace(trim(f.categories, '[]'), '\"', ''), ' ', ''), ',', ';') || '\"')"),
+    Column("latitude", "f.lat", "number", "WGS84 latitude (EPSG:4326)", csv="coalesce(f.lat, '')"),
+    Column("longitude", "f.lon", "number", "WGS84 longitude (EPSG:4326)", csv="coalesce(f.lon, '')"),
+    Column("address", "f.address", "string", "Street address"),
+    Column("municipality_code", "f.municipality_code", "string", "Municipality code (the areas' code)"),
+    Column("municipality", _area("municipality_code", _same), "string", "Municipality name",
+           csv=f"coalesce({_area('municipality_code', _cell)}, '')"),
+    Column("eldership_code", "f.eldership_code", "string", "Eldership (seniūnija) code"),
+    Column("eldership", _area("eldership_code", _same), "string", "Eldership name",
+           csv=f"coalesce({_area('eldership_code', _cell)}, '')"),
+    Column("operator", "f.operator", "string", "Who runs the place"),
+    Column("sector", "f.sector", "string", "Operator sector: public, private, civic or unknown", csv=_plain("f.sector")),
+    Column("status", "f.status", "string", "active, closed, unknown or removed", csv=_plain("f.status")),
+    Column("opening_hours", "f.opening_hours", "string", "Opening hours in OpenStreetMap opening_hours syntax"),
+    *(
+        Column(f"feature_{name}", f"json_extract(f.features, '$.{name}')", "string",
+               f"{label}: yes, limited or no; empty means unknown",
+               # All nine cells from one JSON parse: '["yes",null,...]' -> '"yes",,...'. The values
+               # are validated to yes/limited/no, already valid quoted cells; the other eight fold in
+               # ("" = this cell is written by an earlier column's expression).
+               csv=f"replace(trim(json_extract(f.features, {_FEATURE_PATHS}), '[]'), 'null', '')" if i == 0 else "")
+        for i, (name, label) in enumerate(FEATURES.items())
+    ),
+    Column("sources", _SOURCES_SQL, "string",
+           "Every source record describing the place, as source:id, separated by '; '", csv=_PROVENANCE_CSV),
+    Column("licences", _licences(_same), "string", "The licences of those source records, separated by '; '",
+           csv=""),  # in the sources cell's probe
+    Column("last_verified", "f.last_verified", "string", "When the facts were last checked (as the source gives it)"),
+    Column("fetched_at", "f.fetched_at", "datetime", "When the source record was fetched (UTC)",
+           csv=_plain("f.fetched_at")),
+    Column("updated_at", "f.updated_at", "datetime", "When the store last changed this row (UTC)",
+           csv=_plain("f.updated_at")),
+)
+COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+
+
+def flat_select() -> str:
+    """The SELECT list of a flat export row (`f.rid` last: the keyset cursor)."""
+    return ", ".join(f"{c.sql} AS {c.name}" for c in COLUMNS) + ", f.rid"
+
+
+def _csv_part(column: Column) -> tuple[str, list[str]]:
+    """A column's piece of the line: a printf format and its arguments.
+
+    Source-written text is `"%s%w"`: %w doubles embedded quotes (RFC 4180), and the %s in front is
+    an apostrophe when the text starts with = + - @ TAB or CR (the formula-injection guard).
+    """
+    if column.csv is not None:
+        return "%s", [column.csv]
+    first = f"iif(unicode({column.sql}) IN (61, 43, 45, 64, 9, 13), '''', '')"
+    return '"%s%w"', [first, f"coalesce({column.sql}, '')"]
+
+
+def csv_line_expr() -> str:
+    """One finished CSV line per row, built by SQLite in one printf (quoting, neutralising, CRLF).
+
+    Python's csv module costs about as much per row as SQLite's whole query, and a chain of `||`
+    copies the growing line once per cell; one printf writes it once.
+    """
+    parts = [_csv_part(c) for c in COLUMNS if c.csv != ""]
+    fmt = ",".join(p[0] for p in parts)
+    args = ", ".join(a for p in parts for a in p[1])
+    return f"printf('{fmt}' || char(13, 10), {args})"
+
+
+FEATURE_EXPR = """json_object(
+    'type', 'Feature',
+    'id', f.id,
+    'geometry', CASE WHEN f.lon IS NULL THEN NULL
+                     ELSE json_object('type', 'Point', 'coordinates', json_array(f.lon, f.lat)) END,
+    'properties', json_object(
+        'id', f.id, 'name', f.name, 'categories', json(f.categories), 'features', json(f.features),
+        'address', f.address, 'opening_hours', f.opening_hours, 'operator', f.operator,
+        'sector', f.sector, 'status', f.status,
+        'municipality_code', f.municipality_code,
+        'municipality', (SELECT a.name FROM areas a WHERE a.code = f.municipality_code),
+        'eldership_code', f.eldership_code,
+        'eldership', (SELECT a.name FROM areas a WHERE a.code = f.eldership_code),
+        'sources', coalesce((SELECT json_group_array(json_object('source', s.source, 'source_id', s.source_id,
+                        'licence', s.licence, 'fetched_at', s.fetched_at, 'removed_at', s.removed_at))
+                        FROM source_records s WHERE s.facility_id = f.id),
+                   json_array(json_object('source', f.source, 'source_id', f.source_id, 'licence', f.licence,
+                        'fetched_at', f.fetched_at, 'removed_at', NULL))),
+        'last_verified', f.last_verified, 'fetched_at', f.fetched_at, 'updated_at', f.updated_at
+    )
+)"""
+
+
+@contextmanager
+def read_view(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Hold one read transaction for a whole export, so its keyset pages all see the same commit
+    even if an ingest lands half-way (WAL keeps that view for us)."""
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def parse_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise BadRequest(f"unknown format {fmt[:20]!r}; known are {', '.join(FORMATS)}", where="format")
+    return fmt
+
+
+def _chunks(rows: Iterable, size: int) -> Iterator[list]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _text_batches(conn: sqlite3.Connection, query: FacilityQuery, expr: str, *, sep: str,
+                  batch: int) -> Iterator[str]:
+    """Each keyset page of `expr` (one finished CSV line or GeoJSON Feature per row), joined by
+    SQLite into one string: a page costs Python one object instead of one per row.
+
+    The page is the one `search.iter_rows` would read (same WHERE, same keyset order); the
+    cursor is the page's largest key, so a page is complete whatever order the join kept.
+    """
+    after = query.after
+    if query.open_states:  # the open-now filter is an SQL function evaluated per row
+        register_hours(conn, query)
+    scan = prefer_scan(conn, query, rows=batch)  # a big box walks the table, a small one the R*Tree
+    while True:
+        source, where, params = search_where(replace(query, after=after), scan=scan)
+        key = "r.rid" if source.startswith("facilities_rtree") else "f.rid"
+        body, last, n = conn.execute(
+            f"SELECT group_concat(t, ?), max(k), count(*) FROM"
+            f" (SELECT {expr} AS t, {key} AS k FROM {source} WHERE {where} LIMIT ?)",
+            (sep, *params, batch),
+        ).fetchone()
+        if n:
+            yield body
+        if n < batch:
+            return
+        after = last
+
+
+def csv_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int = BATCH) -> Iterator[bytes]:
+    """The CSV as byte chunks: UTF-8 with a BOM (Excel then reads the letters right), RFC 4180
+    (text cells quoted, CRLF line ends), a text cell that would start a formula prefixed with '."""
+    header = ",".join(COLUMN_NAMES) + "\r\n"
+    yield b"\xef\xbb\xbf" + header.encode("utf-8")
+    with read_view(conn):
+        for body in _text_batches(conn, query, csv_line_expr(), sep="", batch=batch):
+            yield body.encode("utf-8")
+
+
+def geojson_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int = BATCH) -> Iterator[bytes]:
+    """An RFC 7946 FeatureCollection (lon, lat; no `crs` member), one batch of features at a time."""
+    yield b'{"type":"FeatureCollection","features":[\n'
+    first = True
+    with read_view(conn):
+        for body in _text_batches(conn, query, FEATURE_EXPR, sep=",\n", batch=batch):
+            yield (body if first else ",\n" + body).encode("utf-8")
+            first = False
+    yield b"\n]}\n"
+
+
+def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, batch: int = BATCH) -> int:
+    """Write a GeoPackage (layer `facilities`, EPSG:4326, with an R*Tree spatial index) batch by
+    batch with pyogrio's append mode, so memory holds one batch; returns the row count."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    n = 0
+    for chunk in _chunks(iter_rows(conn, query, batch=batch, select=flat_select()), batch):
+        frame = pd.DataFrame([tuple(r)[:-1] for r in chunk], columns=list(COLUMN_NAMES))
+        # Fix the types, so a batch where a column happens to be all empty still appends cleanly.
+        frame = frame.astype({c.name: ("float64" if c.type == "number" else "object") for c in COLUMNS})
+        geometry = gpd.points_from_xy(frame["longitude"], frame["latitude"], crs="EPSG:4326")
+        gdf = gpd.GeoDataFrame(frame, geometry=geometry)
+        pyogrio.write_dataframe(gdf, path, layer="facilities", driver="GPKG", append=n > 0,
+                                promote_to_multi=False, SPATIAL_INDEX="YES")
+        n += len(chunk)
+    if n == 0:  # an empty slice is still a valid, typed GeoPackage
+        frame = pd.DataFrame({c: pd.Series(dtype="float64" if c_obj.type == "number" else "object")
+                              for c, c_obj in zip(COLUMN_NAMES, COLUMNS)})
+        gdf = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs="EPSG:4326"))
+        pyogrio.write_dataframe(gdf, path, layer="facilities", driver="GPKG", geometry_type="Point")
+    return n
+
+
+def write_sqlite_slice(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, batch: int = BATCH) -> int:
+    """A filtered slice as a small SQLite file: one flat `facilities` table (Datasette finds the
+    latitude/longitude columns); returns the row count."""
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    out = sqlite3.connect(path)
+    try:
+        cols = ", ".join(f"{c.name} {'REAL' if c.type == 'number' else 'TEXT'}" for c in COLUMNS)
+        out.execute(f"CREATE TABLE facilities ({cols}, PRIMARY KEY (id))")
+        n = 0
+        marks = ", ".join("?" * len(COLUMNS))
+        for chunk in _chunks(iter_rows(conn, query, batch=batch, select=flat_select()), batch):
+            out.executemany(f"INSERT INTO facilities VALUES ({marks})", (tuple(r)[:-1] for r in chunk))
+            n += len(chunk)
+        out.commit()
+    finally:
+        out.close()
+    return n
+
+
+def copy_store(conn: sqlite3.Connection, path: Path) -> None:
+    """A consistent copy of the whole store (VACUUM INTO reads one transaction's view, so a
+    concurrent ingest never leaves it half-written), minus PRIVATE_TABLES. Written beside `path`
+    and renamed into place, so a reader of `path` never sees a partial file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.unlink(missing_ok=True)
+    conn.execute("VACUUM INTO ?", (str(tmp),))
+    if PRIVATE_TABLES:
+        out = sqlite3.connect(tmp)
+        try:
+            for table in PRIVATE_TABLES:
+                out.execute(f'DROP TABLE IF EXISTS "{table}"')
+            out.commit()
+            out.execute("VACUUM")
+        finally:
+            out.close()
+    os.replace(tmp, path)
+
+
+def is_whole(query: FacilityQuery) -> bool:
+    """No filter at all (the store copy is then the honest answer to a .sqlite request)."""
+    return query == FacilityQuery(limit=query.limit)
+
+
+def write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path) -> int | None:
+    """Write one export to `path` (the CLI's `atvira export` and the file-based downloads)."""
+    fmt = parse_format(fmt)
+    if fmt == "sqlite" and is_whole(query):
+        copy_store(conn, Path(path))  # VACUUM INTO is its own consistent read (and refuses a transaction)
+        return None
+    with read_view(conn):
+        return _write_file(conn, query, fmt, Path(path))
+
+
+def _write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path) -> int | None:
+    if fmt in ("csv", "geojson"):
+        chunks = csv_chunks(conn, query) if fmt == "csv" else geojson_chunks(conn, query)
+        with open(path, "wb") as fh:
+            fh.writelines(chunks)
+        return None
+    if fmt == "gpkg":
+        return write_gpkg(conn, query, path)
+    return write_sqlite_slice(conn, query, path)
+
+
+def temp_file_chunks(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, *, tmp_dir: Path | None = None,
+                     block: int = 1 << 20) -> Iterator[bytes]:
+    """Formats that need a finished file (GeoPackage, SQLite): write to a temporary file, stream
+    it in blocks, and delete it when the response is done (or abandoned)."""
+    if tmp_dir is not None:
+        Path(tmp_dir).mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(suffix=f".{fmt}", dir=tmp_dir)
+    os.close(fd)
+    path = Path(name)
+    try:
+        write_file(conn, query, fmt, path)
+        with open(path, "rb") as fh:
+            while data := fh.read(block):
+                yield data
+    finally:
+        path.unlink(missing_ok=True)
+        for extra in (path.with_name(path.name + ".part"),):
+            extra.unlink(missing_ok=True)
+
+
+def content_version(conn: sqlite3.Connection) -> str:
+    """What the published data depends on: schema, last change, the areas (index look-ups only)."""
+    seq = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+    areas = conn.execute("SELECT count(*) FROM areas").fetchone()[0]
+    return f"{SCHEMA_VERSION}-{seq}-{areas}"
+
+
+def cached_whole_chunks(conn: sqlite3.Connection, fmt: str, *, cache_dir: Path,
+                        block: int = 1 << 20) -> Iterator[bytes]:
+    """The unfiltered GeoPackage / SQLite file of the store's current content, built once per
+    content version into `cache_dir` (older versions deleted) and streamed from there: the
+    whole-country GeoPackage takes a minute to write, and after an ingest many people want it."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"facilities-{content_version(conn)}.{fmt}"
+    if not path.exists():
+        fd, name = tempfile.mkstemp(prefix="building-", suffix=f".{fmt}", dir=cache_dir)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            write_file(conn, FacilityQuery(), fmt, tmp)
+            os.replace(tmp, path)  # readers see the whole file or none
+        finally:
+            tmp.unlink(missing_ok=True)
+            tmp.with_name(tmp.name + ".part").unlink(missing_ok=True)
+        for old in cache_dir.glob(f"facilities-*.{fmt}"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 (closed below; an open file survives a later unlink)
+    except FileNotFoundError:  # a newer version replaced it between the check and the open
+        yield from temp_file_chunks(conn, FacilityQuery(), fmt, tmp_dir=cache_dir)
+        return
+    with fh:
+        while data := fh.read(block):
+            yield data
+
+
+def download_chunks(db: Path, query: FacilityQuery, fmt: str, *, tmp_dir: Path | None = None) -> Iterator[bytes]:
+    """The byte stream of one download, on its own read-only connection.
+
+    Its own connection, because a download holds one read transaction for its whole length (the
+    serving thread's shared handle must not), and without memory-mapping, because a full export
+    would otherwise map the whole file into the process (the RSS would grow with the data).
+    """
+    fmt = parse_format(fmt)
+    conn = connect(db, readonly=True)
+    try:
+        conn.execute("PRAGMA mmap_size = 0")
+        if fmt == "csv":
+            yield from csv_chunks(conn, query)
+        elif fmt == "geojson":
+            yield from geojson_chunks(conn, query)
+        elif is_whole(query) and tmp_dir is not None:
+            yield from cached_whole_chunks(conn, fmt, cache_dir=tmp_dir)
+        else:
+            yield from temp_file_chunks(conn, query, fmt, tmp_dir=tmp_dir)
+    finally:
+        conn.close()

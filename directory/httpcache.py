@@ -1,0 +1,109 @@
+"""CORS and conditional GETs (ETag / Last-Modified / 304) for /api and /downloads.
+
+The validator is the store's version: schema version, last change seq, last ingest run, last
+snapshot and the number of areas: four index look-ups, no table scan. It is checked *before*
+the view runs, so a client that already has the data costs neither the query nor the export.
+A view whose answer depends on something else (the clock, the user) opts out with
+`@no_validators`, and requests carrying a time-dependent parameter are never answered 304.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, current_app, g, request
+
+from .store import SCHEMA_VERSION
+
+PREFIXES = ("/api/", "/downloads/", "/datasets/")
+TIME_DEPENDENT_PARAMS = frozenset({"open_now"})
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "If-None-Match, If-Modified-Since, Accept, Accept-Language",
+    "Access-Control-Expose-Headers": "ETag, Last-Modified, Content-Disposition, Link",
+    "Access-Control-Max-Age": "86400",
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def no_validators(view: F) -> F:
+    """Mark a view whose answer is not a function of the store alone (no ETag, never 304)."""
+    view.atvira_no_validators = True  # type: ignore[attr-defined]
+    return view
+
+
+def store_version(conn: sqlite3.Connection) -> tuple[str, datetime | None]:
+    """(ETag, Last-Modified) of the store's current content."""
+    row = conn.execute(
+        "SELECT (SELECT coalesce(max(seq), 0) FROM changes),"
+        " (SELECT coalesce(max(id), 0) FROM ingest_runs),"
+        " (SELECT coalesce(max(id), 0) FROM snapshots),"
+        " (SELECT count(*) FROM areas),"
+        " (SELECT at FROM changes ORDER BY seq DESC LIMIT 1),"
+        " (SELECT max(finished_at) FROM ingest_runs WHERE id = (SELECT max(id) FROM ingest_runs))"
+    ).fetchone()
+    seq, run, snap, areas, at, finished = row
+    etag = f'W/"atvira-{SCHEMA_VERSION}-{seq}-{run}-{snap}-{areas}"'
+    stamps = [_parse(v) for v in (at, finished) if v]
+    return etag, max(stamps) if stamps else None
+
+
+def _parse(value: str) -> datetime | None:
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _applies() -> bool:
+    if request.method not in ("GET", "HEAD") or not request.path.startswith(PREFIXES):
+        return False
+    if TIME_DEPENDENT_PARAMS & set(request.args):
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return view is not None and not getattr(view, "atvira_no_validators", False)
+
+
+def install(bp: Blueprint) -> None:
+    """Register the app-wide hooks on `bp` (so app.py only registers one blueprint)."""
+
+    @bp.before_app_request
+    def conditional_get() -> Response | None:
+        if not _applies():
+            return None
+        etag, last_modified = store_version(current_app.extensions["atvira_readers"].get())
+        g.atvira_validators = (etag, last_modified)
+        match = False
+        if request.if_none_match:
+            match = request.if_none_match.contains_weak(etag.removeprefix("W/").strip('"'))
+        elif request.if_modified_since and last_modified:
+            match = last_modified.replace(microsecond=0) <= request.if_modified_since
+        if match:
+            resp = Response(status=304)
+            _set_validators(resp, etag, last_modified)
+            return resp
+        return None
+
+    @bp.after_app_request
+    def headers(resp: Response) -> Response:
+        if request.path.startswith(PREFIXES) or request.path == "/api":
+            if request.method in ("GET", "HEAD", "OPTIONS"):
+                for k, v in CORS_HEADERS.items():
+                    resp.headers.setdefault(k, v)
+            validators = g.get("atvira_validators")
+            if validators and resp.status_code == 200:
+                _set_validators(resp, *validators)
+        return resp
+
+
+def _set_validators(resp: Response, etag: str, last_modified: datetime | None) -> None:
+    resp.headers["ETag"] = etag
+    if last_modified:
+        resp.last_modified = last_modified
+    resp.headers.setdefault("Cache-Control", "public, no-cache")

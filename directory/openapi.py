@@ -1,0 +1,287 @@
+"""The OpenAPI 3 document for /api (and the downloads), built from plain data.
+
+To document a new endpoint: write one function returning its path item and add it to `PATHS`.
+`tests/test_openapi.py` fails for any GET rule under /api that is missing here, and runs
+schemathesis against the document, so it cannot drift from what the views really do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .audit_report import SORT_KEYS
+from .model import CATEGORIES, FEATURES, SECTORS, STATUSES
+from .search import OPEN_STATES
+
+JSON = "application/json"
+GEOJSON = "application/geo+json"
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+STR = {"type": "string"}
+NSTR = _nullable(STR)
+
+
+def _param(name: str, description: str, schema: dict[str, Any] | None = None, *, example: Any = None) -> dict[str, Any]:
+    p: dict[str, Any] = {"name": name, "in": "query", "required": False, "description": description,
+                         "schema": schema or STR}
+    if example is not None:
+        p["example"] = example
+    return p
+
+
+def _csv_of(values: list[str]) -> dict[str, Any]:
+    """A comma-separated list of known values (schemathesis generates only valid ones)."""
+    one = "|".join(values)
+    return {"type": "string", "pattern": f"^({one})(,({one}))*$"}
+
+
+BBOX = {"type": "string", "pattern": r"^-?\d{1,3}(\.\d{1,7})?(,-?\d{1,3}(\.\d{1,7})?){3}$"}
+FILTER_PARAMS = [
+    _param("bbox", "west,south,east,north in WGS84 degrees", BBOX, example="25.2,54.6,25.4,54.8"),
+    _param("category", "comma-separated category slugs: " + ", ".join(CATEGORIES), _csv_of(list(CATEGORIES)),
+           example="playground"),
+    _param("features", "comma-separated features that must be yes or limited: " + ", ".join(FEATURES),
+           _csv_of(list(FEATURES)), example="changing_table"),
+    _param("feature", "alias of features", _csv_of(list(FEATURES))),
+    _param("q", "text search in name, address and operator (diacritics ignored)", {"type": "string", "maxLength": 200},
+           example="darzelis"),
+    _param("status", "comma-separated statuses (default active,closed,unknown)", _csv_of(list(STATUSES))),
+    _param("municipality", "municipality code (see /api/areas)"),
+    _param("eldership", "eldership code (see /api/areas)"),
+    _param("near", "lon,lat: nearest first, each feature with properties.distance_m (not paged: raise limit)",
+           {"type": "string", "pattern": r"^-?\d{1,3}(\.\d{1,7})?,-?\d{1,2}(\.\d{1,7})?$"}, example="25.28,54.68"),
+    _param("radius", "with near: at most this many metres away", {"type": "integer", "minimum": 1, "maximum": 20000000}),
+    _param("open", "comma-separated opening states now (Europe/Vilnius): " + ", ".join(OPEN_STATES),
+           _csv_of(list(OPEN_STATES)), example="open,unknown"),
+    _param("open_now", "1: only places open now (same as open=open)", {"type": "string", "enum": ["0", "1"]}),
+]
+PAGE_PARAMS = [
+    _param("limit", "rows per page (default 500, at most 5000)", {"type": "integer", "minimum": 1, "maximum": 5000}),
+    _param("after", "the cursor from the previous page's next link", {"type": "integer", "minimum": 0}),
+]
+
+
+def _ok(schema_ref: str, media: str = JSON, description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+            "headers": {"ETag": {"schema": STR}, "Last-Modified": {"schema": STR}}}
+
+
+ERRORS = {
+    "304": {"description": "Not modified (If-None-Match / If-Modified-Since matched)"},
+    "400": {"description": "A parameter is wrong; `where` names it",
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}},
+}
+NOT_FOUND = {"description": "No such thing", "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _facilities() -> dict[str, Any]:
+    return {"/api/facilities": {"get": {
+        "summary": "Facilities as a GeoJSON FeatureCollection (RFC 7946), keyset-paged",
+        "operationId": "listFacilities", "tags": ["facilities"],
+        "parameters": FILTER_PARAMS + PAGE_PARAMS,
+        "responses": {"200": _ok("FeatureCollection", GEOJSON), **ERRORS},
+    }}}
+
+
+def _facility() -> dict[str, Any]:
+    return {"/api/facilities/{facility_id}": {"get": {
+        "summary": "One facility as a GeoJSON Feature, with every source record and its licence",
+        "operationId": "getFacility", "tags": ["facilities"],
+        "parameters": [{"name": "facility_id", "in": "path", "required": True, "schema": STR}],
+        "responses": {"200": _ok("Feature", GEOJSON), "304": ERRORS["304"], "404": NOT_FOUND},
+    }}}
+
+
+def _clusters() -> dict[str, Any]:
+    return {"/api/facilities/clusters": {"get": {
+        "summary": "Counts on a 64-px Web Mercator grid for a view too full to draw point by point",
+        "operationId": "clusterFacilities", "tags": ["facilities"],
+        "parameters": [_param("zoom", "the map's zoom level, 0..30", {"type": "string", "pattern": r"^\d{1,2}$"}),
+                       *[p for p in FILTER_PARAMS if p["name"] not in ("near", "radius")]],
+        "responses": {"200": {"description": "OK", "content": {JSON: {"schema": {"type": "object",
+                      "required": ["zoom", "clusters"], "properties": {
+                          "zoom": {"type": "integer"}, "source": STR, "total": {"type": "integer"},
+                          "clusters": {"type": "array", "items": {"type": "array", "items": {"type": "number"},
+                                                                   "description": "[lon, lat, count]"}}}}}}},
+                      **ERRORS},
+    }}}
+
+
+def _places() -> dict[str, Any]:
+    return {"/api/places": {"get": {
+        "summary": "A typed place or address (area names, then facility addresses and names) for near-me",
+        "operationId": "findPlace", "tags": ["facilities"],
+        "parameters": [_param("q", "a place name or address", {"type": "string", "minLength": 1, "maxLength": 200},
+                              example="Vilniaus m. sav.")],
+        "responses": {"200": {"description": "OK", "content": {JSON: {"schema": {"type": "object",
+                      "required": ["name", "lon", "lat"], "properties": {
+                          "name": STR, "kind": STR, "lon": {"type": "number"}, "lat": {"type": "number"}}}}}},
+                      **ERRORS, "404": NOT_FOUND},
+    }}}
+
+
+def _audit() -> dict[str, Any]:
+    category = _param("category", "category slug (default kindergarten)", {"type": "string", "enum": list(CATEGORIES)})
+    sort_values = list(SORT_KEYS) + [f"-{k}" for k in SORT_KEYS]
+    loose = {"description": "OK", "content": {JSON: {"schema": {"type": "object"}}}}
+    return {
+        "/api/audit/municipalities": {"get": {
+            "summary": "The openness audit: national totals and the 60 municipalities for one category",
+            "operationId": "auditMunicipalities", "tags": ["audit"],
+            "parameters": [category, _param("sort", "[-]key", {"type": "string", "enum": sort_values})],
+            "responses": {"200": loose, **ERRORS},
+        }},
+        "/api/audit/municipalities/{code}": {"get": {
+            "summary": "One municipality: categories against median and county, elderships, gaps, checklist, data quality",
+            "operationId": "auditMunicipality", "tags": ["audit"],
+            "parameters": [{"name": "code", "in": "path", "required": True, "schema": STR}, category,
+                           _param("institutions_limit", "how many institutions to list, or all",
+                                  {"type": "string", "pattern": r"^(\d{1,6}|all)$"})],
+            "responses": {"200": loose, **ERRORS, "404": NOT_FOUND},
+        }},
+    }
+
+
+def _areas() -> dict[str, Any]:
+    return {"/api/areas": {"get": {
+        "summary": "Municipalities and elderships with population and facility counts",
+        "operationId": "listAreas", "tags": ["areas"],
+        "parameters": [
+            _param("level", "municipality or eldership", {"type": "string", "enum": ["municipality", "eldership"]}),
+            _param("parent", "parent area code (an eldership's municipality)"),
+        ],
+        "responses": {"200": _ok("AreaList"), **ERRORS},
+    }}}
+
+
+def _changes() -> dict[str, Any]:
+    bound = {"anyOf": [{"type": "string", "pattern": r"^\d{1,6}$"}, {"type": "string", "format": "date"}]}
+    return {"/api/changes": {"get": {
+        "summary": "What was added, changed (field by field, old and new) and removed between two snapshots or dates",
+        "operationId": "listChanges", "tags": ["changes"],
+        "parameters": [
+            _param("since", "a snapshot id or an ISO date (UTC); changes after it", bound, example="2026-01-01"),
+            _param("until", "a snapshot id or an ISO date (UTC); changes up to it", bound),
+            *PAGE_PARAMS,
+        ],
+        "responses": {"200": _ok("ChangeList"), **ERRORS, "404": NOT_FOUND},
+    }}}
+
+
+def _snapshots() -> dict[str, Any]:
+    return {"/api/snapshots": {"get": {
+        "summary": "Dated snapshots of the whole store, newest first, with download links",
+        "operationId": "listSnapshots", "tags": ["changes"],
+        "responses": {"200": _ok("SnapshotList"), "304": ERRORS["304"]},
+    }}}
+
+
+def _openapi() -> dict[str, Any]:
+    return {"/api/openapi.json": {"get": {
+        "summary": "This document", "operationId": "getOpenAPI", "tags": ["meta"],
+        "responses": {"200": {"description": "OpenAPI 3 document", "content": {JSON: {"schema": {"type": "object"}}}}},
+    }}}
+
+
+def _downloads() -> dict[str, Any]:
+    media = {"csv": "text/csv", "geojson": GEOJSON, "gpkg": "application/geopackage+sqlite3",
+             "sqlite": "application/vnd.sqlite3"}
+    paths = {}
+    for fmt, mt in media.items():
+        paths[f"/downloads/facilities.{fmt}"] = {"get": {
+            "summary": f"Every matching facility as {fmt} (the same filters as /api/facilities; never paged)",
+            "operationId": f"download{fmt.capitalize()}", "tags": ["downloads"],
+            "parameters": FILTER_PARAMS,
+            "responses": {"200": {"description": "The file", "content": {mt: {"schema": {"type": "string", "format": "binary"}}}},
+                          **ERRORS},
+        }}
+    return paths
+
+
+# The documented paths, in the order the document lists them. Add a function to document more.
+PATHS: tuple[Callable[[], dict[str, Any]], ...] = (
+    _facilities, _clusters, _facility, _places, _areas, _audit, _changes, _snapshots, _openapi, _downloads,
+)
+
+
+def _schemas() -> dict[str, Any]:
+    point = {"type": "object", "required": ["type", "coordinates"], "properties": {
+        "type": {"type": "string", "enum": ["Point"]},
+        "coordinates": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"},
+                        "description": "[longitude, latitude], WGS84"}}}
+    props = {
+        "id": STR, "name": STR,
+        "categories": {"type": "array", "items": {"type": "string", "enum": list(CATEGORIES)}},
+        "features": {"type": "object", "additionalProperties": {"type": "string", "enum": ["yes", "limited", "no"]}},
+        "address": NSTR, "opening_hours": NSTR, "operator": NSTR,
+        "sector": {"type": "string", "enum": list(SECTORS)}, "status": {"type": "string", "enum": list(STATUSES)},
+        "municipality_code": NSTR, "eldership_code": NSTR, "last_verified": NSTR,
+        "source": STR, "licence": STR, "fetched_at": NSTR,
+        "open_state": {"type": "string", "enum": list(OPEN_STATES)},
+        "distance_m": {"type": "number"},
+    }
+    feature = {"type": "object", "required": ["type", "geometry", "properties"], "properties": {
+        "type": {"type": "string", "enum": ["Feature"]}, "id": STR,
+        "geometry": {**point, "nullable": True},
+        "properties": {"type": "object", "required": ["id", "name", "categories", "status"], "properties": props},
+    }}
+    return {
+        "Error": {"type": "object", "required": ["error", "message", "status"], "properties": {
+            "error": STR, "message": STR, "status": {"type": "integer"}, "where": STR}},
+        "Feature": feature,
+        "FeatureCollection": {"type": "object", "required": ["type", "features"], "properties": {
+            "type": {"type": "string", "enum": ["FeatureCollection"]},
+            "numberReturned": {"type": "integer"}, "next": NSTR, "truncated": {"type": "boolean"},
+            "links": {"type": "array", "items": {"type": "object"}},
+            "features": {"type": "array", "items": {"$ref": "#/components/schemas/Feature"}},
+        }, "not": {"required": ["crs"]}},
+        "AreaList": {"type": "object", "required": ["areas"], "properties": {"areas": {"type": "array", "items": {
+            "type": "object", "required": ["code", "level", "name"], "properties": {
+                "code": STR, "level": {"type": "string", "enum": ["municipality", "eldership"]}, "name": STR,
+                "parent_code": NSTR, "county": NSTR, "population": {"type": "integer", "nullable": True},
+                "bbox": {"type": "array", "items": {"type": "number", "nullable": True}},
+                "facilities": {"type": "integer"}}}}}},
+        "ChangeList": {"type": "object", "required": ["changes", "from_seq", "to_seq"], "properties": {
+            "since": {"type": "object", "nullable": True}, "until": {"type": "object", "nullable": True},
+            "from_seq": {"type": "integer"}, "to_seq": {"type": "integer"}, "numberReturned": {"type": "integer"},
+            "next": NSTR,
+            "changes": {"type": "array", "items": {"type": "object",
+                        "required": ["facility_id", "kind", "fields"], "properties": {
+                            "facility_id": STR, "name": NSTR,
+                            "kind": {"type": "string", "enum": ["added", "updated", "removed"]},
+                            "source": STR, "source_id": STR, "at": STR, "seq": {"type": "integer"},
+                            "fields": {"type": "object", "additionalProperties": {"type": "object",
+                                       "properties": {"old": {}, "new": {}}}}}}},
+        }},
+        "SnapshotList": {"type": "object", "required": ["snapshots"], "properties": {"snapshots": {"type": "array",
+            "items": {"type": "object", "required": ["id", "created_at", "last_seq"], "properties": {
+                "id": {"type": "integer"}, "created_at": STR, "run_id": {"type": "integer", "nullable": True},
+                "last_seq": {"type": "integer"}, "file": NSTR, "size": {"type": "integer", "nullable": True},
+                "counts": {"type": "object"}, "pruned_at": NSTR, "download": NSTR}}}}},
+    }
+
+
+def build_spec(*, server_url: str = "/", version: str = "0.1.0") -> dict[str, Any]:
+    """The whole OpenAPI 3.0 document."""
+    paths: dict[str, Any] = {}
+    for make in PATHS:
+        paths.update(make())
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Atvira API",
+            "version": version,
+            "description": "Public-friendly facilities (Lithuania first) as GeoJSON, with downloads, dated "
+                           "snapshots and a change log. Errors are JSON with the HTTP status; every GET answers "
+                           "CORS requests and carries ETag / Last-Modified (send If-None-Match for a 304).",
+            "license": {"name": "Data: per source (OpenStreetMap: ODbL 1.0); see /datasets"},
+        },
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {"schemas": _schemas()},
+    }
