@@ -14,7 +14,7 @@ import requests
 from directory.config import Settings
 from directory.store import connect
 
-from .common import box_with_rows, ratio, serve_in_thread, timeit
+from .common import Context, box_with_rows, ratio, serve_in_thread, timeit
 
 FLOOR_SQL = (
     "SELECT f.* FROM facilities_rtree r JOIN facilities f ON f.rid = r.rid"
@@ -23,7 +23,7 @@ FLOOR_SQL = (
 )
 
 
-def run(db: Path, *, rows: int = 500, repeat: int = 200) -> dict:
+def run_one(db: Path, *, rows: int = 500, repeat: int = 200) -> dict:
     from app import create_app
 
     box, n = box_with_rows(db, rows)
@@ -48,9 +48,26 @@ def run(db: Path, *, rows: int = 500, repeat: int = 200) -> dict:
     }
 
 
-def report(size: int, result: dict) -> str:
+def run(ctx: Context) -> dict:
+    """Every size of the run: {size: figures}."""
+    return {str(size): run_one(ctx.store(size), repeat=ctx.repeat) for size in ctx.sizes}
+
+
+def report(result: dict) -> str:
+    return "\n".join(report_one(int(size), r) for size, r in result.items() if size.isdigit())
+
+
+def report_one(size: int, result: dict) -> str:
     return (
         f"bbox {size:>9,}: {result['rows_returned']} rows | floor p50 {result['floor_ms']['p50']:.2f} ms"
         f" | api p50 {result['api_ms']['p50']:.2f} ms ({result['ratio_api_to_floor_p50']:.2f}x)"
         f" | http p50 {result['api_http_ms']['p50']:.2f} ms ({result['ratio_http_to_floor_p50']:.2f}x)"
     )
+
+
+if __name__ == "__main__":
+    import sys
+
+    from .__main__ import main
+
+    raise SystemExit(main(["--only", "bbox", *sys.argv[1:]]))
