@@ -11,6 +11,7 @@ import click
 
 from .config import Settings
 from .errors import AtviraError
+from .health import source_states
 from .store import connect, counts
 
 
@@ -77,6 +78,8 @@ def status(ctx: click.Context) -> None:
     cfg = settings_of(ctx)
     conn = connect(cfg.db, readonly=True)
     click.echo(json.dumps(counts(conn)))
+    for state in source_states(conn):
+        click.echo(state.describe())
     for r in conn.execute("SELECT * FROM ingest_runs ORDER BY id DESC LIMIT 10"):
         click.echo(f"run {r['id']}: {r['source']} [{r['scope']}] {r['status']} {r['started_at']} {r['counts']}"
                    + (f" {r['message']}" if r["message"] else ""))
