@@ -99,7 +99,7 @@ def _int_param(args: Mapping[str, str], name: str, default: int | None, *, low: 
     raw = args.get(name)
     if raw is None or raw == "":
         return default
-    if not re.fullmatch(r"\d{1,19}", raw.strip()):
+    if not re.fullmatch(r"[0-9]{1,19}", raw.strip()):  # ASCII digits only: "５" is not a limit
         raise BadRequest(f"expected a whole number, got {raw[:40]!r}", where=name)
     value = int(raw)
     if not low <= value <= high:

@@ -252,6 +252,12 @@ def read_elements(path: Path, *, keep: TagFilter | None = None) -> Iterator[OsmE
                      where=str(path))
 
 
+# What pyosmium raises for an unreadable file: RuntimeError for most format errors, and its own
+# InvalidLocationError (not a RuntimeError) for a coordinate it cannot read, such as lat="šiaurė"
+# or LKS-94 metres (lat="6061000") in an .osm file.
+_OSMIUM_ERRORS = (RuntimeError, osmium.InvalidLocationError)
+
+
 def _tags(obj: Any) -> dict[str, str]:
     return {t.k: t.v for t in obj.tags}
 
@@ -268,7 +274,7 @@ def _read_osmium(path: Path, fmt: str | None, keep: TagFilter | None) -> Iterato
                 continue
             members[obj.id] = ([m.ref for m in obj.members if m.type == "n"],
                                [m.ref for m in obj.members if m.type == "w"])
-    except RuntimeError as exc:
+    except _OSMIUM_ERRORS as exc:
         raise InputError(f"cannot read OSM file: {exc}", where=where) from exc
     return _osmium_second_pass(source, where, members, keep)
 
@@ -315,7 +321,7 @@ def _osmium_second_pass(source: Any, where: str, members: dict[int, tuple[list[i
                 if kept:
                     lon, lat = _centre(box)
                     yield OsmElement("way", obj.id, tags, lon, lat)
-    except RuntimeError as exc:
+    except _OSMIUM_ERRORS as exc:
         raise InputError(f"cannot read OSM file: {exc}", where=where) from exc
 
 
@@ -346,6 +352,8 @@ def load_overpass_json(payload: bytes | str | dict[str, Any], *, where: str) -> 
                              where=where) from exc
         except UnicodeDecodeError as exc:
             raise InputError(f"not UTF-8 text: {exc}", where=where) from exc
+        except RecursionError:
+            raise InputError("JSON nested too deeply to be an Overpass answer", where=where) from None
     if not isinstance(doc, dict):
         raise InputError(f"not an Overpass JSON document (top level is {type(doc).__name__})", where=where)
     remark = remark_error(doc)
@@ -517,6 +525,8 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
     if not categories:
         return None
     if el.lon is None or el.lat is None:
+        if el.type == "node":
+            return Rejection(el.key, "no valid position: its lat/lon are missing, not numbers or out of range")
         return Rejection(el.key, "no position: none of its nodes or members are in the data")
     checked = check_coordinates(el.lon, el.lat)
     if isinstance(checked, str):
