@@ -396,6 +396,10 @@ def _box_of(points: Iterable[Any]) -> Box | None:
     return box
 
 
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class _Resolver:
     """Positions for elements that carry no center: from nodes/ways in the same document."""
 
@@ -403,7 +407,7 @@ class _Resolver:
         self.nodes: dict[int, tuple[float, float]] = {}
         self.ways: dict[int, list[Any]] = {}
         for el in elements:
-            if not isinstance(el, dict):
+            if not isinstance(el, dict) or not _is_id(el.get("id")):
                 continue
             if el.get("type") == "node" and (pt := _point(el)) is not None:
                 self.nodes[el.get("id")] = pt  # type: ignore[index]
@@ -412,10 +416,12 @@ class _Resolver:
         self._way_boxes: dict[Any, Box | None] = {}
 
     def way_box(self, way_id: Any, refs: list[Any] | None = None) -> Box | None:
+        if not _is_id(way_id):  # a garbled id (a list, a dict) names nothing in the document
+            return None
         if way_id not in self._way_boxes:
             box: Box | None = None
             for ref in refs if refs is not None else self.ways.get(way_id, []):
-                if (pt := self.nodes.get(ref)) is not None:
+                if _is_id(ref) and (pt := self.nodes.get(ref)) is not None:
                     box = _grow(box, *pt)
             self._way_boxes[way_id] = box
         return self._way_boxes[way_id]
@@ -438,7 +444,8 @@ class _Resolver:
                 if not isinstance(m, dict):
                     continue
                 if m.get("type") == "node":
-                    pt = _point(m) or self.nodes.get(m.get("ref"))  # type: ignore[arg-type]
+                    ref = m.get("ref")
+                    pt = _point(m) or (self.nodes.get(ref) if _is_id(ref) else None)
                     box = _grow(box, *pt) if pt else box
                 elif m.get("type") == "way":
                     geom = m.get("geometry")
