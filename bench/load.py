@@ -6,8 +6,9 @@ peer      : Datasette (optional bench dependency: `pip install datasette`; never
             on the same store file, immutable mode (its fastest), answering the same R*Tree
             query through its `?sql=` JSON endpoint with the same LIMIT
 For each connection count (16 and 32) and each server: wrk -t2 -cN -dD --latency; we record
-req/s, p50/p99 latency, non-2xx responses and socket errors. The peer ratio is our req/s over
-Datasette's, measured in the same run. The full run is 60 s per point (4 points, ~4.5 minutes
+req/s, p50/p99 latency, non-2xx responses and socket errors, and the server's CPU time per
+request (all its processes, from /proc): unlike req/s, that figure hardly depends on what else
+the machine is running. The peer ratios (req/s, CPU per request) come from the same run. The full run is 60 s per point (4 points, ~4.5 minutes
 at 1M facilities); --quick is 3 s per point on the 10k store.
 
 Everything binds 127.0.0.1 and every loop is bounded (startup waits time out, wrk has -d).
@@ -55,14 +56,32 @@ def _wait_ready(url: str, proc: subprocess.Popen, *, timeout: float = START_TIME
     raise RuntimeError(f"server did not answer {url} within {timeout:.0f} s")
 
 
+def session_cpu_seconds(session_id: int) -> float:
+    """User + system CPU seconds of every live process in a session (a server and its workers).
+
+    On a shared machine req/s depends on what else runs; CPU per request does not, so the load
+    figures include it (read from /proc; Linux only).
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[3]) == session_id:  # field 6 of stat: the session id
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])  # utime stime cutime cstime
+    return total / tick
+
+
 @contextmanager
 def _server(cmd: list[str], *, env: dict[str, str] | None, cwd: Path | None, ready_url: str,
-            log: Path) -> Iterator[None]:
+            log: Path) -> Iterator[int]:
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             _wait_ready(ready_url, proc)
-            yield
+            yield proc.pid
         finally:
             proc.terminate()
             try:
@@ -94,11 +113,17 @@ def parse_wrk(out: str) -> dict:
             "socket_errors": socket_errors, **{f"{k}_ms": v for k, v in pct.items()}}
 
 
-def wrk(url: str, *, connections: int, seconds: int) -> dict:
+def wrk(url: str, *, connections: int, seconds: int, server: int | None = None) -> dict:
     cmd = ["wrk", f"-t{min(THREADS, connections)}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
            "--latency", url]
+    cpu0 = session_cpu_seconds(server) if server else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
-    return {"connections": connections, "seconds": seconds, **parse_wrk(out)}
+    result = {"connections": connections, "seconds": seconds, **parse_wrk(out)}
+    if server:
+        cpu = session_cpu_seconds(server) - cpu0
+        result["server_cpu_s"] = round(cpu, 2)
+        result["cpu_ms_per_request"] = 1000 * cpu / max(result["requests"], 1)
+    return result
 
 
 def run_one(db: Path, *, seconds: int, workdir: Path) -> dict:
@@ -113,10 +138,10 @@ def run_one(db: Path, *, seconds: int, workdir: Path) -> dict:
     env = gunicorn_environment(Settings(db=db), host="127.0.0.1", port=port)
     ours_url = f"http://127.0.0.1:{port}/api/facilities?bbox={bbox}&limit={ROWS}"
     with _server(gunicorn_command(), env=env, cwd=Path(__file__).resolve().parents[1], ready_url=ours_url,
-                 log=workdir / "gunicorn.log"):
+                 log=workdir / "gunicorn.log") as pid:
         out["ours"]["rows_returned"] = requests.get(ours_url, timeout=30).json()["numberReturned"]
         for c in CONNECTIONS:
-            out["ours"][str(c)] = wrk(ours_url, connections=c, seconds=seconds)
+            out["ours"][str(c)] = wrk(ours_url, connections=c, seconds=seconds, server=pid)
 
     if shutil.which("datasette") is None:
         out["datasette"] = {"skipped": "datasette is not installed (pip install datasette)"}
@@ -126,12 +151,14 @@ def run_one(db: Path, *, seconds: int, workdir: Path) -> dict:
     peer_url = f"http://127.0.0.1:{port}/{db.stem}.json?" + urlencode({"sql": literal, "_shape": "array"})
     cmd = ["datasette", "serve", "-i", str(db), "--host", "127.0.0.1", "--port", str(port),
            "--setting", "sql_time_limit_ms", "10000", "--setting", "max_returned_rows", str(ROWS)]
-    with _server(cmd, env=None, cwd=None, ready_url=peer_url, log=workdir / "datasette.log"):
+    with _server(cmd, env=None, cwd=None, ready_url=peer_url, log=workdir / "datasette.log") as pid:
         out["datasette"]["rows_returned"] = len(requests.get(peer_url, timeout=30).json())
         for c in CONNECTIONS:
-            out["datasette"][str(c)] = wrk(peer_url, connections=c, seconds=seconds)
+            out["datasette"][str(c)] = wrk(peer_url, connections=c, seconds=seconds, server=pid)
     for c in CONNECTIONS:
-        out[f"ratio_req_s_vs_datasette_{c}"] = ratio(out["ours"][str(c)]["req_s"], out["datasette"][str(c)]["req_s"])
+        ours, peer = out["ours"][str(c)], out["datasette"][str(c)]
+        out[f"ratio_req_s_vs_datasette_{c}"] = ratio(ours["req_s"], peer["req_s"])
+        out[f"ratio_cpu_per_request_datasette_to_ours_{c}"] = ratio(peer["cpu_ms_per_request"], ours["cpu_ms_per_request"])
     return out
 
 
@@ -156,11 +183,13 @@ def report(result: dict) -> str:
                 lines.append(
                     f"load {int(size):>9,} {who:<9} c={c:<2} {x['seconds']}s: {x['req_s']:,.0f} req/s"
                     f" | p50 {x['p50_ms']:.1f} ms p99 {x['p99_ms']:.1f} ms | errors {x['errors']}"
+                    f" | server CPU {x.get('cpu_ms_per_request', float('nan')):.1f} ms/request"
                     f" | {r[who]['rows_returned']} rows/response"
                 )
         for c in CONNECTIONS:
             if f"ratio_req_s_vs_datasette_{c}" in r:
-                lines.append(f"load {int(size):>9,} ratio c={c}: {r[f'ratio_req_s_vs_datasette_{c}']:.1f}x Datasette's req/s")
+                lines.append(f"load {int(size):>9,} ratio c={c}: {r[f'ratio_req_s_vs_datasette_{c}']:.1f}x Datasette's req/s,"
+                             f" {r[f'ratio_cpu_per_request_datasette_to_ours_{c}']:.1f}x less CPU per request")
     return "\n".join(lines)
 
 
