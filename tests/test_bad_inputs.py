@@ -177,3 +177,19 @@ def test_the_corpus_is_complete_and_consistent():
     orphans = [p.name for p in (CORPUS / "files").iterdir() if p.name not in used]
     orphans += [p.name for p in (CORPUS / "areas").iterdir() if p.name not in used]
     assert not orphans, f"case files with no manifest row: {orphans}"
+
+
+def test_html_and_formula_names_come_back_as_inert_data(seeded, tmp_path):
+    """A name with a <script> or a spreadsheet formula is stored as written and served as JSON
+    data (never HTML: geo+json with nosniff); escaping it where HTML/CSV is made is the page's
+    and the export's job (the map places names with textContent)."""
+    from app import create_app
+
+    db = tmp_path / "store.db"
+    shutil.copy(seeded, db)
+    client = create_app(Settings(db=db, tile_url="")).test_client()
+    for q, name in (("script alert", "<script>alert(1)</script>"), ("HYPERLINK", '=HYPERLINK("http://example.invalid","x")')):
+        resp = client.get("/api/facilities", query_string={"q": q})
+        assert resp.mimetype == "application/geo+json" and resp.headers["X-Content-Type-Options"] == "nosniff"
+        names = [f["properties"]["name"] for f in resp.get_json(force=True)["features"]]
+        assert names == [name]
