@@ -1,55 +1,83 @@
-"""Run the benchmarks: `python -m bench [--quick] [--sizes 100000,1000000]`.
+"""Run the benchmarks: `python -m bench [--quick] [--sizes 100000,1000000] [--only a,b] [--skip c]`.
 
-Each prints its figures and the ratio against a baseline measured in the same run, and the
-whole run is written to bench/results/latest.json. Synthetic stores are cached in bench/stores/.
+Each benchmark prints its figures and the ratio against a baseline measured in the same run,
+and the whole run is written to bench/results/latest.json (one key per benchmark).
+
+Adding a benchmark is one line in BENCHMARKS: a name and a module exposing
+`run(ctx: Context) -> dict` (the figures, JSON-able) and `report(result: dict) -> str` (what to
+print). Modules are imported lazily, so one whose optional tool is missing (wrk, Datasette)
+is reported as skipped instead of breaking the others.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import platform
 import sqlite3
 import time
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import audit, bbox, export, page
-from .synth import cached_store
+from .common import Context
 
 HERE = Path(__file__).resolve().parent
 
+# name -> module. One line per benchmark; the order is the order they run in.
+BENCHMARKS: dict[str, str] = {
+    "bbox": "bench.bbox",      # bbox API latency vs the raw R*Tree query (in-process and HTTP)
+    "fts": "bench.fts",        # text search latency vs the raw FTS5 query
+    "ingest": "bench.ingest",  # facilities/s from Overpass JSON to the store vs raw executemany
+    "load": "bench.load",      # wrk against gunicorn vs Datasette on the same file and query
+    "page": "bench.page",      # map page bytes (10 vs N facilities) and time to first markers in Chromium
+    "export": "bench.export",  # whole-dataset CSV/GeoJSON export time and peak RSS vs sqlite3 -csv
+    "audit": "bench.audit",    # /audit and /audit/<code> p50 from stored indicators, and the recompute
+}
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="10k facilities, fewer repeats (under a minute)")
-    parser.add_argument("--sizes", default=None, help="comma-separated store sizes (default 100000,1000000)")
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10k facilities, fewer repeats, short load (under a minute)")
+    parser.add_argument("--sizes", default=None, help="comma-separated store sizes (default 100000,1000000; quick: 10000)")
     parser.add_argument("--stores", type=Path, default=HERE / "stores", help="where synthetic stores are cached")
+    parser.add_argument("--only", default=None, help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([10_000] if args.quick else [100_000, 1_000_000])
-    repeat = 50 if args.quick else 200
+    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    names = [n for n in names if n not in set(args.skip.split(","))]
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    ctx = Context(quick=args.quick, sizes=sizes, stores=args.stores)
     started = time.perf_counter()
     results: dict = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "cpu": platform.processor() or platform.machine()},
+        "machine": {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+                    "cpu": platform.processor() or platform.machine()},
         "quick": args.quick,
-        "bbox": {},
+        "sizes": sizes,
+        "note": "shared machine: figures are noisy; compare ratios measured in the same run",
     }
-    for size in sizes:
-        db = cached_store(args.stores, size)
-        r = bbox.run(db, repeat=repeat)
-        results["bbox"][str(size)] = r
-        print(bbox.report(size, r), flush=True)
-    results["audit"] = audit.run(db, work=args.stores, repeat=repeat // 2)  # the largest size
-    print(audit.report(results["audit"]), flush=True)
-    results["page"] = page.run(cached_store(args.stores, max(sizes)), workdir=args.stores, repeat=3 if args.quick else 5)
-    print(page.report(results["page"]), flush=True)
-    results["export"] = export.run(cached_store(args.stores, sizes[-1]), repeat=1 if args.quick else 2)
-    print(export.report(results["export"]), flush=True)
+    for name in names:
+        t = time.perf_counter()
+        try:
+            module = importlib.import_module(BENCHMARKS[name])
+            result = module.run(ctx)
+            print(module.report(result), flush=True)
+        except Exception as exc:  # one broken or unavailable benchmark must not hide the others
+            traceback.print_exc()
+            result = {"skipped": f"{type(exc).__name__}: {exc}"}
+            print(f"{name}: SKIPPED ({result['skipped']})", flush=True)
+        result["seconds"] = round(time.perf_counter() - t, 1)
+        results[name] = result
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     print(f"wrote {args.out} ({results['seconds']}s)")
     return 0
 

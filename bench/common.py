@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -75,3 +76,22 @@ def serve_in_thread(app) -> Iterator[str]:
 
 def ratio(value: float, baseline: float) -> float:
     return value / baseline if baseline else float("inf")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """What every benchmark gets from `python -m bench`: the run's mode, sizes and store cache."""
+
+    quick: bool
+    sizes: list[int]
+    stores: Path
+
+    @property
+    def repeat(self) -> int:
+        return 50 if self.quick else 200
+
+    def store(self, size: int) -> Path:
+        """The synthetic store of `size` facilities (built once, then reused)."""
+        from .synth import cached_store
+
+        return cached_store(self.stores, size)

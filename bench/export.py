@@ -87,7 +87,7 @@ def _measure(cmd: list[str], *, stdout_path: Path | None = None) -> dict:
     return result
 
 
-def run(db: Path, *, repeat: int = 2, http: bool = True) -> dict:
+def run_one(db: Path, *, repeat: int = 2, http: bool = True) -> dict:
     """Best of `repeat` runs of each (the machine is shared: the minimum is the least noisy).
 
     Measured from a fresh, small launcher process: a forked child's peak RSS starts at its
@@ -150,6 +150,11 @@ def _run_here(db: Path, *, repeat: int, http: bool) -> dict:
         results[name]["meets_target"] = (results[name]["ratio_to_sqlite3"] <= TARGET_RATIO
                                          and results[name]["peak_rss_mb"] <= TARGET_RSS_MB)
     return results
+
+
+def run(ctx) -> dict:
+    """For `python -m bench`: export the largest store of the run."""
+    return run_one(ctx.store(max(ctx.sizes)), repeat=1 if ctx.quick else 2)
 
 
 def report(result: dict) -> str:

@@ -11,6 +11,7 @@ import click
 
 from .config import Settings
 from .errors import AtviraError
+from .health import source_states
 from .store import connect, counts
 
 
@@ -51,13 +52,21 @@ def init(ctx: click.Context) -> None:
 @click.option("--host", default=None, help="Address to listen on (default: $ATVIRA_HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default: $ATVIRA_PORT or 5000).")
 @click.option("--debug", is_flag=True, help="Flask's reloader and debugger (development only).")
+@click.option("--production", is_flag=True, help="gunicorn with gunicorn.conf.py (workers, threads, timeouts).")
+@click.option("--workers", type=int, default=None, help="--production: processes (default: $ATVIRA_WORKERS or 2 x CPUs).")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, debug: bool) -> None:
-    """Serve the map, the API and the downloads (development server; see README for production)."""
+def serve(ctx: click.Context, host: str | None, port: int | None, debug: bool, production: bool,
+          workers: int | None) -> None:
+    """Serve the map, the API and the downloads (development server, or --production: gunicorn)."""
     from app import create_app
 
     cfg = settings_of(ctx)
     connect(cfg.db).close()  # create/migrate once, so the read-only handles find a current schema
+    if production:
+        from .serving import exec_gunicorn
+
+        exec_gunicorn(cfg, host=host, port=port, workers=workers)
+        return
     app = create_app(cfg)
     app.run(host=host or cfg.host, port=port or cfg.port, debug=debug, threaded=True)
 
@@ -69,6 +78,8 @@ def status(ctx: click.Context) -> None:
     cfg = settings_of(ctx)
     conn = connect(cfg.db, readonly=True)
     click.echo(json.dumps(counts(conn)))
+    for state in source_states(conn):
+        click.echo(state.describe())
     for r in conn.execute("SELECT * FROM ingest_runs ORDER BY id DESC LIMIT 10"):
         click.echo(f"run {r['id']}: {r['source']} [{r['scope']}] {r['status']} {r['started_at']} {r['counts']}"
                    + (f" {r['message']}" if r["message"] else ""))

@@ -15,7 +15,7 @@ class AtviraError(Exception):
 
     def to_json(self) -> dict[str, object]:
         body: dict[str, object] = {"error": type(self).__name__, "message": self.message, "status": self.status}
-        if self.where:
+        if self.where is not None:  # even "" (a parameter with an empty name) is named
             body["where"] = self.where
         return body
 

@@ -136,7 +136,7 @@ def _int_param(args: Mapping[str, str], name: str, default: int | None, *, low: 
     raw = args.get(name)
     if raw is None or raw == "":
         return default
-    if not re.fullmatch(r"\d{1,19}", raw.strip()):
+    if not re.fullmatch(r"[0-9]{1,19}", raw.strip()):  # ASCII digits only: "５" is not a limit
         raise BadRequest(f"expected a whole number, got {raw[:40]!r}", where=name)
     value = int(raw)
     if not low <= value <= high:
@@ -196,7 +196,20 @@ def _clauses(query: FacilityQuery, *, scan: bool = False) -> tuple[str, str, lis
     """
     clauses: list[str] = []
     params: list[object] = []
-    if query.bbox is not None and scan:
+    expr = fts_expression(query.q) if query.q else None
+    if expr is not None:
+        # Text search drives: FTS5 yields matching rowids in ascending order, so the page stops
+        # after `limit` matches; "rid IN (all matches)" built the whole match set first (66k
+        # rowids for a common word at 1M facilities: 10-100x slower; see bench/fts.py).
+        source = "facilities_fts JOIN facilities f ON f.rid = facilities_fts.rowid"
+        clauses.append("facilities_fts MATCH ?")
+        params.append(expr)
+        key = "facilities_fts.rowid"
+        if query.bbox is not None:
+            west, south, east, north = query.bbox
+            clauses.append("f.lon BETWEEN ? AND ? AND f.lat BETWEEN ? AND ?")
+            params += [west, east, south, north]
+    elif query.bbox is not None and scan:
         west, south, east, north = query.bbox
         source = "facilities f"
         clauses.append("f.lon BETWEEN ? AND ? AND f.lat BETWEEN ? AND ?")
@@ -234,13 +247,8 @@ def _clauses(query: FacilityQuery, *, scan: bool = False) -> tuple[str, str, lis
     if query.eldership:
         clauses.append("f.eldership_code = ?")
         params.append(query.eldership)
-    if query.q:
-        expr = fts_expression(query.q)
-        if expr is None:
-            clauses.append("0")
-        else:
-            clauses.append("f.rid IN (SELECT rowid FROM facilities_fts WHERE facilities_fts MATCH ?)")
-            params.append(expr)
+    if query.q and expr is None:  # text with no word in it matches nothing
+        clauses.append("0")
     if query.open_states and set(query.open_states) != set(OPEN_STATES):
         clauses.append(f"atvira_open_state(f.opening_hours) IN ({','.join('?' * len(query.open_states))})")
         params += list(query.open_states)
@@ -339,6 +347,26 @@ def query_near(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[list[str
         radius = min(radius * 4, limit_r)
 
 
+def bbox_is_dense(conn: sqlite3.Connection, bbox: tuple[float, float, float, float], *, limit: int) -> bool:
+    """Whether a box holds so many facilities that scanning in id order beats the R*Tree.
+
+    The R*Tree answer must be sorted by id for keyset paging, which costs every facility in
+    the box: a country-wide box at 1M facilities took 5 s for one page of 500. Scanning the
+    table in id order with the box as a filter costs about limit * total / in_box rows instead.
+    The two break even near in_box = sqrt(limit * total), so count at most that many (cheap,
+    bounded) and pick the plan.
+    """
+    total = conn.execute("SELECT max(rid) FROM facilities").fetchone()[0] or 0
+    cap = int(math.sqrt(max(limit, 1) * total)) + 1
+    west, south, east, north = bbox
+    (n,) = conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM facilities_rtree"
+        " WHERE max_lon >= ? AND min_lon <= ? AND max_lat >= ? AND min_lat <= ? LIMIT ?)",
+        (west, east, south, north, cap),
+    ).fetchone()
+    return n >= cap
+
+
 # Walking the table costs about a fifth of an R*Tree row (which must also be sorted by rid).
 SCAN_ADVANTAGE = 5
 
@@ -358,8 +386,8 @@ def prefer_scan(conn: sqlite3.Connection, query: FacilityQuery, *, rows: int) ->
     from .clusters import estimate_rows  # clusters builds on this module
 
     estimate = estimate_rows(conn, query)
-    if estimate is None:
-        return False
+    if estimate is None:  # no grid, or filters it does not carry: count (bounded) instead
+        return bbox_is_dense(conn, query.bbox, limit=rows)
     in_box, total = estimate
     if in_box <= 0 or total <= 0:
         return False

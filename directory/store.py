@@ -350,24 +350,59 @@ def _split_sql(script: str) -> Iterator[str]:
         yield buf
 
 
+def write_error(exc: sqlite3.Error, *, doing: str) -> StoreError | None:
+    """A clear StoreError for a write the storage refused (read-only, full, I/O), else None.
+
+    SQLite rolls the transaction back in these cases, so the message can promise that nothing
+    already stored was lost.
+    """
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+        why = "the store is read-only (file, directory or disk)"
+    elif name == "SQLITE_FULL" or "disk is full" in text:
+        why = "the disk is full (or the store reached its size limit)"
+    elif name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")) or "disk I/O error" in text:
+        why = "the store could not be written (I/O error)"
+    else:
+        return None
+    return StoreError(f"{why} while {doing}: {text}; nothing was written and the previous data is unchanged")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open (SQLite ends it by itself after some errors)."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction: committed whole or rolled back whole."""
+    """One write transaction: committed whole or rolled back whole.
+
+    A write the storage refuses (read-only file or disk, full disk) becomes a StoreError that
+    says so; every other error passes through unchanged after the rollback.
+    """
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        raise StoreError(f"cannot start a write: {exc}") from exc
+        raise write_error(exc, doing="starting a write") or StoreError(f"cannot start a write: {exc}") from exc
     try:
         yield conn
+    except sqlite3.OperationalError as exc:
+        _rollback(conn)
+        mapped = write_error(exc, doing="writing")
+        if mapped is None:
+            raise
+        raise mapped from exc
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
     else:
         try:
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            conn.execute("ROLLBACK")
-            raise StoreError(f"cannot commit the write: {exc}") from exc
+            _rollback(conn)
+            raise write_error(exc, doing="committing") or StoreError(f"cannot commit the write: {exc}") from exc
 
 
 # --- facility rows -------------------------------------------------------------------------

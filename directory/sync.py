@@ -206,13 +206,20 @@ def apply_records(
                 ),
             )
     except Exception as exc:
-        _record_failure(conn, source=source, scope=scope, now=now, message=str(exc))
+        record_failed_run(conn, source=source, scope=scope, now=now, message=str(exc))
         raise
     return report
 
 
-def _record_failure(conn: sqlite3.Connection, *, source: str, scope: str, now: str, message: str) -> None:
-    """Note a failed run (the data transaction is already rolled back); never mask the real error."""
+def record_failed_run(conn: sqlite3.Connection, *, source: str, scope: str, message: str,
+                      now: str | None = None) -> None:
+    """Note a failed run (its data transaction, if any, is already rolled back).
+
+    A source whose latest run failed is *stale* (see directory.health): its previous data keeps
+    serving and `atvira status` says since when. Never masks the real error: when the store
+    itself is what failed (read-only, full disk), nothing can be noted and nothing is raised.
+    """
+    now = now or utcnow()
     try:
         with transaction(conn):
             conn.execute(

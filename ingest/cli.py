@@ -11,12 +11,12 @@ import requests
 
 from directory import areas_store, audit
 from directory.config import Settings
-from directory.errors import BadRequest
+from directory.errors import BadRequest, FetchError
 from directory.model import Facility
 from directory.search import parse_bbox
 from directory.snapshots import snapshot_after_run
 from directory.store import connect
-from directory.sync import IngestReport, apply_records, print_progress
+from directory.sync import IngestReport, apply_records, print_progress, record_failed_run
 
 from directory.conflate import make_matcher, thresholds_from
 
@@ -110,12 +110,16 @@ def ingest_osm(ctx: click.Context, files: tuple[Path, ...], area: str | None, bb
         box = (found["min_lon"], found["min_lat"], found["max_lon"], found["max_lat"])
         label = found["name"]
     query = overpass.build_query(area=None if box else "LT", bbox=box)
-    with requests.Session() as session:
-        payload = overpass.fetch(
-            query, session=session, endpoint=cfg.overpass_url, cache_dir=cfg.cache_dir / "overpass",
-            offline=cfg.offline if offline is None else offline, max_retries=cfg.http_retries,
-            timeout=cfg.http_timeout,
-        )
+    try:
+        with requests.Session() as session:
+            payload = overpass.fetch(
+                query, session=session, endpoint=cfg.overpass_url, cache_dir=cfg.cache_dir / "overpass",
+                offline=cfg.offline if offline is None else offline, max_retries=cfg.http_retries,
+                timeout=cfg.http_timeout,
+            )
+    except FetchError as exc:  # the previous data keeps serving; the source is now stale
+        record_failed_run(conn, source="osm", scope=scope or label, message=str(exc))
+        raise
     records = (osm.element_to_facility(el, fetched_at=fetched_at)
                for el in osm.parse_overpass_json(payload, where=f"overpass:{label}", keep=osm.is_of_interest))
     report = apply_records(conn, (r for r in records if r is not None), source="osm",

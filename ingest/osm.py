@@ -252,6 +252,12 @@ def read_elements(path: Path, *, keep: TagFilter | None = None) -> Iterator[OsmE
                      where=str(path))
 
 
+# What pyosmium raises for an unreadable file: RuntimeError for most format errors, and its own
+# InvalidLocationError (not a RuntimeError) for a coordinate it cannot read, such as lat="šiaurė"
+# or LKS-94 metres (lat="6061000") in an .osm file.
+_OSMIUM_ERRORS = (RuntimeError, osmium.InvalidLocationError)
+
+
 def _tags(obj: Any) -> dict[str, str]:
     return {t.k: t.v for t in obj.tags}
 
@@ -268,7 +274,7 @@ def _read_osmium(path: Path, fmt: str | None, keep: TagFilter | None) -> Iterato
                 continue
             members[obj.id] = ([m.ref for m in obj.members if m.type == "n"],
                                [m.ref for m in obj.members if m.type == "w"])
-    except RuntimeError as exc:
+    except _OSMIUM_ERRORS as exc:
         raise InputError(f"cannot read OSM file: {exc}", where=where) from exc
     return _osmium_second_pass(source, where, members, keep)
 
@@ -315,7 +321,7 @@ def _osmium_second_pass(source: Any, where: str, members: dict[int, tuple[list[i
                 if kept:
                     lon, lat = _centre(box)
                     yield OsmElement("way", obj.id, tags, lon, lat)
-    except RuntimeError as exc:
+    except _OSMIUM_ERRORS as exc:
         raise InputError(f"cannot read OSM file: {exc}", where=where) from exc
 
 
@@ -346,6 +352,8 @@ def load_overpass_json(payload: bytes | str | dict[str, Any], *, where: str) -> 
                              where=where) from exc
         except UnicodeDecodeError as exc:
             raise InputError(f"not UTF-8 text: {exc}", where=where) from exc
+        except RecursionError:
+            raise InputError("JSON nested too deeply to be an Overpass answer", where=where) from None
     if not isinstance(doc, dict):
         raise InputError(f"not an Overpass JSON document (top level is {type(doc).__name__})", where=where)
     remark = remark_error(doc)
@@ -388,6 +396,10 @@ def _box_of(points: Iterable[Any]) -> Box | None:
     return box
 
 
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class _Resolver:
     """Positions for elements that carry no center: from nodes/ways in the same document."""
 
@@ -395,7 +407,7 @@ class _Resolver:
         self.nodes: dict[int, tuple[float, float]] = {}
         self.ways: dict[int, list[Any]] = {}
         for el in elements:
-            if not isinstance(el, dict):
+            if not isinstance(el, dict) or not _is_id(el.get("id")):
                 continue
             if el.get("type") == "node" and (pt := _point(el)) is not None:
                 self.nodes[el.get("id")] = pt  # type: ignore[index]
@@ -404,10 +416,12 @@ class _Resolver:
         self._way_boxes: dict[Any, Box | None] = {}
 
     def way_box(self, way_id: Any, refs: list[Any] | None = None) -> Box | None:
+        if not _is_id(way_id):  # a garbled id (a list, a dict) names nothing in the document
+            return None
         if way_id not in self._way_boxes:
             box: Box | None = None
             for ref in refs if refs is not None else self.ways.get(way_id, []):
-                if (pt := self.nodes.get(ref)) is not None:
+                if _is_id(ref) and (pt := self.nodes.get(ref)) is not None:
                     box = _grow(box, *pt)
             self._way_boxes[way_id] = box
         return self._way_boxes[way_id]
@@ -430,7 +444,8 @@ class _Resolver:
                 if not isinstance(m, dict):
                     continue
                 if m.get("type") == "node":
-                    pt = _point(m) or self.nodes.get(m.get("ref"))  # type: ignore[arg-type]
+                    ref = m.get("ref")
+                    pt = _point(m) or (self.nodes.get(ref) if _is_id(ref) else None)
                     box = _grow(box, *pt) if pt else box
                 elif m.get("type") == "way":
                     geom = m.get("geometry")
@@ -517,6 +532,8 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
     if not categories:
         return None
     if el.lon is None or el.lat is None:
+        if el.type == "node":
+            return Rejection(el.key, "no valid position: its lat/lon are missing, not numbers or out of range")
         return Rejection(el.key, "no position: none of its nodes or members are in the data")
     checked = check_coordinates(el.lon, el.lat)
     if isinstance(checked, str):
