@@ -289,8 +289,12 @@ def check_size(path: Path, *, limit: int) -> None:
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from None
     if limit and size > limit:
-        raise InputError(f"the file is {size / 1e6:,.1f} MB, over the {limit / 1e6:,.1f} MB limit"
-                         " (ATVIRA_MAX_UPLOAD_BYTES); split it, or raise the limit", where=str(path))
+        raise InputError(f"the file is {_size(size)}, over the {_size(limit)} limit (ATVIRA_MAX_UPLOAD_BYTES);"
+                         " split it, or raise the limit", where=str(path))
+
+
+def _size(n: int) -> str:
+    return f"{n:,} bytes" if n < 1_000_000 else f"{n / 1e6:,.1f} MB"
 
 
 def required_columns(m: Mapping, row: Row) -> list[str]:

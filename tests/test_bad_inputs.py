@@ -14,6 +14,7 @@ the name as written, and come back neutralised in the CSV download.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import tomllib
@@ -150,8 +151,16 @@ def run_api(case: dict, env: Env) -> None:
 
 
 def run_download(case: dict, env: Env) -> None:
-    """/downloads/facilities.<fmt>: the API's filters, no paging; errors are the API's JSON."""
+    """/downloads/facilities.<fmt>: the API's filters, no paging; errors are the API's JSON.
+    A 200 case names how many facilities the download must hold (SQL in a filter matches none)."""
     run_api(case, env)
+    if case["status"] == 200:
+        body = _get(env, case["input"]).get_data(as_text=True)
+        if case["input"].startswith("/downloads/facilities.geojson"):
+            rows = len(json.loads(body)["features"])
+        else:
+            rows = len(body.lstrip("\ufeff").splitlines()) - 1
+        assert rows == case["count"], body[:500]
 
 
 def _check_cli(case: dict, result) -> None:
@@ -238,6 +247,8 @@ def test_the_corpus_is_complete_and_consistent():
         if c["adapter"] == "registry_file":
             assert (Path(__file__).resolve().parent.parent / "ingest" / "mappings" / f"{c['mapping']}.toml").is_file() \
                 or c["outcome"] == "error", c["id"]
+        if c["adapter"] == "download" and c["status"] == 200:
+            assert "count" in c, c["id"]
         if c.get("outcome") == "accepted":
             assert c["adapter"] == "registry_file" and c["stored"], c["id"]
         if c["adapter"] == "areas_dir":
@@ -247,6 +258,19 @@ def test_the_corpus_is_complete_and_consistent():
     orphans = [p.name for p in (CORPUS / "files").iterdir() if p.name not in used]
     orphans += [p.name for p in (CORPUS / "areas").iterdir() if p.name not in used]
     assert not orphans, f"case files with no manifest row: {orphans}"
+
+
+def test_the_upload_size_limit_is_a_setting(seeded, tmp_path):
+    """ATVIRA_MAX_UPLOAD_BYTES: the template itself is refused under a 100-byte limit, unread."""
+    db = tmp_path / "store.db"
+    shutil.copy(seeded, db)
+    before = store_digest(db, runs=False)
+    template = Path(__file__).resolve().parent.parent / "docs" / "templates" / "municipal-upload.csv"
+    result = CliRunner().invoke(_cli(), ["--db", str(db), "ingest", "registry", "municipal-upload", str(template)],
+                                env={"ATVIRA_CACHE_DIR": str(tmp_path / "cache"), "ATVIRA_MAX_UPLOAD_BYTES": "100"})
+    assert result.exit_code == 2, result.output
+    assert f"{template}: the file is {template.stat().st_size:,} bytes, over the 100 bytes limit" in result.output
+    assert store_digest(db, runs=False) == before
 
 
 def test_html_and_formula_names_come_back_as_inert_data(seeded, tmp_path):
