@@ -33,6 +33,7 @@ class Settings:
     conflate_name_score: float = 0.8  # ATVIRA_CONFLATE_NAME_SCORE
     spinta_url: str = "https://get.data.gov.lt"  # ATVIRA_SPINTA_URL: data.gov.lt data API base
     snapshots_dir: Path = Path("")  # ATVIRA_SNAPSHOTS_DIR: dated copies of the store (default: `snapshots/` beside the store)
+    max_upload_bytes: int = 100_000_000  # ATVIRA_MAX_UPLOAD_BYTES: the largest registry/upload file read (refused before parsing)
     snapshot_retention: int = 12  # ATVIRA_SNAPSHOT_RETENTION: snapshot files kept (older ones pruned; 0 = keep all)
 
     @classmethod

@@ -92,7 +92,9 @@ def _facility() -> dict[str, Any]:
     return {"/api/facilities/{facility_id}": {"get": {
         "summary": "One facility as a GeoJSON Feature, with every source record and its licence",
         "operationId": "getFacility", "tags": ["facilities"],
-        "parameters": [{"name": "facility_id", "in": "path", "required": True, "schema": STR}],
+        # /api/facilities/clusters is its own operation: "clusters" is never a facility id
+        "parameters": [{"name": "facility_id", "in": "path", "required": True,
+                        "schema": {"type": "string", "pattern": r"^(?!clusters$)[A-Za-z0-9_.-]+$"}}],
         "responses": {"200": _ok("Feature", GEOJSON), "304": ERRORS["304"], "404": NOT_FOUND},
     }}}
 

@@ -101,6 +101,11 @@ def _mapped(row: Row, vm: ValueMap) -> tuple[str | None, str | None]:
     return vm.default, raw
 
 
+def _listed(vm: ValueMap, raw: str) -> bool:
+    """Whether a cell is one of the map's values (not merely given its default)."""
+    return not vm.values or raw in vm.values or fold(raw) in {fold(k) for k in vm.values}
+
+
 def _position(row: Row, m: Mapping) -> tuple[float, float] | None:
     """(lon, lat) or None; raises CoordinateError / ValueError naming what is wrong.
 
@@ -212,7 +217,7 @@ def rows_to_records(rows: Iterable[Row], m: Mapping, *, fetched_at: str | None =
         if name is None and m.strict:
             problems.append(Problem(row.where, m.name_columns[0], "empty name"))
         sector, raw_sector = _mapped(row, m.sector)
-        if raw_sector is not None and sector is None and m.strict:
+        if raw_sector is not None and m.strict and (sector is None or not _listed(m.sector, raw_sector)):
             problems.append(Problem(row.where, m.sector.column or "sector", f"unknown value {raw_sector!r}"))
         status, _ = _mapped(row, m.status)
         parsed = {"name": name, "category": category, "pos": pos, "features": features, "extra": extras,
@@ -277,6 +282,55 @@ def _build(sid: str, members: list[tuple[Row, dict[str, Any]]], m: Mapping, *, f
     )
 
 
+def check_size(path: Path, *, limit: int) -> None:
+    """Refuse a file over `limit` bytes (ATVIRA_MAX_UPLOAD_BYTES) without reading it."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from None
+    if limit and size > limit:
+        raise InputError(f"the file is {_size(size)}, over the {_size(limit)} limit (ATVIRA_MAX_UPLOAD_BYTES);"
+                         " split it, or raise the limit", where=str(path))
+
+
+def _size(n: int) -> str:
+    return f"{n:,} bytes" if n < 1_000_000 else f"{n / 1e6:,.1f} MB"
+
+
+def required_columns(m: Mapping, row: Row) -> list[str]:
+    """The columns a mapping cannot do without that this file's first row lacks.
+
+    A file without the id, name or category column (or, for a strict upload, its coordinate
+    columns) is the wrong file: every row would be refused, and a full run would then mark every
+    record of the source removed. Refusing it whole keeps the store as it was.
+    """
+    def fields(spec: str | None) -> list[str]:
+        if not spec:
+            return []
+        return [f for _, f, _, _ in string.Formatter().parse(spec) if f] if "{" in spec else [spec]
+
+    need = fields(m.id) + ([m.category.column] if m.category.column else [])
+    missing = [c for c in need if c not in row.values]
+    if not any(c in row.values for c in m.name_columns):
+        missing.append(" or ".join(m.name_columns))
+    if m.strict and row.crs is None:  # a GeoJSON/GeoPackage row has its geometry instead
+        missing += [c for c in (m.lat, m.lon, m.x, m.y, m.wkt) if c and c not in row.values]
+    return missing
+
+
+def file_rows(path: Path, m: Mapping) -> Iterator[Row]:
+    """The rows of one file, refused whole when it lacks a needed column or has no rows at all."""
+    n = 0
+    for row in read_rows(path, fmt=m.format):
+        if n == 0 and (missing := required_columns(m, row)):
+            raise InputError(f"no column {', '.join(repr(c) for c in missing)} (the {m.name} mapping needs it)",
+                             where=f"{path.name}:1")
+        n += 1
+        yield row
+    if n == 0:
+        raise InputError("no rows, only a header (or nothing): nothing was changed", where=path.name)
+
+
 def spinta_rows(pages: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[Row]:
     """Rows of Spinta getall pages (where: URL#record N)."""
     n = 0
@@ -303,7 +357,9 @@ def run_registry(
     A strict mapping raises UploadRefused before anything is written when any row is wrong.
     """
     if files:
-        rows: Iterable[Row] = (r for path in files for r in read_rows(path, fmt=mapping.format))
+        for path in files:  # every size first: a 200 MB upload is refused before anything is parsed
+            check_size(path, limit=settings.max_upload_bytes)
+        rows: Iterable[Row] = (r for path in files for r in file_rows(path, mapping))
         label = ",".join(p.name for p in files)
     else:
         if not mapping.url:

@@ -47,14 +47,27 @@ def guess_format(path: Path) -> str:
                      where=str(path))
 
 
-def decode_text(data: bytes) -> tuple[str, str]:
-    """(text, encoding name): UTF-8 with or without BOM, else Windows-1257."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8"), "utf-8-sig"
+def decode_text(data: bytes, *, name: str = "") -> tuple[str, str]:
+    """(text, encoding name): UTF-8 with or without BOM, else Windows-1257.
+
+    Bytes that are neither (five codes are unassigned in 1257) are refused at their line rather
+    than guessed at: the file is in some other encoding, or damaged.
+    """
+    bom = data.startswith(b"\xef\xbb\xbf")
     try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
+        return (data[3:].decode("utf-8"), "utf-8-sig") if bom else (data.decode("utf-8"), "utf-8")
+    except UnicodeDecodeError as exc:
+        if bom:  # it says it is UTF-8, and is not
+            raise _undecodable(data, exc.start + 3, "not UTF-8 text (it starts with a UTF-8 BOM)", name=name) from None
+    try:
         return data.decode("cp1257"), "cp1257"
+    except UnicodeDecodeError as exc:
+        raise _undecodable(data, exc.start, "neither UTF-8 nor Windows-1257 text", name=name) from None
+
+
+def _undecodable(data: bytes, at: int, what: str, *, name: str) -> InputError:
+    line = data.count(b"\n", 0, at) + 1
+    return InputError(f"{what}: byte 0x{data[at]:02x} cannot be read; save the file as UTF-8", where=f"{name}:{line}")
 
 
 def sniff_delimiter(text: str) -> str:
@@ -73,7 +86,7 @@ def sniff_delimiter(text: str) -> str:
 
 
 def read_csv(data: bytes, *, name: str) -> Iterator[Row]:
-    text, _ = decode_text(data)
+    text, _ = decode_text(data, name=name)
     delim = sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     try:
@@ -94,6 +107,20 @@ def read_csv(data: bytes, *, name: str) -> Iterator[Row]:
                 raise InputError(f"{len(cells)} fields but the header has {len(header)}", where=f"{name}:{start}")
         values = {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)}
         yield Row(where=f"{name}:{start}", values=values)
+    if line > 1:
+        _check_last_record(text, start=start, delim=delim, name=name)
+
+
+def _check_last_record(text: str, *, start: int, delim: str, name: str) -> None:
+    """The csv module (non-strict) takes an unclosed quote to the end of the file as one field;
+    a file cut short in the middle of a quoted field is refused at that record instead."""
+    tail = "".join(io.StringIO(text, newline="").readlines()[start - 1:])  # lines as csv counts them
+    try:
+        for _ in csv.reader(io.StringIO(tail, newline=""), delimiter=delim, strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise InputError("a quoted field is never closed (is the file cut short?)", where=f"{name}:{start}") from None
 
 
 def _records_of(payload: Any, *, name: str) -> list[Any]:
@@ -108,11 +135,13 @@ def _records_of(payload: Any, *, name: str) -> list[Any]:
 
 def read_json(data: bytes, *, name: str) -> Iterator[Row]:
     """A JSON list of objects, or one Spinta page (`{"_data": [...], "_page": {...}}`)."""
-    text, _ = decode_text(data)
+    text, _ = decode_text(data, name=name)
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", where=f"{name}:{exc.lineno}") from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply to be a list of records", where=name) from None
     for i, rec in enumerate(_records_of(payload, name=name), 1):
         if not isinstance(rec, dict):
             raise InputError("a record is not a JSON object", where=f"{name}:record {i}")
@@ -121,7 +150,7 @@ def read_json(data: bytes, *, name: str) -> Iterator[Row]:
 
 def read_jsonl(data: bytes, *, name: str) -> Iterator[Row]:
     """JSON Lines (Spinta's `jsonl` format): one object per line."""
-    text, _ = decode_text(data)
+    text, _ = decode_text(data, name=name)
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -129,6 +158,8 @@ def read_jsonl(data: bytes, *, name: str) -> Iterator[Row]:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON: {exc.msg}", where=f"{name}:{n}") from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply to be a record", where=f"{name}:{n}") from None
         if not isinstance(rec, dict):
             raise InputError("the line is not a JSON object", where=f"{name}:{n}")
         yield Row(where=f"{name}:{n}", values=rec)
