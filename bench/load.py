@@ -126,6 +126,11 @@ def wrk(url: str, *, connections: int, seconds: int, server: int | None = None) 
     return result
 
 
+# Each server first gets an unrecorded run, so neither is measured with a cold page cache or
+# with workers still importing; both get the same.
+WARMUP_SECONDS = 5
+
+
 def run_one(db: Path, *, seconds: int, workdir: Path) -> dict:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
@@ -140,6 +145,7 @@ def run_one(db: Path, *, seconds: int, workdir: Path) -> dict:
     with _server(gunicorn_command(), env=env, cwd=Path(__file__).resolve().parents[1], ready_url=ours_url,
                  log=workdir / "gunicorn.log") as pid:
         out["ours"]["rows_returned"] = requests.get(ours_url, timeout=30).json()["numberReturned"]
+        wrk(ours_url, connections=max(CONNECTIONS), seconds=WARMUP_SECONDS)  # not recorded: page cache, workers
         for c in CONNECTIONS:
             out["ours"][str(c)] = wrk(ours_url, connections=c, seconds=seconds, server=pid)
 
@@ -153,6 +159,7 @@ def run_one(db: Path, *, seconds: int, workdir: Path) -> dict:
            "--setting", "sql_time_limit_ms", "10000", "--setting", "max_returned_rows", str(ROWS)]
     with _server(cmd, env=None, cwd=None, ready_url=peer_url, log=workdir / "datasette.log") as pid:
         out["datasette"]["rows_returned"] = len(requests.get(peer_url, timeout=30).json())
+        wrk(peer_url, connections=max(CONNECTIONS), seconds=WARMUP_SECONDS)  # the same warm-up for the peer
         for c in CONNECTIONS:
             out["datasette"][str(c)] = wrk(peer_url, connections=c, seconds=seconds, server=pid)
     for c in CONNECTIONS:
