@@ -13,7 +13,6 @@ from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from . import hours as hours_mod
 from .config import Settings
 from .errors import NotFound
-from .model import CATEGORIES, FEATURES
 from .security import add_nonces
 from .store import get_facility, get_meta
 

@@ -7,7 +7,6 @@ import json
 import re
 from dataclasses import replace
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
