@@ -26,7 +26,7 @@ from .errors import BadRequest
 from .model import FEATURES
 from .search import FacilityQuery, iter_rows
 from .search import _where as search_where  # the WHERE and keyset order iter_rows pages with
-from .search import prefer_scan, register_hours
+from .search import GEOMETRY_SQL, prefer_scan, register_hours
 from .store import SCHEMA_VERSION, connect
 
 BATCH = 5000
@@ -173,11 +173,10 @@ def csv_line_expr() -> str:
     return f"printf('{fmt}' || char(13, 10), {args})"
 
 
-FEATURE_EXPR = """json_object(
+FEATURE_EXPR = f"""json_object(
     'type', 'Feature',
     'id', f.id,
-    'geometry', CASE WHEN f.lon IS NULL THEN NULL
-                     ELSE json_object('type', 'Point', 'coordinates', json_array(f.lon, f.lat)) END,
+    'geometry', {GEOMETRY_SQL},
     'properties', json_object(
         'id', f.id, 'name', f.name, 'categories', json(f.categories), 'features', json(f.features),
         'address', f.address, 'opening_hours', f.opening_hours, 'operator', f.operator,

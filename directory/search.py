@@ -155,12 +155,16 @@ def fts_expression(text: str) -> str | None:
     return " AND ".join(f'"{t}"*' for t in tokens[:12])
 
 
+# A facility's RFC 7946 geometry (lon, lat), or null for a place without a map position;
+# shared by the API and the exports so both write points the same way.
+GEOMETRY_SQL = """CASE WHEN f.lon IS NULL THEN NULL
+                     ELSE json_object('type', 'Point', 'coordinates', json_array(f.lon, f.lat)) END"""
+
 # The properties every list row carries; the detail view adds sources and extra.
-_FEATURE_SQL = """json_object(
+_FEATURE_SQL = f"""json_object(
     'type', 'Feature',
     'id', f.id,
-    'geometry', CASE WHEN f.lon IS NULL THEN NULL
-                     ELSE json_object('type', 'Point', 'coordinates', json_array(f.lon, f.lat)) END,
+    'geometry', {GEOMETRY_SQL},
     'properties', json_object(
         'id', f.id,
         'name', f.name,
