@@ -86,6 +86,11 @@ def test_registry_and_osm_merge_into_one_facility(store, settings, shared_data, 
         ("vilnius-darzeliai", "Vilnius city open data (licence not stated)"), ("osm", "ODbL-1.0")}
     assert props["licence"] == "Vilnius city open data (licence not stated); ODbL-1.0"
     assert props["sources"][1]["match"]["distance_m"] == match["distance_m"] and props["conflicts"]
+    # The detail page shows them too: both names, which one is shown, and why the records were linked.
+    page = make_app().test_client().get("/facility/vilnius-darzeliai-143?lang=en").get_data(as_text=True)
+    assert "Where the sources disagree" in page and "Lopšelis-darželis „Aušrelė“" in page
+    assert "Aušrelė <strong>(shown)</strong>" in page
+    assert f"{round(match['distance_m'])} m apart, name similarity 1.00" in page
     # Re-ingesting both changes nothing and keeps the id.
     again = apply_records(store, records, source="osm", scope="vilnius", matcher=matcher)
     assert (again.unchanged, again.added) == (2, 0)
