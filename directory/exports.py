@@ -97,13 +97,13 @@ def _area_csv(code: str) -> str:
 
 # Both provenance cells from one probe of source_records; a facility without any record falls
 # back to its own source columns (HAVING makes the probe yield no row, so coalesce takes over).
-# The licence list needs group_concat(DISTINCT ...), a temporary b-tree each time it runs (it was
-# a third of the CSV's time), so it runs only when the records' licences differ; when they are all
-# the same (the usual case: one record, or one source) min() is the list. Both keep the ',' ->
-# '; ' replace, so a licence text is written exactly as before.
+# The distinct-licence list costs a temporary b-tree each time it runs (it was a third of the
+# CSV's time), so it runs only when the records' licences differ; when they are all the same (the
+# usual case: one record, or one source) min() is the list. Licences are joined with '; ' (never
+# by replacing commas: a licence text may contain one).
 _LICENCE_LIST = (
-    "iif(min(s.licence) = max(s.licence), replace(min(s.licence), ',', '; '), "
-    f"(SELECT replace(group_concat(DISTINCT s.licence), ',', '; ') {_SOURCES}))"
+    "iif(min(s.licence) = max(s.licence), min(s.licence), "
+    f"(SELECT group_concat(l, '; ') FROM (SELECT DISTINCT s.licence AS l {_SOURCES})))"
 )
 _PROVENANCE_CSV = (
     "coalesce((SELECT printf('\"%w\",\"%s%w\"', group_concat(s.source || ':' || s.source_id, '; '), "

@@ -250,3 +250,15 @@ def test_whole_geopackage_is_built_once_per_store_version(od_client, store, sett
     rebuilt = sorted(cache.glob("facilities-*.gpkg"))
     assert len(rebuilt) == 1 and rebuilt != built  # the new version replaced the old file
     assert not list(cache.glob("building-*"))
+
+
+def test_licence_texts_with_commas_are_kept_whole_in_csv(od_client, store):
+    """Licences are joined with '; ' and each is written as the source gave it (commas included)."""
+    store.execute(
+        "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash, data)"
+        " VALUES ('muni', '7', 'test-p1', 'x', 'CC BY 4.0, attribution: Vilnius', NULL, 'h', '{}')"
+    )
+    store.execute("UPDATE source_records SET licence = 'CC BY 4.0, attribution: Vilnius' WHERE facility_id = 'test-p2'")
+    rows = {r["id"]: r for r in read_csv(od_client.get("/downloads/facilities.csv").get_data())}
+    assert set(rows["test-p1"]["licences"].split("; ")) == {"CC-BY-4.0", "ODbL-1.0", "CC BY 4.0, attribution: Vilnius"}
+    assert rows["test-p2"]["licences"] == "CC BY 4.0, attribution: Vilnius"
