@@ -1,6 +1,6 @@
 """Audit pages served from the stored indicators, and what recomputing them costs after an ingest.
 
-    python -m bench.audit --db /work/main/bench/stores/synth-1000000-1.db [--work /tmp]
+    python -m bench.audit --db bench/stores/synth-1000000-1.db [--work /tmp]
 
 The synthetic stores carry no areas, so the store is copied into --work once (never written in
 place), the 60 municipalities and 554 elderships are loaded into the copy (which places every
@@ -31,7 +31,7 @@ from directory import audit
 from directory.config import Settings
 from directory.store import connect
 
-from .common import ratio, serve_in_thread, timeit
+from .common import ratio, serve_in_thread, timeit, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 AREAS = ROOT.parent / "shared" / "data" / "govlt-powerbi-map-lt"
@@ -149,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     r = run_one(args.db, work=args.work, repeat=args.repeat)
     print(report(r), flush=True)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(r, indent=2))
+        write_result(args.out, r)
     return 0
 
 

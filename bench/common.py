@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
 import statistics
@@ -95,3 +96,10 @@ class Context:
         from .synth import cached_store
 
         return cached_store(self.stores, size)
+
+
+def write_result(path: Path, result: dict) -> Path:
+    """Write a benchmark's figures as JSON (a standalone run's counterpart of latest.json)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    return path

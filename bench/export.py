@@ -24,9 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from .common import write_result
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-DEFAULT_DB = Path("/work/main/bench/stores/synth-1000000-1.db")
+DEFAULT_DB = HERE / "stores" / "synth-1000000-1.db"  # what `python -m bench` builds and caches
 TARGET_RATIO = 2.0
 TARGET_RSS_MB = 150.0
 
@@ -188,9 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     print(report(result))
-    out = HERE / "results" / "export.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result(HERE / "results" / "export.json", result)
     return 0
 
 

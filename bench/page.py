@@ -18,7 +18,6 @@ grid (`directory.clusters.refresh_map_data`), as an ingest would.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sqlite3
 import time
@@ -28,7 +27,7 @@ from directory.clusters import _cell_range, cell_deg, refresh_map_data
 from directory.config import Settings
 from directory.store import SCHEMA_VERSION, connect, transaction
 
-from .common import ratio, serve_in_thread, timeit
+from .common import ratio, serve_in_thread, timeit, write_result
 from .synth import build_store
 
 HERE = Path(__file__).resolve().parent
@@ -193,9 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = run_one(args.source, workdir=args.workdir, repeat=args.repeat)
     print(report(result))
-    out = HERE / "results" / "page.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_result(HERE / "results" / "page.json", result)
     return 0
 
 
