@@ -39,7 +39,7 @@ def _child(fmt: str, db: Path, out: Path) -> None:
 
     sys.path.insert(0, str(ROOT))
     from directory import exports
-    from directory.search import FacilityQuery
+    from directory.query import FacilityQuery
 
     if fmt == "csv_http":
         from app import create_app

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from directory.config import Settings
-from directory.search import fts_expression
+from directory.query import fts_expression
 from directory.store import connect
 
 from .common import VILNIUS, Context, ratio, timeit

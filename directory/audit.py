@@ -29,6 +29,7 @@ from typing import Any
 
 import shapely
 
+from . import clock
 from .areas import geometry_to_geojson_text
 from .model import CATEGORIES
 from .store import get_meta, set_meta, transaction
@@ -145,7 +146,7 @@ def recompute(conn: sqlite3.Connection, *, today: date | None = None) -> dict[st
     `today` fixes the 12-month staleness cut-off (tests pass it; default: the current date).
     Without areas the tables are emptied: there is nothing to divide by.
     """
-    today = today or date.today()
+    today = today or clock.now().date()
     started = time.perf_counter()
     timings: dict[str, float] = {}
     with transaction(conn):
@@ -185,7 +186,7 @@ def is_current(conn: sqlite3.Connection, *, today: date | None = None) -> bool:
     """True when the stored audit exists and was computed today (its 12-month cut-off holds):
     an ingest that changed nothing need not recompute it."""
     summary = computed(conn)
-    return bool(summary) and summary.get("today") == (today or date.today()).isoformat()
+    return bool(summary) and summary.get("today") == (today or clock.now().date()).isoformat()
 
 
 def _refresh_shapes(conn: sqlite3.Connection) -> bool:

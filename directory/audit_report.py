@@ -297,3 +297,16 @@ def institutions_csv(conn: sqlite3.Connection, code: str, *, meets_all: bool = F
         row = [r[c] for c in INSTITUTION_CSV]
         row[2] = ";".join(json.loads(r["categories"]))
         yield row
+
+
+def fmt(value: Any, kind: str) -> str:
+    """A figure as the pages print it; None is 'n/a' (unknown), never 0."""
+    if value is None:
+        return "n/a"
+    if kind == "count":
+        return f"{int(value):,}".replace(",", "\u202f")
+    if kind in ("share", "score"):
+        return f"{100 * value:.1f}%"
+    if kind == "ratio":
+        return f"{value:.2f}"
+    return f"{value:.2f}"

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 from .store import set_meta
 from .hours import HoursEvaluator
-from .search import DEFAULT_STATUSES, FacilityQuery, _clauses, register_hours
+from .query import DEFAULT_STATUSES, FacilityQuery, compile_where, register_hours
 
 GRID_MIN_ZOOM = 0
 GRID_MAX_ZOOM = 13  # above this a view is small enough to group on the fly
@@ -172,7 +172,7 @@ def clusters(conn: sqlite3.Connection, query: FacilityQuery, *, zoom: int) -> di
     else:
         cell = cell_deg(level)
         register_hours(conn, query)
-        src, where, params, _key = _clauses(replace(query, bbox=bbox, after=None, near=None))
+        src, where, params, _key = compile_where(replace(query, bbox=bbox, after=None, near=None))
         merc = _MERC_SQL.format(lat="f.lat")
         rows = conn.execute(
             f"SELECT avg(f.lon), avg(f.lat), count(*) FROM {src} WHERE {where}"

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from .errors import BadRequest
 from .model import FEATURES
-from .search import FacilityQuery, iter_rows
-from .search import _where as search_where  # the WHERE and keyset order iter_rows pages with
-from .search import GEOMETRY_SQL, prefer_scan, register_hours
+from .features import EXPORT_PROPERTIES, feature_sql
+from .query import FacilityQuery, ordered_where, register_hours
+from .search import iter_rows, plan_scan
 from .store import SCHEMA_VERSION, connect
 
 BATCH = 5000
@@ -190,26 +190,7 @@ def csv_line_expr() -> str:
     return f"printf('{fmt}' || char(13, 10), {args})"
 
 
-FEATURE_EXPR = f"""json_object(
-    'type', 'Feature',
-    'id', f.id,
-    'geometry', {GEOMETRY_SQL},
-    'properties', json_object(
-        'id', f.id, 'name', f.name, 'categories', json(f.categories), 'features', json(f.features),
-        'address', f.address, 'opening_hours', f.opening_hours, 'operator', f.operator,
-        'sector', f.sector, 'status', f.status,
-        'municipality_code', f.municipality_code,
-        'municipality', (SELECT a.name FROM areas a WHERE a.code = f.municipality_code),
-        'eldership_code', f.eldership_code,
-        'eldership', (SELECT a.name FROM areas a WHERE a.code = f.eldership_code),
-        'sources', coalesce((SELECT json_group_array(json_object('source', s.source, 'source_id', s.source_id,
-                        'licence', s.licence, 'fetched_at', s.fetched_at, 'removed_at', s.removed_at))
-                        FROM source_records s WHERE s.facility_id = f.id),
-                   json_array(json_object('source', f.source, 'source_id', f.source_id, 'licence', f.licence,
-                        'fetched_at', f.fetched_at, 'removed_at', NULL))),
-        'last_verified', f.last_verified, 'fetched_at', f.fetched_at, 'updated_at', f.updated_at
-    )
-)"""
+FEATURE_EXPR = feature_sql(EXPORT_PROPERTIES)
 
 
 @contextmanager
@@ -253,9 +234,9 @@ def _text_batches(conn: sqlite3.Connection, query: FacilityQuery, expr: str, *, 
     after = query.after
     if query.open_states:  # the open-now filter is an SQL function evaluated per row
         register_hours(conn, query)
-    scan = prefer_scan(conn, query, rows=batch)  # a big box walks the table, a small one the R*Tree
+    scan = plan_scan(conn, query, rows=batch)  # a big box walks the table, a small one the R*Tree
     while True:
-        source, where, params = search_where(replace(query, after=after), scan=scan)
+        source, where, params = ordered_where(replace(query, after=after), scan=scan)
         key = "r.rid" if source.startswith("facilities_rtree") else "f.rid"
         body, last, n = conn.execute(
             f"SELECT CAST(group_concat(t, ?) AS BLOB), max(k), count(*) FROM"

@@ -12,7 +12,7 @@ from typing import Any
 
 from .audit_report import SORT_KEYS
 from .model import CATEGORIES, FEATURES, SECTORS, STATUSES
-from .search import OPEN_STATES
+from .query import OPEN_STATES
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"

@@ -11,7 +11,7 @@ import sqlite3
 import unicodedata
 from typing import Any
 
-from .search import fts_expression
+from .query import fts_expression
 
 
 def fold(text: str) -> str:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import clock
 from .config import Settings
 from .errors import NotFound, StoreError
 from .exports import copy_store
@@ -23,7 +24,7 @@ from .store import counts, transaction
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    return clock.now()
 
 
 def last_seq(conn: sqlite3.Connection) -> int:

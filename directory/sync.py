@@ -12,13 +12,12 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from . import clock
 from .conflate import merge
 from .model import Facility, Rejection, make_facility_id, validate
-from .clusters import refresh_map_data
-from .store import refresh_extent, transaction
+from .store import transaction
 
 # The facility columns a source record sets; a change to any of them is an "update".
 CONTENT_FIELDS = (
@@ -84,7 +83,7 @@ class IngestReport:
 
 
 def utcnow() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return clock.stamp()
 
 
 def _row_values(fac: Facility) -> dict[str, Any]:
@@ -193,9 +192,6 @@ def apply_records(
             if full:
                 _sweep(conn, source=source, scope=scope, seen=seen, run_id=run_id, now=now, report=report,
                        locator=locator)
-            if report.added or report.updated or report.removed:
-                refresh_extent(conn)
-                refresh_map_data(conn)
             conn.execute(
                 "UPDATE ingest_runs SET finished_at = ?, status = 'ok', counts = ?, rejections = ? WHERE id = ?",
                 (

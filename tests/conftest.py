@@ -155,3 +155,12 @@ def make_page(browser):
     yield _make
     for context in contexts:
         context.close()
+
+
+def derive(conn) -> None:
+    """Refresh the derived data (extent, map grid, audit) after a direct `apply_records`, as every
+    run does through `refresh_derived`; no snapshot (tests that want one call it themselves)."""
+    from directory.derived import refresh_derived
+
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    refresh_derived(conn, Settings(db=Path(path)), snapshot=False)

@@ -230,10 +230,9 @@ def test_municipality_page_csvs_escaping_and_print_stylesheet(audit_client):
 
 
 def test_cli_prints_the_same_numbers(audit_db, conn):
-    from directory.audit_cli import audit as audit_cmd
-    from directory.cli import cli
+    from tests.clitool import make_cli
+    cli = make_cli()
 
-    cli.add_command(audit_cmd)
     runner = CliRunner()
     out = runner.invoke(cli, ["--db", str(audit_db), "audit", "--sort=-per_10k"])
     assert out.exit_code == 0, out.output
@@ -250,10 +249,9 @@ def test_cli_prints_the_same_numbers(audit_db, conn):
 
 
 def test_cli_recompute_then_json(audit_db, tmp_path):
-    from directory.audit_cli import audit as audit_cmd
-    from directory.cli import cli
+    from tests.clitool import make_cli
+    cli = make_cli()
 
-    cli.add_command(audit_cmd)
     copy = tmp_path / "copy.db"
     shutil.copy(audit_db, copy)
     out = CliRunner().invoke(cli, ["--db", str(copy), "audit", "--recompute", "--json", "13"])
@@ -264,12 +262,12 @@ def test_cli_recompute_then_json(audit_db, tmp_path):
 
 
 def test_areas_load_and_every_ingest_recompute_the_audit(tmp_path, shared_data, settings):
-    from directory.cli import cli
+    from tests.clitool import make_cli
+    cli = make_cli()
+    from directory.derived import refresh_derived
     from directory.sync import apply_records
-    from ingest.cli import areas, finish_run
     from tests.conftest import facility
 
-    cli.add_command(areas)
     db = tmp_path / "s.db"
     out = CliRunner().invoke(cli, ["--db", str(db), "areas", "load", "--from", str(shared_data / AREAS)])
     assert out.exit_code == 0, out.output
@@ -281,7 +279,7 @@ def test_areas_load_and_every_ingest_recompute_the_audit(tmp_path, shared_data, 
 
     report = apply_records(c, [facility("b1", categories=["baby_room"], lon=25.28, lat=54.68)],
                            source="test", scope="s", locator=load_locator(c))
-    finish_run(c, report, settings.with_(db=db))  # what every adapter's command ends with
+    refresh_derived(c, settings.with_(db=db))  # what every run ends with
     assert c.execute(count, (VILNIUS,)).fetchone()[0] == 1
     c.close()
 

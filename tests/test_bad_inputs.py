@@ -34,11 +34,9 @@ CASES: list[dict] = tomllib.loads((CORPUS / "manifest.toml").read_text(encoding=
 
 
 def _cli():
-    from directory.cli import cli
-    from ingest.cli import areas, ingest
+    from tests.clitool import make_cli
+    cli = make_cli()
 
-    cli.add_command(ingest)
-    cli.add_command(areas)
     return cli
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from directory.store import connect
 from directory.sync import apply_records
-from tests.conftest import facility
+from tests.conftest import derive, facility
 
 pytestmark = pytest.mark.browser
 
@@ -20,6 +20,7 @@ def test_map_loads_markers_for_the_view_and_escapes_names(settings, live_server,
         source="test",
         scope="s",
     )
+    derive(conn)
     conn.close()
     base = live_server()
     dialogs = []

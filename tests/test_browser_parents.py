@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from directory.store import connect
 from directory.sync import apply_records
-from tests.conftest import facility
+from tests.conftest import derive, facility
 
 pytestmark = pytest.mark.browser
 
@@ -36,6 +36,7 @@ def seeded(settings):
     conn = connect(settings.db)
     apply_records(conn, [facility(k, fetched_at="2026-01-15T10:00:00Z", last_verified="2026-01-15", **v)
                          for k, v in PLACES.items()], source="test", scope="s")
+    derive(conn)
     conn.close()
     return settings
 
@@ -214,6 +215,7 @@ def test_low_zoom_shows_server_clusters_and_lists_how_to_get_closer(settings, li
     conn = connect(settings.db)
     apply_records(conn, [facility(str(i), lon=25.26 + (i % 30) * 0.0015, lat=54.67 + (i // 30) * 0.0015)
                          for i in range(450)], source="test", scope="s")
+    derive(conn)
     conn.close()
     base = live_server()
     page.goto(base + "/?ll=54.68000,25.28000&z=12&lang=en")

@@ -7,14 +7,11 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from directory.cli import cli
-from directory.opendata_cli import snapshots_cli
+from tests.clitool import make_cli
+cli = make_cli()
 from directory.snapshots import create_snapshot, list_snapshots
-from ingest.cli import ingest
 from tests.conftest import FIXTURES
 
-cli.add_command(ingest)
-cli.add_command(snapshots_cli)
 
 
 def run(db, *args, env=None):

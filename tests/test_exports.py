@@ -186,10 +186,9 @@ def test_bad_download_parameters_are_json_400s_naming_the_parameter(od_client):
 def test_export_cli_writes_the_same_csv(od_client, db_path, tmp_path):
     from click.testing import CliRunner
 
-    from directory.cli import cli
-    from directory.opendata_cli import export
+    from tests.clitool import make_cli
+    cli = make_cli()
 
-    cli.add_command(export)
     out = tmp_path / "cli.csv"
     result = CliRunner().invoke(cli, ["--db", str(db_path), "export", "csv", "-o", str(out),
                                       "--category", "playground,baby_room", "--bbox", "25.0,54.5,25.5,54.9"])
@@ -226,7 +225,7 @@ def test_etag_changes_when_the_store_changes(od_client, store):
 def test_small_pages_give_the_same_files(od_client, store):
     """Keyset pages of 2 rows (bbox and plain scans) join into the same CSV and valid GeoJSON."""
     from directory.exports import csv_chunks, geojson_chunks
-    from directory.search import parse_query
+    from directory.query import parse_query
 
     for params in ({}, {"bbox": "25.0,54.5,25.5,54.9"}):
         query = parse_query(params)

@@ -186,7 +186,7 @@ def test_overpass_failure_keeps_data_and_marks_the_source_stale(kind, db_path, m
     conn.close()
     session = FakeSession(failure)
     sleeps: list[float] = []
-    monkeypatch.setattr("ingest.cli.requests.Session", lambda: session)
+    monkeypatch.setattr("ingest.runs.requests.Session", lambda: session)
     monkeypatch.setattr(overpass, "fetch", partial(overpass.fetch, sleep=sleeps.append))
     env = {"ATVIRA_DB": str(db_path), "ATVIRA_CACHE_DIR": str(tmp_path / "cache"), "ATVIRA_HTTP_RETRIES": "2"}
     result = CliRunner().invoke(_cli(), ["ingest", "osm", "--bbox", "25,54.5,25.5,54.8"], env=env)
@@ -207,11 +207,9 @@ def test_overpass_failure_keeps_data_and_marks_the_source_stale(kind, db_path, m
 
 def _cli():
     """The `atvira` click group with every command registered, as app.main builds it."""
-    from directory.cli import cli
-    from ingest.cli import areas, ingest
+    from tests.clitool import make_cli
+    cli = make_cli()
 
-    cli.add_command(ingest)
-    cli.add_command(areas)
     return cli
 
 
@@ -281,7 +279,7 @@ def test_read_only_store_through_the_cli(db_path, tmp_path, monkeypatch):
         conn.execute("PRAGMA query_only = 1")
         return conn
 
-    monkeypatch.setattr("ingest.cli.connect", read_only_writer)
+    monkeypatch.setattr("directory.commands.ingest.connect", read_only_writer)
     result = CliRunner().invoke(_cli(), ["--db", str(db_path), "ingest", "osm", str(doc)])
     assert result.exit_code == 2, result.output
     assert "error:" in result.output and "read-only" in result.output and "Traceback" not in result.output

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from directory.errors import BadRequest, InputError
 from directory.model import CATEGORIES, FEATURE_VALUES, FEATURES, Facility, Rejection, validate
-from directory.search import FacilityQuery, fts_expression, parse_bbox, parse_query
+from directory.query import FacilityQuery, fts_expression, parse_bbox, parse_query
 from ingest import osm
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -236,7 +236,7 @@ def plans_store(tmp_path_factory):
 @given(lons, lons, lats, lats, st.integers(1, 60), st.sampled_from([(), ("playground",), ("toilet", "library")]))
 def test_dense_and_sparse_bbox_plans_give_the_same_pages(plans_store, a, b, c, d, limit, cats):
     """The planner choice (R*Tree sorted vs id-order scan) never changes an answer or its paging."""
-    from directory.search import _where
+    from directory.query import ordered_where as _where
 
     box = (min(a, b) / 7 + 23.9, min(c, d) / 30 + 55.2, max(a, b) / 7 + 23.9, max(c, d) / 30 + 55.2)
     query = FacilityQuery(bbox=box, categories=cats, limit=limit)

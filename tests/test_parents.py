@@ -10,13 +10,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from directory import clusters, search
+from directory import clusters, query, search
 from directory.errors import BadRequest
 from directory.hours import HoursEvaluator, week
 from directory.model import STATUSES
 from directory.store import connect, transaction
 from directory.sync import apply_records
-from tests.conftest import ROOT, facility
+from tests.conftest import ROOT, derive, facility
 
 # A Wednesday, 10:00 in Vilnius (08:00 UTC).
 WEDNESDAY_10 = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
@@ -45,7 +45,7 @@ def test_next_change_is_local_time():
 
 
 def test_parse_query_new_parameters_name_the_parameter_at_fault():
-    q = search.parse_query({"near": "25.28,54.68", "radius": "500", "open_now": "1", "open": "unknown"})
+    q = query.parse_query({"near": "25.28,54.68", "radius": "500", "open_now": "1", "open": "unknown"})
     assert q.near == (25.28, 54.68) and q.radius_m == 500 and q.open_states == ("unknown", "open")
     for args, where in [
         ({"near": "25.28"}, "near"), ({"near": "x,y"}, "near"), ({"near": "200,54"}, "near"),
@@ -54,10 +54,10 @@ def test_parse_query_new_parameters_name_the_parameter_at_fault():
         ({"near": "25,54", "after": "3"}, "after"), ({"nearby": "1"}, "nearby"),
     ]:
         with pytest.raises(BadRequest) as exc:
-            search.parse_query(args)
+            query.parse_query(args)
         assert exc.value.where == where, args
     # the existing parameters behave as before
-    assert search.parse_query({"bbox": "1,2,3,4", "category": "playground"}).categories == ("playground",)
+    assert query.parse_query({"bbox": "1,2,3,4", "category": "playground"}).categories == ("playground",)
 
 
 @pytest.fixture
@@ -70,6 +70,7 @@ def parents_store(store):
         facility("d", name="Kaunas", lon=23.90, lat=54.90),
     ]
     apply_records(store, recs, source="test", scope="s")
+    derive(store)
     return store
 
 
@@ -78,17 +79,17 @@ def _ids(features):
 
 
 def test_near_orders_by_distance_with_distance_and_open_state(parents_store):
-    feats, more = search.query_near(parents_store, search.parse_query({"near": "25.28,54.68", "limit": "3"}))
+    feats, more = search.query_near(parents_store, query.parse_query({"near": "25.28,54.68", "limit": "3"}))
     props = [json.loads(f)["properties"] for f in feats]
     assert [p["id"] for p in props] == ["test-a", "test-b", "test-c"] and more is True
     assert props[0]["distance_m"] == pytest.approx(6, abs=1)
     assert props[1]["distance_m"] == pytest.approx(645, abs=5)
     assert [p["open_state"] for p in props] == ["open", "closed", "unknown"]
-    feats, more = search.query_near(parents_store, search.parse_query({"near": "25.28,54.68", "radius": "1000"}))
+    feats, more = search.query_near(parents_store, query.parse_query({"near": "25.28,54.68", "radius": "1000"}))
     assert _ids(feats) == ["test-a", "test-b"] and more is False
-    feats, _ = search.query_near(parents_store, search.parse_query({"near": "25.28,54.68", "category": "baby_room"}))
+    feats, _ = search.query_near(parents_store, query.parse_query({"near": "25.28,54.68", "category": "baby_room"}))
     assert _ids(feats) == ["test-c"]
-    feats, _ = search.query_near(parents_store, search.parse_query({"near": "25.28,54.68", "bbox": "23,54,24,55"}))
+    feats, _ = search.query_near(parents_store, query.parse_query({"near": "25.28,54.68", "bbox": "23,54,24,55"}))
     assert _ids(feats) == ["test-d"]
 
 
@@ -115,7 +116,7 @@ def test_grid_counts_match_on_the_fly_counts(parents_store):
     assert conn.execute("SELECT count(*) FROM map_grid WHERE zoom = 0 AND category = '*'").fetchone()[0] == 1
     for zoom in (3, 8, 12):
         for cat in ((), ("playground",)):
-            q = search.FacilityQuery(bbox=(20.0, 53.0, 27.0, 57.0), categories=cat)
+            q = query.FacilityQuery(bbox=(20.0, 53.0, 27.0, 57.0), categories=cat)
             grid = clusters.clusters(conn, q, zoom=zoom)
             assert grid["source"] == "grid"
             # every status (none is removed here) is not in the grid: the same count, on the fly
@@ -125,17 +126,17 @@ def test_grid_counts_match_on_the_fly_counts(parents_store):
             if zoom == 3:
                 assert len(grid["clusters"]) == 1
     # one feature is in the grid; a feature with a category is answered live, and the same
-    q = search.parse_query({"bbox": "20,53,27,57", "features": "changing_table"})
+    q = query.parse_query({"bbox": "20,53,27,57", "features": "changing_table"})
     assert clusters.clusters(conn, q, zoom=7) == {"zoom": 7, "source": "grid", "total": 1,
                                                    "clusters": [[25.35, 54.7, 1]]}
-    q = search.parse_query({"bbox": "20,53,27,57", "features": "changing_table", "category": "baby_room"})
+    q = query.parse_query({"bbox": "20,53,27,57", "features": "changing_table", "category": "baby_room"})
     assert clusters.clusters(conn, q, zoom=7) == {"zoom": 7, "source": "live", "total": 1,
                                                    "clusters": [[25.35, 54.7, 1]]}
-    q = search.parse_query({"bbox": "20,53,27,57", "features": "changing_table", "category": "playground"})
+    q = query.parse_query({"bbox": "20,53,27,57", "features": "changing_table", "category": "playground"})
     assert clusters.clusters(conn, q, zoom=7)["total"] == 0
     # open now from the grid's hours strings, evaluated at the query's instant
     for states, total in ((("open",), 1), (("closed",), 1), (("unknown",), 2), (("open", "unknown"), 3)):
-        q = search.FacilityQuery(bbox=(20.0, 53.0, 27.0, 57.0), open_states=states, now=WEDNESDAY_10)
+        q = query.FacilityQuery(bbox=(20.0, 53.0, 27.0, 57.0), open_states=states, now=WEDNESDAY_10)
         grid = clusters.clusters(conn, q, zoom=9)
         live = clusters.clusters(conn, replace(q, statuses=STATUSES), zoom=9)
         assert (grid["source"], grid["total"], live["total"]) == ("grid", total, total), states
@@ -143,7 +144,7 @@ def test_grid_counts_match_on_the_fly_counts(parents_store):
 
 def test_grid_follows_ingests_and_removals(store):
     apply_records(store, [facility("a"), facility("b")], source="test", scope="s")
-    q = search.FacilityQuery(bbox=(20.0, 53.0, 27.0, 57.0))
+    q = query.FacilityQuery(bbox=(20.0, 53.0, 27.0, 57.0))
     assert clusters.clusters(store, q, zoom=6)["total"] == 2
     apply_records(store, [facility("a")], source="test", scope="s")  # b is removed at the source
     assert clusters.clusters(store, q, zoom=6)["total"] == 1
@@ -242,22 +243,21 @@ def test_map_page_weight_does_not_grow_with_the_data(make_app, settings):
 def test_map_rebuild_command_fills_the_grid_of_a_store_filled_without_it(settings, store):
     from click.testing import CliRunner
 
-    from directory.cli import cli
-    from directory.map_cli import map_group
+    from tests.clitool import make_cli
+    cli = make_cli()
 
     apply_records(store, [facility("a"), facility("b")], source="test", scope="s")
     store.execute("DELETE FROM map_grid")  # as after the migration on an older store
-    assert clusters.clusters(store, search.FacilityQuery(bbox=(20, 53, 27, 57)), zoom=5)["source"] == "live"
-    cli.add_command(map_group)
+    assert clusters.clusters(store, query.FacilityQuery(bbox=(20, 53, 27, 57)), zoom=5)["source"] == "live"
     result = CliRunner().invoke(cli, ["--db", str(settings.db), "map", "rebuild"])
     assert result.exit_code == 0, result.output
     assert "map grid:" in result.output
-    got = clusters.clusters(store, search.FacilityQuery(bbox=(20, 53, 27, 57)), zoom=5)
+    got = clusters.clusters(store, query.FacilityQuery(bbox=(20, 53, 27, 57)), zoom=5)
     assert got["source"] == "grid" and got["total"] == 2
 
 
 def test_hours_in_words_say_closes_at_and_opens_in_the_page_language(make_app):
-    from directory.pages import hours_view
+    from directory.web.pages import hours_view
 
     app = make_app()
     with app.test_request_context("/?lang=en"):
@@ -280,15 +280,15 @@ def test_walking_the_table_and_the_rtree_give_the_same_pages(store):
     recs = [facility(str(i), categories=["playground" if i % 3 else "toilet"], lon=21.0 + (i * 37 % 500) / 100,
                      lat=54.0 + (i * 53 % 200) / 100, opening_hours=("24/7" if i % 2 else None)) for i in range(600)]
     apply_records(store, recs, source="test", scope="s")
-    search.register_hours(store, search.FacilityQuery())
+    query.register_hours(store, query.FacilityQuery())
     for args in ({"bbox": "20,53,27,57"}, {"bbox": "21,54,23,55", "category": "toilet"},
                  {"bbox": "20,53,27,57", "open": "unknown"}, {"bbox": "22.5,54.5,22.6,54.6"}):
-        q = search.parse_query({**args, "limit": "50"})
+        q = query.parse_query({**args, "limit": "50"})
         pages = {}
         for scan in (False, True):
             got, after = [], None
             while True:
-                src, where, params = search._where(replace(q, after=after), scan=scan)
+                src, where, params = query.ordered_where(replace(q, after=after), scan=scan)
                 rows = store.execute(f"SELECT f.rid FROM {src} WHERE {where} LIMIT 50", params).fetchall()
                 got += [r[0] for r in rows]
                 if len(rows) < 50:
@@ -297,8 +297,8 @@ def test_walking_the_table_and_the_rtree_give_the_same_pages(store):
             pages[scan] = got
         assert pages[False] == pages[True] and pages[False], args
     # the whole-area box is walked, a box with a few rows goes through the R*Tree
-    assert search.prefer_scan(store, search.parse_query({"bbox": "20,53,27,57"}), rows=51) is True
-    assert search.prefer_scan(store, search.parse_query({"bbox": "22.5,54.5,22.6,54.6"}), rows=51) is False
-    assert search.prefer_scan(store, search.parse_query({"bbox": "20,53,27,57", "q": "place"}), rows=51) is False
-    feats, _ = search.query_features(store, search.parse_query({"bbox": "20,53,27,57", "limit": "600"}))
+    assert search.plan_scan(store, query.parse_query({"bbox": "20,53,27,57"}), rows=51) is True
+    assert search.plan_scan(store, query.parse_query({"bbox": "22.5,54.5,22.6,54.6"}), rows=51) is False
+    assert search.plan_scan(store, query.parse_query({"bbox": "20,53,27,57", "q": "place"}), rows=51) is False
+    feats, _ = search.query_features(store, query.parse_query({"bbox": "20,53,27,57", "limit": "600"}))
     assert len(feats) == 600

@@ -6,13 +6,10 @@ import json
 
 from click.testing import CliRunner
 
-from directory.cli import cli
+from tests.clitool import make_cli
+cli = make_cli()
 from directory.store import connect
-from ingest.cli import areas, ingest, sources
 
-cli.add_command(ingest)
-cli.add_command(areas)
-cli.add_command(sources)
 
 
 def run(db, *args, code=0):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from directory.errors import BadRequest
-from directory.search import FacilityQuery, parse_query, query_features, iter_rows
+from directory.query import FacilityQuery, parse_query
+from directory.search import iter_rows, query_features
 from directory.sync import apply_records
 from tests.conftest import facility
 import json

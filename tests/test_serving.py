@@ -13,7 +13,7 @@ from directory.config import Settings
 from directory.serving import CONFIG, ROOT, gunicorn_command, gunicorn_environment
 from directory.store import connect
 from directory.sync import apply_records
-from tests.conftest import facility
+from tests.conftest import derive, facility
 
 
 def _free_port() -> int:
@@ -34,6 +34,7 @@ def test_command_and_environment(tmp_path):
 def test_gunicorn_serves_the_api_read_only(db_path, tmp_path):
     conn = connect(db_path)
     apply_records(conn, [facility("1", name="Žiogelis"), facility("2")], source="test", scope="t")
+    derive(conn)
     conn.close()
     before = db_path.stat().st_mtime_ns
     port = _free_port()

@@ -4,17 +4,19 @@ so the page weighs the same with ten facilities or a million."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import folium
 from flask import Blueprint, current_app, render_template, url_for
-from flask_babel import format_date, format_datetime, format_decimal, get_locale, gettext, lazy_gettext as _l
+from flask_babel import format_date, format_datetime, format_decimal, get_locale, gettext
+from flask_babel import lazy_gettext as _l
 
-from . import hours as hours_mod
-from .config import Settings
-from .errors import NotFound
+from .. import hours as hours_mod
+from ..config import Settings
+from ..errors import NotFound
+from ..store import get_facility, get_meta
+from .context import reader
 from .security import add_nonces
-from .store import get_facility, get_meta
 
 bp = Blueprint("pages", __name__)
 
@@ -119,9 +121,6 @@ def data_attribution(conn) -> str:
     return " · ".join(parts)
 
 
-def _reader():
-    return current_app.extensions["atvira_readers"].get()
-
 
 def _js_strings() -> dict[str, str]:
     """The map script's UI text, translated server-side (the script has no gettext)."""
@@ -152,7 +151,7 @@ def _js_strings() -> dict[str, str]:
 @bp.get("/")
 def index() -> str:
     settings: Settings = current_app.config["ATVIRA"]
-    conn = _reader()
+    conn = reader()
     m = base_map(settings)
     extent = get_meta(conn, "extent")
     parts = map_parts(m)
@@ -187,7 +186,7 @@ def _until(start: datetime, end: datetime) -> str:
 
 def hours_view(opening_hours: str | None, *, now: datetime | None = None) -> dict:
     """Open now / closes at, and the coming week in words, in the page's locale."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     state = hours_mod.HoursEvaluator(now).state(opening_hours)
     days = hours_mod.week(opening_hours, start=now)
     when = None
@@ -237,7 +236,7 @@ def json_ld(fac: dict, url: str) -> str:
 @bp.get("/facility/<facility_id>")
 def facility(facility_id: str) -> str:
     settings: Settings = current_app.config["ATVIRA"]
-    fac = get_facility(_reader(), facility_id)
+    fac = get_facility(reader(), facility_id)
     if fac is None:
         raise NotFound(gettext("No facility with id %(id)s", id=facility_id[:80]), where="id")
     small = None
@@ -267,14 +266,14 @@ def facility(facility_id: str) -> str:
         categories=CATEGORY_LABELS, feature_labels=FEATURE_LABELS, value_labels=FEATURE_VALUE_LABELS,
         sector_labels=SECTOR_LABELS, status_labels=STATUS_LABELS,
         capacity=format_decimal(capacity) if isinstance(capacity, (int, float)) else None,
-        attribution=data_attribution(_reader()),
+        attribution=data_attribution(reader()),
     )
 
 
 @bp.get("/facility/<facility_id>/report")
 def report(facility_id: str) -> str:
     """Where "report a problem" leads; the form itself comes later (it says so)."""
-    fac = get_facility(_reader(), facility_id)
+    fac = get_facility(reader(), facility_id)
     if fac is None:
         raise NotFound(gettext("No facility with id %(id)s", id=facility_id[:80]), where="id")
     return render_template("report.html", fac=fac)

@@ -14,7 +14,7 @@ from flask_babel import Babel
 
 LANGUAGES = {"lt": "Lietuvių", "en": "English"}
 DEFAULT_LANGUAGE = "lt"
-TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+TRANSLATIONS = Path(__file__).resolve().parents[2] / "translations"
 
 
 def select_locale() -> str:

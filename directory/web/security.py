@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, g
 
-from .config import Settings
+from ..config import Settings
 
 _BARE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*\bnonce=)([^>]*)>", re.IGNORECASE)
 

@@ -10,19 +10,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from branca.element import MacroElement
+from flask import Blueprint, Response, jsonify, render_template, request
 from jinja2 import Template
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from . import audit_report as report
-from .audit import CHECKLIST, POINTS, QUALITY_PROBLEMS
-from .config import Settings
-from .errors import BadRequest
-from .model import CATEGORIES
+from .. import audit_report as report
+from ..audit import CHECKLIST, POINTS, QUALITY_PROBLEMS
+from ..audit_report import fmt
+from ..config import Settings
+from ..errors import BadRequest
+from ..model import CATEGORIES
+from .context import reader, settings
 from .pages import base_map, map_parts
 
 bp = Blueprint("audit", __name__)
@@ -36,28 +37,9 @@ COVERED = "#a6d96a"
 LT_BOUNDS = [[53.89, 20.93], [56.46, 26.84]]
 
 
-def _reader() -> sqlite3.Connection:
-    return current_app.extensions["atvira_readers"].get()
-
-
-def _settings() -> Settings:
-    return current_app.config["ATVIRA"]
 
 
 # --- formatting ------------------------------------------------------------------------------
-
-
-def fmt(value: Any, kind: str) -> str:
-    """A figure as the pages print it; None is 'n/a' (unknown), never 0."""
-    if value is None:
-        return "n/a"
-    if kind == "count":
-        return f"{int(value):,}".replace(",", "\u202f")
-    if kind in ("share", "score"):
-        return f"{100 * value:.1f}%"
-    if kind == "ratio":
-        return f"{value:.2f}"
-    return f"{value:.2f}"
 
 
 def classes(values: Iterable[float | None], *, k: int = 5) -> list[float]:
@@ -194,13 +176,13 @@ def _common_args() -> tuple[str, str]:
 
 @bp.get("/audit")
 def audit_index() -> str:
-    conn = _reader()
+    conn = reader()
     category, indicator = _common_args()
     sort, descending = report.check_sort(request.args.get("sort"))
     rows = report.municipalities(conn, category=category, sort=sort, descending=descending)
     label, kind, better = report.INDICATORS[indicator]
     parts, key = choropleth(
-        _settings(), report.shapes(conn, level="municipality"),
+        settings(), report.shapes(conn, level="municipality"),
         {r["code"]: r.get(indicator) for r in rows},
         kind=kind, higher_is_better=better, bounds=LT_BOUNDS)
     for r in rows:
@@ -214,7 +196,7 @@ def audit_index() -> str:
 
 @bp.get("/audit/<code>")
 def audit_municipality(code: str) -> str:
-    conn = _reader()
+    conn = reader()
     category, indicator = _common_args()
     data = report.municipality(conn, code, category=category)
     b = data["bbox"]
@@ -224,11 +206,11 @@ def audit_municipality(code: str) -> str:
     if indicator not in ("per_10k", "count", "capacity_per_child"):  # the others are municipal only
         indicator, (label, kind, better) = "per_10k", report.INDICATORS["per_10k"]
     values = {e["code"]: e.get(indicator) for e in data["elderships"]}
-    parts, key = choropleth(_settings(), shapes, values, kind=kind, higher_is_better=better, bounds=bounds)
+    parts, key = choropleth(settings(), shapes, values, kind=kind, higher_is_better=better, bounds=bounds)
     gap_codes = {g["code"] for g in data["gaps"]}
     gap_colours = {e["code"]: GAP if e["code"] in gap_codes else (COVERED if e["count"] else NO_DATA)
                    for e in data["elderships"]}
-    gaps_parts, _ = choropleth(_settings(), shapes, {e["code"]: e["count"] for e in data["elderships"]},
+    gaps_parts, _ = choropleth(settings(), shapes, {e["code"]: e["count"] for e in data["elderships"]},
                                kind="count", higher_is_better=True, bounds=bounds, colours=gap_colours)
     return render_template(
         "audit_municipality.html", d=data, map=parts, gaps_map=gaps_parts, legend=key,
@@ -240,7 +222,7 @@ def audit_municipality(code: str) -> str:
 
 @bp.get("/audit/institutions")
 def audit_meeting_all() -> str:
-    conn = _reader()
+    conn = reader()
     rows = report.meeting_all(conn, limit=report.MEETING_ALL_ON_PAGE)
     total = conn.execute("SELECT meets_all FROM audit_checklist WHERE code = 'LT'").fetchone()
     return render_template("audit_institutions.html", rows=rows, total=total[0] if total else 0,
@@ -249,23 +231,23 @@ def audit_meeting_all() -> str:
 
 @bp.get("/audit/institutions.csv")
 def audit_meeting_all_csv() -> Response:
-    return _csv(report.meeting_all_csv(_reader()), "atvira-audit-institutions-meeting-every-point.csv")
+    return _csv(report.meeting_all_csv(reader()), "atvira-audit-institutions-meeting-every-point.csv")
 
 
 @bp.get("/audit.csv")
 def audit_csv() -> Response:
-    return _csv(report.municipalities_csv(_reader()), "atvira-audit-municipalities.csv")
+    return _csv(report.municipalities_csv(reader()), "atvira-audit-municipalities.csv")
 
 
 @bp.get("/audit/<code>/indicators.csv")
 def audit_municipality_csv(code: str) -> Response:
-    return _csv(report.municipality_csv(_reader(), code), f"atvira-audit-{code}.csv")
+    return _csv(report.municipality_csv(reader(), code), f"atvira-audit-{code}.csv")
 
 
 @bp.get("/audit/<code>/institutions.csv")
 def audit_institutions_csv(code: str) -> Response:
     meets_all = request.args.get("meets_all") in ("1", "true", "yes")
-    return _csv(report.institutions_csv(_reader(), code, meets_all=meets_all),
+    return _csv(report.institutions_csv(reader(), code, meets_all=meets_all),
                 f"atvira-audit-{code}-institutions{'-meeting-all' if meets_all else ''}.csv")
 
 
@@ -274,7 +256,7 @@ def audit_institutions_csv(code: str) -> Response:
 
 @bp.get("/api/audit/municipalities")
 def api_municipalities() -> Response:
-    conn = _reader()
+    conn = reader()
     category = report.check_category(request.args.get("category"))
     sort, descending = report.check_sort(request.args.get("sort"))
     return jsonify({
@@ -295,6 +277,6 @@ def api_municipality(code: str) -> Response:
         n = -1
     if n is not None and n < 0:
         raise BadRequest("must be a whole number or 'all'", where="institutions_limit")
-    data = report.municipality(_reader(), code, category=category, institutions_limit=n)
+    data = report.municipality(reader(), code, category=category, institutions_limit=n)
     data["checklist_documentation"] = report.checklist_documentation()
     return jsonify(data)

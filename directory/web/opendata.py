@@ -6,39 +6,31 @@ app.py registers this one blueprint; it also installs the CORS / ETag hooks for 
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file, url_for
 
-from . import catalog, changes, exports, httpcache, openapi, search, snapshots
-from .config import Settings
-from .errors import BadRequest
-from .store import counts
+from .. import catalog, changes, exports, openapi, snapshots
+from ..errors import BadRequest
+from ..query import FacilityQuery, parse_int, parse_query
+from ..store import counts
+from .context import next_link, reader, settings
 
 bp = Blueprint("opendata", __name__)
-httpcache.install(bp)
 
 JSONLD = "application/ld+json"
 
 
-def reader() -> sqlite3.Connection:
-    return current_app.extensions["atvira_readers"].get()
-
-
-def settings() -> Settings:
-    return current_app.config["ATVIRA"]
 
 
 # --- downloads --------------------------------------------------------------------------------
 
-def download_query(args) -> search.FacilityQuery:
+def download_query(args) -> FacilityQuery:
     """The API's filters; paging parameters are refused (a download holds every matching row)."""
     for name in ("limit", "after"):
         if name in args:
             raise BadRequest("downloads are not paged: they hold every matching facility", where=name)
-    return search.parse_query(args)
+    return parse_query(args)
 
 
 @bp.get("/downloads/facilities.<fmt>")
@@ -101,8 +93,8 @@ def _changes_from(args) -> dict:
     if unknown:
         raise BadRequest("unknown parameter; known are after, limit, since, until", where=unknown[0])
     cfg = settings()
-    limit = search._int_param(args, "limit", cfg.page_limit, low=1, high=cfg.max_page_limit)
-    after = search._int_param(args, "after", None, low=0, high=2**62)
+    limit = parse_int(args, "limit", cfg.page_limit, low=1, high=cfg.max_page_limit)
+    after = parse_int(args, "after", None, low=0, high=2**62)
     return changes.list_changes(reader(), since=args.get("since"), until=args.get("until"), limit=limit, after=after)
 
 
@@ -110,11 +102,7 @@ def _changes_from(args) -> dict:
 def api_changes() -> Response:
     result = _changes_from(request.args)
     nxt = result.pop("next_after")
-    result["next"] = None
-    if nxt is not None:
-        args = {k: v for k, v in request.args.items() if k != "after"}
-        args["after"] = str(nxt)
-        result["next"] = f"{request.base_url}?{urlencode(args)}"
+    result["next"] = next_link(after=nxt) if nxt is not None else None
     return jsonify(result)
 
 

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import click
 
-from . import changes, exports, search, snapshots
-from .errors import BadRequest
-from .store import connect
+from .. import changes, exports, snapshots
+from ..query import parse_query
+from ..config import Settings
+from ..errors import BadRequest
+from ..store import connect
+from .base import pass_settings
 
 FILTERS = ("bbox", "category", "municipality", "eldership", "features", "q", "status")
-
-
-def _settings(ctx: click.Context):
-    return ctx.find_root().obj
 
 
 @click.command()
@@ -30,15 +29,15 @@ def _settings(ctx: click.Context):
 @click.option("--features", help="comma-separated features that must be yes or limited")
 @click.option("--q", help="text search (diacritics ignored)")
 @click.option("--status", help="comma-separated statuses (default active,closed,unknown)")
-@click.pass_context
-def export(ctx: click.Context, fmt: str, out: Path, **filters: str | None) -> None:
+@pass_settings
+def export(cfg: Settings, fmt: str, out: Path, **filters: str | None) -> None:
     """Write the facilities (all, or the filtered slice) as csv, geojson, gpkg or sqlite."""
     args = {k: v for k, v in filters.items() if v}
     try:
-        query = search.parse_query(args)
+        query = parse_query(args)
     except BadRequest as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.where}") from None
-    conn = connect(_settings(ctx).db, readonly=True)
+    conn = connect(cfg.db, readonly=True)
     n = exports.write_file(conn, query, fmt, out)
     click.echo(f"wrote {out} ({out.stat().st_size:,} bytes" + (f", {n:,} facilities)" if n is not None else ")"))
 
@@ -49,10 +48,9 @@ def snapshots_cli() -> None:
 
 
 @snapshots_cli.command("list")
-@click.pass_context
-def snapshots_list(ctx: click.Context) -> None:
+@pass_settings
+def snapshots_list(cfg: Settings) -> None:
     """Every snapshot, newest first."""
-    cfg = _settings(ctx)
     for s in snapshots.list_snapshots(connect(cfg.db, readonly=True)):
         where = cfg.snapshot_dir() / s["file"] if s["file"] else f"pruned {s['pruned_at']}"
         click.echo(f"{s['id']:>5}  {s['created_at']}  run {s['run_id']}  changes ≤ {s['last_seq']}  "
@@ -60,19 +58,17 @@ def snapshots_list(ctx: click.Context) -> None:
 
 
 @snapshots_cli.command("create")
-@click.pass_context
-def snapshots_create(ctx: click.Context) -> None:
+@pass_settings
+def snapshots_create(cfg: Settings) -> None:
     """Take a snapshot now (ingest runs do this by themselves when they change something)."""
-    cfg = _settings(ctx)
     snap = snapshots.create_snapshot(connect(cfg.db), cfg)
     click.echo(f"snapshot {snap['id']}: {cfg.snapshot_dir() / snap['file']}")
 
 
 @snapshots_cli.command("prune")
-@click.pass_context
-def snapshots_prune(ctx: click.Context) -> None:
+@pass_settings
+def snapshots_prune(cfg: Settings) -> None:
     """Delete snapshot files beyond ATVIRA_SNAPSHOT_RETENTION (their change log stays)."""
-    cfg = _settings(ctx)
     pruned = snapshots.prune_snapshots(connect(cfg.db), cfg)
     click.echo(f"pruned {len(pruned)} snapshot file(s)")
 
@@ -81,10 +77,10 @@ def snapshots_prune(ctx: click.Context) -> None:
 @click.option("--since", help="snapshot id or ISO date (default: the beginning)")
 @click.option("--until", help="snapshot id or ISO date (default: now)")
 @click.option("--json", "as_json", is_flag=True, help="print the JSON the API returns")
-@click.pass_context
-def snapshots_changes(ctx: click.Context, since: str | None, until: str | None, as_json: bool) -> None:
+@pass_settings
+def snapshots_changes(cfg: Settings, since: str | None, until: str | None, as_json: bool) -> None:
     """What was added, changed (field by field) and removed between two snapshots or dates."""
-    conn = connect(_settings(ctx).db, readonly=True)
+    conn = connect(cfg.db, readonly=True)
     after = None
     while True:
         page = changes.list_changes(conn, since=since, until=until, limit=1000, after=after)

@@ -3,43 +3,33 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
-from . import areas_store, clusters, places, search
-from .config import Settings
-from .errors import BadRequest, NotFound
-from .store import get_facility
+from .. import areas_store, clusters, places, search
+from ..errors import BadRequest, NotFound
+from ..features import feature_collection
+from ..query import parse_query
+from ..store import get_facility
+from .context import next_link, reader, settings
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 GEOJSON = "application/geo+json"
 
 
-def reader() -> sqlite3.Connection:
-    return current_app.extensions["atvira_readers"].get()
-
-
-def settings() -> Settings:
-    return current_app.config["ATVIRA"]
 
 
 @bp.get("/facilities")
 def facilities() -> Response:
     cfg = settings()
-    query = search.parse_query(request.args, default_limit=cfg.page_limit, max_limit=cfg.max_page_limit)
+    query = parse_query(request.args, default_limit=cfg.page_limit, max_limit=cfg.max_page_limit)
     if query.near is not None:  # nearest first: one page, no cursor
         features, more = search.query_near(reader(), query)
-        return Response(search.feature_collection(features, next_url=None, truncated=more), mimetype=GEOJSON)
+        return Response(feature_collection(features, next_url=None, truncated=more), mimetype=GEOJSON)
     features, next_after = search.query_features(reader(), query)
-    next_url = None
-    if next_after is not None:
-        args = {k: v for k, v in request.args.items() if k != "after"}
-        args["after"] = str(next_after)
-        next_url = f"{request.base_url}?{urlencode(args)}"
-    body = search.feature_collection(features, next_url=next_url)
+    next_url = next_link(after=next_after) if next_after is not None else None
+    body = feature_collection(features, next_url=next_url)
     return Response(body, mimetype=GEOJSON)
 
 
@@ -52,7 +42,7 @@ def facility_clusters() -> Response:
         raise BadRequest(f"expected a whole number 0..30, got {raw[:20]!r}", where="zoom")
     if not args.get("bbox"):
         raise BadRequest("a bbox=west,south,east,north is required", where="bbox")
-    query = search.parse_query(args)
+    query = parse_query(args)
     return jsonify(clusters.clusters(reader(), query, zoom=int(raw)))
 
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 
-from .store import SCHEMA_VERSION
+from ..store import SCHEMA_VERSION
 
 PREFIXES = ("/api/", "/downloads/", "/datasets/")
 TIME_DEPENDENT_PARAMS = frozenset({"open_now"})
@@ -70,10 +70,10 @@ def _applies() -> bool:
     return view is not None and not getattr(view, "atvira_no_validators", False)
 
 
-def install(bp: Blueprint) -> None:
-    """Register the app-wide hooks on `bp` (so app.py only registers one blueprint)."""
+def init_http_cache(app: Flask) -> None:
+    """Register the app-wide CORS and conditional-GET hooks (create_app calls this)."""
 
-    @bp.before_app_request
+    @app.before_request
     def conditional_get() -> Response | None:
         if not _applies():
             return None
@@ -90,7 +90,7 @@ def install(bp: Blueprint) -> None:
             return resp
         return None
 
-    @bp.after_app_request
+    @app.after_request
     def headers(resp: Response) -> Response:
         if request.path.startswith(PREFIXES) or request.path == "/api":
             if request.method in ("GET", "HEAD", "OPTIONS"):

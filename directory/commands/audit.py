@@ -7,12 +7,15 @@ import json
 
 import click
 
-from . import audit as core
-from . import audit_report as report
-from .areas_store import find_area
-from .audit_web import fmt
-from .errors import NotFound
-from .store import connect
+from .. import audit as core
+from .. import audit_report as report
+from ..areas_store import find_area
+from ..audit_report import fmt
+from ..config import Settings
+from ..derived import refresh_derived, stale_parts
+from ..errors import NotFound
+from ..store import connect
+from .base import pass_settings
 
 
 @click.command("audit")
@@ -23,20 +26,23 @@ from .store import connect
               help="Column to sort the table by; prefix '-' for descending (e.g. -per_10k).")
 @click.option("--recompute", is_flag=True, help="Recompute the stored audit first (ingests do this themselves).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON the API serves instead of a table.")
-@click.pass_context
-def audit(ctx: click.Context, municipality: str | None, category: str, sort: str, recompute: bool,
+@pass_settings
+def audit(cfg: Settings, municipality: str | None, category: str, sort: str, recompute: bool,
           as_json: bool) -> None:
     """The municipal openness audit: all municipalities, or one MUNICIPALITY (code or name)."""
-    cfg = ctx.find_root().obj
     category = report.check_category(category, param="--category")
     key, descending = report.check_sort(sort, param="--sort")
-    if recompute:
-        summary = core.recompute(connect(cfg.db))
-        click.echo(f"audit recomputed in {summary['seconds']:.2f}s "
-                   f"({summary['municipalities']} municipalities, {summary['institutions']} institutions)", err=True)
+    # Any stale derived data (e.g. after a crash between a run's commit and its refresh) is
+    # repaired first, so the figures printed are the store's current ones.
+    stale = set(stale_parts(connect(cfg.db, readonly=True))) & {"map", "audit"}
+    derived = (refresh_derived(connect(cfg.db), cfg, force=("audit",) if recompute else (), snapshot=False)
+               if recompute or stale else None)
+    if derived is not None and "audit" in derived.done:
+        summary = core.computed(connect(cfg.db, readonly=True))
+        click.echo(f"audit recomputed in {derived.done['audit']:.2f}s "
+                   f"({summary.get('municipalities')} municipalities, {summary.get('institutions')} institutions)",
+                   err=True)
     conn = connect(cfg.db, readonly=True)
-    if not report.status(conn):
-        click.echo("note: the audit has not been computed for this store; run `atvira audit --recompute`", err=True)
     if municipality:
         found = find_area(conn, municipality)
         if found is None or found["level"] != "municipality":

@@ -1,0 +1,243 @@
+"""Facility queries as values: parse request parameters into a `FacilityQuery`, and compile one
+into SQL (`compile_where`). Shared by the API, the map's clusters, the exports and the CLI.
+
+Every parameter goes through one of the parsers here, so a bad value gets the same clear 400
+naming the parameter wherever it was given.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from .errors import BadRequest
+from .hours import STATES as OPEN_STATES
+from .hours import HoursEvaluator
+from .model import CATEGORIES, FEATURES, STATUSES
+
+DEFAULT_STATUSES = ("active", "closed", "unknown")  # "removed" only when asked for
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FacilityQuery:
+    bbox: tuple[float, float, float, float] | None = None  # west, south, east, north
+    categories: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    q: str | None = None
+    statuses: tuple[str, ...] = DEFAULT_STATUSES
+    municipality: str | None = None
+    eldership: str | None = None
+    limit: int = 500
+    after: int | None = None
+    near: tuple[float, float] | None = None  # lon, lat: order by distance, add distance_m
+    radius_m: float | None = None  # with near: only within this distance
+    open_states: tuple[str, ...] = ()  # open / closed / unknown ("open now" is ("open",))
+    now: datetime | None = None  # the instant "open now" is evaluated at (default: the request's)
+
+
+def split_list(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def parse_bbox(value: str, *, param: str = "bbox") -> tuple[float, float, float, float]:
+    parts = value.split(",")
+    if len(parts) != 4:
+        raise BadRequest(f"expected four numbers west,south,east,north, got {value[:80]!r}", where=param)
+    try:
+        west, south, east, north = (float(p) for p in parts)
+    except ValueError:
+        raise BadRequest(f"expected four numbers west,south,east,north, got {value[:80]!r}", where=param) from None
+    if not all(math.isfinite(v) for v in (west, south, east, north)):
+        raise BadRequest("coordinates must be finite numbers", where=param)
+    if not (-180 <= west <= 180 and -180 <= east <= 180):
+        raise BadRequest("longitudes must be within -180..180", where=param)
+    if not (-90 <= south <= 90 and -90 <= north <= 90):
+        raise BadRequest("latitudes must be within -90..90", where=param)
+    if west > east:
+        raise BadRequest(f"west ({west:g}) is greater than east ({east:g}); boxes across 180° are not supported", where=param)
+    if south > north:
+        raise BadRequest(f"south ({south:g}) is greater than north ({north:g}); the order is west,south,east,north", where=param)
+    return west, south, east, north
+
+
+def parse_near(value: str, *, param: str = "near") -> tuple[float, float]:
+    parts = value.split(",")
+    try:
+        lon, lat = (float(p) for p in parts)
+    except ValueError:
+        raise BadRequest(f"expected two numbers lon,lat, got {value[:80]!r}", where=param) from None
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise BadRequest("expected lon within -180..180 and lat within -90..90", where=param)
+    return lon, lat
+
+
+def parse_query(args: Mapping[str, str], *, default_limit: int = 500, max_limit: int = 5000) -> FacilityQuery:
+    """Turn request parameters into a FacilityQuery; a BadRequest names the parameter at fault."""
+    known = {"bbox", "category", "feature", "features", "q", "status", "municipality", "eldership", "limit", "after",
+             "near", "radius", "open", "open_now"}
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise BadRequest(f"unknown parameter; known are {', '.join(sorted(known))}", where=unknown[0])
+    bbox = parse_bbox(args["bbox"]) if args.get("bbox") else None
+    categories = split_list(args.get("category"))
+    for c in categories:
+        if c not in CATEGORIES:
+            raise BadRequest(f"unknown category {c[:40]!r}; known are {', '.join(CATEGORIES)}", where="category")
+    features = split_list(args.get("features")) + split_list(args.get("feature"))
+    for f in features:
+        if f not in FEATURES:
+            raise BadRequest(f"unknown feature {f[:40]!r}; known are {', '.join(FEATURES)}", where="features")
+    statuses = split_list(args.get("status")) or list(DEFAULT_STATUSES)
+    for s in statuses:
+        if s not in STATUSES:
+            raise BadRequest(f"unknown status {s[:40]!r}; known are {', '.join(STATUSES)}", where="status")
+    limit = parse_int(args, "limit", default_limit, low=1, high=max_limit)
+    after = parse_int(args, "after", None, low=0, high=2**62)
+    q = (args.get("q") or "").strip() or None
+    if q is not None and len(q) > 200:
+        raise BadRequest("search text is longer than 200 characters", where="q")
+    near = parse_near(args["near"]) if args.get("near") else None
+    radius = parse_int(args, "radius", None, low=1, high=20_000_000)
+    if radius is not None and near is None:
+        raise BadRequest("radius needs near=lon,lat", where="radius")
+    if near is not None and after is not None:
+        raise BadRequest("near= results are ordered by distance and not paged; raise limit instead", where="after")
+    open_states = split_list(args.get("open"))
+    for o in open_states:
+        if o not in OPEN_STATES:
+            raise BadRequest(f"unknown opening state {o[:40]!r}; known are {', '.join(OPEN_STATES)}", where="open")
+    open_now = (args.get("open_now") or "").strip().lower()
+    if open_now not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise BadRequest(f"expected 1 or 0, got {open_now[:20]!r}", where="open_now")
+    if open_now in ("1", "true", "yes") and "open" not in open_states:
+        open_states.append("open")
+    return FacilityQuery(
+        near=near,
+        radius_m=float(radius) if radius is not None else None,
+        open_states=tuple(dict.fromkeys(open_states)),
+        bbox=bbox,
+        categories=tuple(categories),
+        features=tuple(dict.fromkeys(features)),
+        q=q,
+        statuses=tuple(statuses),
+        municipality=args.get("municipality") or None,
+        eldership=args.get("eldership") or None,
+        limit=limit,
+        after=after,
+    )
+
+
+def parse_int(args: Mapping[str, str], name: str, default: int | None, *, low: int, high: int) -> int | None:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not re.fullmatch(r"[0-9]{1,19}", raw.strip()):  # ASCII digits only: "５" is not a limit
+        raise BadRequest(f"expected a whole number, got {raw[:40]!r}", where=name)
+    value = int(raw)
+    if not low <= value <= high:
+        raise BadRequest(f"must be between {low} and {high}, got {value}", where=name)
+    return value
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_expression(text: str) -> str | None:
+    """A safe FTS5 query: every word a quoted prefix term, all required (no FTS syntax leaks)."""
+    tokens = _TOKEN.findall(text)
+    if not tokens:
+        return None
+    return " AND ".join(f'"{t}"*' for t in tokens[:12])
+
+
+def ordered_where(query: FacilityQuery, *, scan: bool = False) -> tuple[str, str, list[object]]:
+    """FROM clause, WHERE clause (ordered by the paging key) and parameters for a query."""
+    source, where, params, key = compile_where(query, scan=scan)
+    return source, f"{where} ORDER BY {key}", params
+
+
+def compile_where(query: FacilityQuery, *, scan: bool = False) -> tuple[str, str, list[object], str]:
+    """FROM clause, WHERE clause, parameters and the keyset column, unordered.
+
+    scan=True reads a bbox by walking the table in rid order instead of through the R*Tree (see
+    `prefer_scan`). The open-state filter calls the SQL function `atvira_open_state`: run the
+    SQL only on a connection `register_hours` has prepared.
+    """
+    clauses: list[str] = []
+    params: list[object] = []
+    expr = fts_expression(query.q) if query.q else None
+    if expr is not None:
+        # Text search drives: FTS5 yields matching rowids in ascending order, so the page stops
+        # after `limit` matches; "rid IN (all matches)" built the whole match set first (66k
+        # rowids for a common word at 1M facilities: 10-100x slower; see bench/fts.py).
+        source = "facilities_fts JOIN facilities f ON f.rid = facilities_fts.rowid"
+        clauses.append("facilities_fts MATCH ?")
+        params.append(expr)
+        key = "facilities_fts.rowid"
+        if query.bbox is not None:
+            west, south, east, north = query.bbox
+            clauses.append("f.lon BETWEEN ? AND ? AND f.lat BETWEEN ? AND ?")
+            params += [west, east, south, north]
+    elif query.bbox is not None and scan:
+        west, south, east, north = query.bbox
+        source = "facilities f"
+        clauses.append("f.lon BETWEEN ? AND ? AND f.lat BETWEEN ? AND ?")
+        params += [west, east, south, north]
+        key = "f.rid"
+    elif query.bbox is not None:
+        west, south, east, north = query.bbox
+        source = "facilities_rtree r JOIN facilities f ON f.rid = r.rid"
+        # Overlap test on the float32 R*Tree, then the exact recheck on the stored doubles.
+        clauses.append("r.max_lon >= ? AND r.min_lon <= ? AND r.max_lat >= ? AND r.min_lat <= ?")
+        params += [west, east, south, north]
+        clauses.append("f.lon BETWEEN ? AND ? AND f.lat BETWEEN ? AND ?")
+        params += [west, east, south, north]
+        key = "r.rid"
+    else:
+        source = "facilities f"
+        key = "f.rid"
+    if query.after is not None:
+        clauses.append(f"{key} > ?")
+        params.append(query.after)
+    if query.categories:
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM json_each(f.categories) c WHERE c.value IN ({','.join('?' * len(query.categories))}))"
+        )
+        params += list(query.categories)
+    for feature in query.features:
+        clauses.append("json_extract(f.features, ?) IN ('yes', 'limited')")
+        params.append(f"$.{feature}")
+    if query.statuses and set(query.statuses) != set(STATUSES):
+        clauses.append(f"f.status IN ({','.join('?' * len(query.statuses))})")
+        params += list(query.statuses)
+    if query.municipality:
+        clauses.append("f.municipality_code = ?")
+        params.append(query.municipality)
+    if query.eldership:
+        clauses.append("f.eldership_code = ?")
+        params.append(query.eldership)
+    if query.q and expr is None:  # text with no word in it matches nothing
+        clauses.append("0")
+    if query.open_states and set(query.open_states) != set(OPEN_STATES):
+        clauses.append(f"atvira_open_state(f.opening_hours) IN ({','.join('?' * len(query.open_states))})")
+        params += list(query.open_states)
+    where = " AND ".join(clauses) if clauses else "1"
+    return source, where, params, key
+
+
+def register_hours(conn: sqlite3.Connection, query: FacilityQuery) -> HoursEvaluator:
+    """Give `conn` the SQL function atvira_open_state(hours) for this query's instant."""
+    evaluator = HoursEvaluator(query.now)
+    conn.create_function("atvira_open_state", 1, evaluator.state_name)
+    return evaluator
+
+
+
+
+def with_changes(query: FacilityQuery, **changes: object) -> FacilityQuery:
+    """A copy of `query` with some fields replaced (keyset paging moves `after`)."""
+    return replace(query, **changes)  # type: ignore[arg-type]

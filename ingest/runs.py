@@ -1,0 +1,181 @@
+"""One core function per kind of run: read a source, apply its records, refresh what derives.
+
+`run_osm` and `run_registry_files` (beside `registry.run_registry`) and `load_areas` are what
+the CLI calls and prints; tests, bench and any other Python caller call the same functions, so
+every caller gets the same store. Each run ends with `directory.derived.refresh_derived` unless
+the caller asks otherwise (`derive=False`, e.g. to batch several runs and refresh once).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from directory import areas_store, clock
+from directory.config import Settings
+from directory.conflate import make_matcher, thresholds_from
+from directory.derived import DerivedReport, refresh_derived
+from directory.errors import FetchError, InputError
+from directory.model import Facility
+from directory.sync import IngestReport, apply_records, record_failed_run
+
+from . import osm, overpass
+from .areas import fetch_areas, read_areas
+from .mapping import Mapping
+from .registry import Conversion, run_registry
+
+
+@dataclass
+class RunResult:
+    """What a run did: one ingest report per input (a file, or the live fetch), and the refresh."""
+
+    reports: list[IngestReport] = field(default_factory=list)
+    derived: DerivedReport | None = None
+    conversion: Conversion | None = None  # registry runs: skipped rows, unnamed places, records
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(r.added or r.updated or r.removed for r in self.reports)
+
+
+def _finish(conn: sqlite3.Connection, result: RunResult, settings: Settings, derive: bool) -> RunResult:
+    if derive:
+        result.derived = refresh_derived(conn, settings)
+    return result
+
+
+def osm_live_box(conn: sqlite3.Connection, *, area: str | None, bbox: tuple[float, float, float, float] | None
+                 ) -> tuple[tuple[float, float, float, float] | None, str]:
+    """The box and label of a live Overpass fetch: all of Lithuania, a loaded area, or a bbox."""
+    if bbox is not None:
+        return bbox, "bbox:" + ",".join(f"{v:g}" for v in bbox)
+    if area and area.upper() != "LT":
+        found = areas_store.find_area(conn, area)
+        if found is None:
+            raise InputError(f"no loaded area named {area!r}; run `atvira areas load` or use --bbox", where="--area")
+        return (found["min_lon"], found["min_lat"], found["max_lon"], found["max_lat"]), found["name"]
+    return None, "LT"
+
+
+def run_osm(
+    conn: sqlite3.Connection,
+    *,
+    settings: Settings,
+    files: Sequence[Path] = (),
+    area: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    scope: str | None = None,
+    offline: bool | None = None,
+    session: requests.Session | None = None,
+    progress: Callable[[int], None] | None = None,
+    derive: bool = True,
+) -> RunResult:
+    """OpenStreetMap: each of `files` (.osm.pbf, .osm, .osm.bz2, Overpass .json/.json.gz) as a run
+    of its own scope (default: the file name), or one live Overpass fetch for `area` / `bbox`.
+
+    A failed fetch is recorded as a failed run (the source shows STALE, its data keeps serving)
+    and re-raised.
+    """
+    if files and (area or bbox):
+        raise InputError("give files or an area/bbox, not both", where="--area")
+    locator = areas_store.load_locator(conn)
+    matcher = make_matcher(thresholds_from(settings))
+    fetched_at = clock.stamp()
+    result = RunResult()
+    if files:
+        for path in files:
+            records = (osm.element_to_facility(el, fetched_at=fetched_at)
+                       for el in osm.read_elements(path, keep=osm.is_of_interest))
+            result.reports.append(apply_records(
+                conn, (r for r in records if r is not None), source="osm", scope=scope or path.name,
+                locator=locator, progress=progress, matcher=matcher))
+        return _finish(conn, result, settings, derive)
+    box, label = osm_live_box(conn, area=area, bbox=bbox)
+    query = overpass.build_query(area=None if box else "LT", bbox=box)
+    try:
+        with ExitStack() as stack:
+            http = session or stack.enter_context(requests.Session())
+            payload = overpass.fetch(
+                query, session=http, endpoint=settings.overpass_url, cache_dir=settings.cache_dir / "overpass",
+                offline=settings.offline if offline is None else offline, max_retries=settings.http_retries,
+                timeout=settings.http_timeout,
+            )
+    except FetchError as exc:  # the previous data keeps serving; the source is now stale
+        record_failed_run(conn, source="osm", scope=scope or label, message=str(exc))
+        raise
+    records = (osm.element_to_facility(el, fetched_at=fetched_at)
+               for el in osm.parse_overpass_json(payload, where=f"overpass:{label}", keep=osm.is_of_interest))
+    result.reports.append(apply_records(
+        conn, (r for r in records if r is not None), source="osm", scope=scope or label, locator=locator,
+        progress=progress, matcher=matcher))
+    return _finish(conn, result, settings, derive)
+
+
+def run_registry_files(
+    conn: sqlite3.Connection,
+    mapping: Mapping,
+    files: Sequence[Path] = (),
+    *,
+    settings: Settings,
+    scope: str | None = None,
+    session: requests.Session | None = None,
+    derive: bool = True,
+) -> RunResult:
+    """A registry export or municipal upload (`files`, read together as one run), or with no
+    files a live data.gov.lt fetch: `registry.run_registry`, then the derived refresh."""
+    locator = areas_store.load_locator(conn)
+    with ExitStack() as stack:
+        http = session or stack.enter_context(requests.Session())
+        report, conv = run_registry(conn, mapping, list(files), settings=settings, locator=locator,
+                                    fetched_at=clock.stamp(), scope=scope, session=http)
+    result = RunResult(reports=[report], conversion=conv)
+    if locator.is_empty:
+        result.notes.append("no areas loaded, so points are not checked against them (`atvira areas load`)")
+    return _finish(conn, result, settings, derive)
+
+
+@dataclass
+class AreasResult:
+    loaded: int
+    municipalities: int
+    population: int
+    outside: int  # stored facilities that now lie outside every area
+    derived: DerivedReport | None = None
+
+
+def load_areas(conn: sqlite3.Connection, *, settings: Settings, from_dir: Path | None = None,
+               session: requests.Session | None = None, derive: bool = True) -> AreasResult:
+    """Load the municipalities and elderships (from `from_dir`, or fetched), re-place the stored
+    facilities in the same transaction, then refresh the derived data (the audit divides by them)."""
+    if from_dir is None:
+        with ExitStack() as stack:
+            http = session or stack.enter_context(requests.Session())
+            from_dir = fetch_areas(session=http, dest=settings.cache_dir / "areas")
+    loaded = read_areas(from_dir)
+    n = areas_store.save_areas(conn, loaded)
+    outside = conn.execute(
+        "SELECT count(*) FROM facilities WHERE lon IS NOT NULL AND municipality_code IS NULL AND status != 'removed'"
+    ).fetchone()[0]
+    result = AreasResult(
+        loaded=n,
+        municipalities=sum(1 for a in loaded if a.level == "municipality"),
+        population=sum(a.population or 0 for a in loaded if a.level == "municipality"),
+        outside=outside,
+    )
+    if derive:
+        result.derived = refresh_derived(conn, settings)
+    return result
+
+
+def unplaced(result: RunResult) -> list[Any]:
+    """The registry records kept without a map position (listed by the CLI)."""
+    if result.conversion is None:
+        return []
+    return [r for r in result.conversion.records if isinstance(r, Facility) and r.lon is None]
