@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-import requests
 
 from directory import areas_store, audit
 from directory.config import Settings
@@ -19,7 +18,7 @@ from directory.sync import IngestReport, apply_records, print_progress, record_f
 
 from directory.conflate import make_matcher, thresholds_from
 
-from . import osm, overpass
+from . import http, osm, overpass
 from .areas import fetch_areas, read_areas
 from .mapping import load_mapping
 from .registry import run_registry
@@ -110,11 +109,10 @@ def ingest_osm(ctx: click.Context, files: tuple[Path, ...], area: str | None, bb
         label = found["name"]
     query = overpass.build_query(area=None if box else "LT", bbox=box)
     try:
-        with requests.Session() as session:
+        with http.session_for(cfg) as session:
             payload = overpass.fetch(
                 query, session=session, endpoint=cfg.overpass_url, cache_dir=cfg.cache_dir / "overpass",
-                offline=cfg.offline if offline is None else offline, max_retries=cfg.http_retries,
-                timeout=cfg.http_timeout,
+                offline=cfg.offline if offline is None else offline,
             )
     except FetchError as exc:  # the previous data keeps serving; the source is now stale
         record_failed_run(conn, source="osm", scope=scope or label, message=str(exc))
@@ -141,7 +139,7 @@ def ingest_registry(ctx: click.Context, source: str, files: tuple[Path, ...], sc
     locator = areas_store.load_locator(conn)
     if locator.is_empty:
         click.echo("note: no areas loaded, so points are not checked against them (`atvira areas load`)", err=True)
-    with requests.Session() as session:
+    with http.session_for(cfg) as session:
         report, conv = run_registry(conn, mapping, list(files), settings=cfg, locator=locator, fetched_at=_now(),
                                     scope=scope, session=session)
     if conv.skipped:
@@ -167,7 +165,7 @@ def areas_load(ctx: click.Context, from_dir: Path | None) -> None:
     """Load the 60 municipalities and 554 elderships with their 2021 census population."""
     cfg = _settings(ctx)
     if from_dir is None:
-        with requests.Session() as session:
+        with http.session_for(cfg) as session:
             from_dir = fetch_areas(session=session, dest=cfg.cache_dir / "areas")
     loaded = read_areas(from_dir)
     conn = connect(cfg.db)
