@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, ReadTimeoutError
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from directory.config import Settings
@@ -74,7 +74,7 @@ class PoliteRetry(Retry):
     def get_retry_after(self, response: Any) -> float | None:
         try:
             wait = super().get_retry_after(response)
-        except ValueError:  # urllib3's InvalidHeader: an unreadable Retry-After means "use the backoff"
+        except InvalidHeader:  # unreadable (urllib3 would raise out of the retry): use the backoff
             return None
         return None if wait is None else min(float(wait), self.max_wait)
 
@@ -95,7 +95,7 @@ class HttpSession(requests.Session):
             raise ValueError(f"retries must be 0 or more, not {retries}")
         self.timeout, self.retries = timeout, retries
         self.retry = PoliteRetry(
-            total=retries, redirect=5, status_forcelist=RETRY_STATUSES, allowed_methods=RETRY_METHODS,
+            total=retries, status_forcelist=RETRY_STATUSES, allowed_methods=RETRY_METHODS,
             backoff_factor=backoff, backoff_max=max_wait, respect_retry_after_header=True,
             raise_on_status=False,  # the last answer comes back, so its status and text can be reported
         )

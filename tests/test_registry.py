@@ -14,9 +14,9 @@ from requests.utils import requote_uri
 from directory import areas_store
 from directory.store import counts
 from ingest.areas import read_areas
+from ingest.http import USER_AGENT, make_session
 from ingest.mapping import load_mapping
 from ingest.registry import UploadRefused, run_registry
-from ingest.http import USER_AGENT, make_session
 from ingest.spinta import next_url
 from tests.loopback import Answer, LoopbackServer
 
