@@ -26,10 +26,11 @@ from typing import Any, Protocol
 
 import geopandas
 import pyogrio
-import requests
 
 from directory.areas import ELDERSHIP, MUNICIPALITY, Area, polygonal_part
 from directory.errors import FetchError, InputError
+
+from . import http
 
 MUNICIPALITIES_TOPOJSON = "topojson/LT-savivaldybes-municipalities.json"
 ELDERSHIPS_TOPOJSON = "topojson/LT-seniunijos-wards.json"
@@ -49,9 +50,9 @@ class _Response(Protocol):
 
 
 class HttpSession(Protocol):
-    """What fetch_areas needs from a session: requests.Session or a test double."""
+    """What fetch_areas needs from a session: an ingest.http session or a test double."""
 
-    def get(self, url: str, *, timeout: float) -> _Response: ...
+    def get(self, url: str, *, timeout: float | None) -> _Response: ...
 
 
 def read_areas(directory: Path) -> list[Area]:
@@ -126,9 +127,11 @@ def read_areas(directory: Path) -> list[Area]:
 
 
 def fetch_areas(
-    *, session: HttpSession, dest: Path, base_url: str = DEFAULT_BASE_URL, timeout: float = 60
+    *, session: HttpSession, dest: Path, base_url: str = DEFAULT_BASE_URL, timeout: float | None = None
 ) -> Path:
     """Download the three source files into ``dest`` so that ``read_areas(dest)`` works.
+
+    ``session`` is an ``ingest.http`` session (User-Agent, retries; its timeout unless ``timeout``).
 
     All files are downloaded and read back before any is put in place, each by an atomic
     rename: a failed or garbled download leaves the previous copy untouched.
@@ -139,12 +142,7 @@ def fetch_areas(
     try:
         for rel in SOURCE_FILES:
             url = f"{base_url.rstrip('/')}/{rel}"
-            try:
-                response = session.get(url, timeout=timeout)
-            except (requests.RequestException, OSError) as exc:
-                raise FetchError(f"download failed: {exc}", where=url) from exc
-            if response.status_code != 200:
-                raise FetchError(f"HTTP {response.status_code}", where=url)
+            response = http.request(session, "GET", url, timeout=timeout)
             body = bytes(response.content or b"")
             expected = b"{" if rel.endswith(".json") else b";"
             if not body.strip() or expected not in body.lstrip(b"\xef\xbb\xbf")[:200]:

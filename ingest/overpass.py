@@ -1,44 +1,30 @@
 """OpenStreetMap adapter, fetch half: every network call to the Overpass API lives here.
 
 The public Overpass instances are shared and load-shed heavy users, so the client is polite:
-a descriptive User-Agent, timeouts, bounded retries with exponential backoff (honouring
+the shared session of `ingest.http` (User-Agent, timeouts, bounded retries honouring
 Retry-After), and an on-disk cache so a re-run or an offline run costs the server nothing.
 It returns raw bytes; `ingest.osm.parse_overpass_json` turns them into elements. All state
-(session, endpoint, cache directory, sleep) is passed in.
+(session, endpoint, cache directory) is passed in.
 """
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import logging
 import os
 import re
 import tempfile
-import time
-from collections.abc import Callable
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import requests
 
 from directory.errors import BadRequest, FetchError, InputError
+from ingest import http
+from ingest.http import USER_AGENT, HttpSession
 from ingest.osm import load_overpass_json, overpass_selectors
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://overpass-api.de/api/interpreter"
-PROJECT_URL = "https://atvira.example"  # placeholder: set to the project's public home page
-try:
-    VERSION = metadata.version("atvira")
-except metadata.PackageNotFoundError:
-    VERSION = "0.0.0.dev0"
-USER_AGENT = f"Atvira/{VERSION} (+{PROJECT_URL}; open-data directory)"
-
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-MAX_RETRY_AFTER = 600.0  # seconds; a longer Retry-After is capped, not obeyed blindly
+__all__ = ["DEFAULT_ENDPOINT", "USER_AGENT", "build_query", "cache_path", "fetch"]
 
 _ISO2 = re.compile(r"^[A-Z]{2}$")
 _ISO_SUB = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
@@ -106,39 +92,16 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), capped; None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return min(max((when - datetime.now(timezone.utc)).total_seconds(), 0.0), MAX_RETRY_AFTER)
-
-
-def _excerpt(body: bytes, limit: int = 300) -> str:
-    """The readable part of an error page (Overpass answers bad queries with HTML)."""
-    text = re.sub(r"<[^>]+>", " ", body[:5000].decode("utf-8", "replace"))
-    text = re.sub(r"\s+", " ", text).strip()
-    return text[:limit] + ("…" if len(text) > limit else "")
-
-
-def fetch(query: str, *, session: requests.Session | Any, endpoint: str = DEFAULT_ENDPOINT,
-          cache_dir: Path | None, offline: bool = False, refresh: bool = False, max_retries: int = 3,
-          backoff: float = 2.0, timeout: float = 200.0, user_agent: str = USER_AGENT,
-          sleep: Callable[[float], None] = time.sleep) -> bytes:
+def fetch(query: str, *, session: HttpSession, endpoint: str = DEFAULT_ENDPOINT,
+          cache_dir: Path | None, offline: bool = False, refresh: bool = False) -> bytes:
     """POST `query` to `endpoint` and return the JSON bytes, using and filling the cache.
 
     A cached answer is returned without any request (refresh=True skips reading it);
-    offline=True never touches the network. Retries 429/502/503/504, connection errors,
-    timeouts and error remarks up to `max_retries` times (so at most max_retries + 1 requests),
-    waiting Retry-After or backoff * 2**n seconds. Only a checked, error-free answer is cached.
+    offline=True never touches the network. The session (ingest.http) retries 429/5xx answers,
+    dropped connections and time-outs. An answer that comes back 200 but is unusable (an error
+    remark such as "Query timed out", or a garbled or cut-off body) is asked again up to the
+    session's `retries` times, waiting on the same schedule. Only a checked, error-free answer
+    is cached.
     """
     path = cache_path(cache_dir, endpoint=endpoint, query=query) if cache_dir is not None else None
     if path is not None and not refresh and path.is_file():
@@ -148,41 +111,22 @@ def fetch(query: str, *, session: requests.Session | Any, endpoint: str = DEFAUL
         hint = f"{path}" if path is not None else "no cache directory was given"
         raise FetchError(f"not in cache and offline mode forbids fetching ({hint})", where=endpoint)
 
-    attempts: list[str] = []
-    headers = {"User-Agent": user_agent, "Accept": "application/json"}
-    for attempt in range(max_retries + 1):
-        wait: float | None = None
+    retries = session.retries
+    problems: list[str] = []
+    for attempt in range(retries + 1):
+        resp = http.request(session, "POST", endpoint, data={"data": query}, headers={"Accept": "application/json"})
         try:
-            resp = session.post(endpoint, data={"data": query}, headers=headers, timeout=timeout)
-        except requests.Timeout:
-            attempts.append(f"attempt {attempt + 1}: no answer within {timeout:g} s")
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            attempts.append(f"attempt {attempt + 1}: connection failed ({type(exc).__name__}: {exc})")
-        except requests.RequestException as exc:
-            raise FetchError(f"request failed: {type(exc).__name__}: {exc}", where=endpoint) from exc
+            load_overpass_json(resp.content, where=endpoint)
+        except InputError as exc:
+            problems.append(f"attempt {attempt + 1}: HTTP 200 but {exc.message}")
         else:
-            status = resp.status_code
-            if status == 200:
+            if path is not None:
                 try:
-                    load_overpass_json(resp.content, where=endpoint)
-                except InputError as exc:
-                    attempts.append(f"attempt {attempt + 1}: HTTP 200 but {exc.message}")
-                else:
-                    if path is not None:
-                        try:
-                            _write_atomic(path, resp.content)
-                        except OSError as exc:  # the data is good; a cache problem must not lose it
-                            log.warning("overpass: cannot write cache %s: %s", path, exc)
-                    return bytes(resp.content)
-            elif status in RETRY_STATUSES:
-                reason = getattr(resp, "reason", "") or ""
-                attempts.append(f"attempt {attempt + 1}: HTTP {status} {reason}".rstrip())
-                wait = _retry_after(resp.headers.get("Retry-After"))
-            else:
-                raise FetchError(f"HTTP {status}: {_excerpt(resp.content)}", where=endpoint)
-        if attempt < max_retries:
-            delay = wait if wait is not None else backoff * (2 ** attempt)
-            log.warning("overpass: %s; retrying in %.0f s", attempts[-1], delay)
-            sleep(delay)
-    raise FetchError(f"no usable answer after {max_retries + 1} attempts: " + "; ".join(attempts),
-                     where=endpoint)
+                    _write_atomic(path, resp.content)
+                except OSError as exc:  # the data is good; a cache problem must not lose it
+                    log.warning("overpass: cannot write cache %s: %s", path, exc)
+            return bytes(resp.content)
+        if attempt < retries:
+            log.warning("overpass: %s; asking again", problems[-1])
+            session.pause_before_retry(attempt + 1)
+    raise FetchError(f"no usable answer after {retries + 1} attempts: " + "; ".join(problems), where=endpoint)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import string
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -350,7 +349,6 @@ def run_registry(
     fetched_at: str,
     scope: str | None = None,
     session: Any = None,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[IngestReport, Conversion]:
     """Ingest one source: its FILEs (together, one run) or, with none, a live Spinta fetch.
 
@@ -368,8 +366,8 @@ def run_registry(
         if session is None:
             raise InputError("a live fetch needs an HTTP session", where=mapping.url)
         url = spinta.model_url(settings.spinta_url, mapping.url, limit=10_000)
-        rows = spinta_rows(spinta.fetch_pages(url, session=session, timeout=min(settings.http_timeout, 120.0),
-                                              max_retries=settings.http_retries, sleep=sleep))
+        # The session (ingest.http) carries the retries; one Spinta page needs no more than two minutes.
+        rows = spinta_rows(spinta.fetch_pages(url, session=session, timeout=min(settings.http_timeout, 120.0)))
         label = url
     conv = rows_to_records(rows, mapping, fetched_at=fetched_at, locator=locator)
     if mapping.strict and conv.problems:

@@ -25,7 +25,7 @@ from directory.errors import FetchError, InputError
 from directory.model import Facility
 from directory.sync import IngestReport, apply_records, record_failed_run
 
-from . import osm, overpass
+from . import http, osm, overpass
 from .areas import fetch_areas, read_areas
 from .mapping import Mapping
 from .registry import Conversion, run_registry
@@ -101,11 +101,10 @@ def run_osm(
     query = overpass.build_query(area=None if box else "LT", bbox=box)
     try:
         with ExitStack() as stack:
-            http = session or stack.enter_context(requests.Session())
+            client = session or stack.enter_context(http.session_for(settings))
             payload = overpass.fetch(
-                query, session=http, endpoint=settings.overpass_url, cache_dir=settings.cache_dir / "overpass",
-                offline=settings.offline if offline is None else offline, max_retries=settings.http_retries,
-                timeout=settings.http_timeout,
+                query, session=client, endpoint=settings.overpass_url, cache_dir=settings.cache_dir / "overpass",
+                offline=settings.offline if offline is None else offline,
             )
     except FetchError as exc:  # the previous data keeps serving; the source is now stale
         record_failed_run(conn, source="osm", scope=scope or label, message=str(exc))
@@ -132,9 +131,9 @@ def run_registry_files(
     files a live data.gov.lt fetch: `registry.run_registry`, then the derived refresh."""
     locator = areas_store.load_locator(conn)
     with ExitStack() as stack:
-        http = session or stack.enter_context(requests.Session())
+        client = session or stack.enter_context(http.session_for(settings))
         report, conv = run_registry(conn, mapping, list(files), settings=settings, locator=locator,
-                                    fetched_at=clock.stamp(), scope=scope, session=http)
+                                    fetched_at=clock.stamp(), scope=scope, session=client)
     result = RunResult(reports=[report], conversion=conv)
     if locator.is_empty:
         result.notes.append("no areas loaded, so points are not checked against them (`atvira areas load`)")
@@ -156,8 +155,8 @@ def load_areas(conn: sqlite3.Connection, *, settings: Settings, from_dir: Path |
     facilities in the same transaction, then refresh the derived data (the audit divides by them)."""
     if from_dir is None:
         with ExitStack() as stack:
-            http = session or stack.enter_context(requests.Session())
-            from_dir = fetch_areas(session=http, dest=settings.cache_dir / "areas")
+            client = session or stack.enter_context(http.session_for(settings))
+            from_dir = fetch_areas(session=client, dest=settings.cache_dir / "areas")
     loaded = read_areas(from_dir)
     n = areas_store.save_areas(conn, loaded)
     outside = conn.execute(

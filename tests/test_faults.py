@@ -16,14 +16,14 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-import requests
 from click.testing import CliRunner
 
 from directory.errors import StoreError
 from directory.health import source_states
 from directory.store import connect, counts
 from directory.sync import apply_records
-from ingest import osm, overpass
+from ingest import http, osm
+from tests.loopback import HANG, Answer, LoopbackServer
 from tests.storecheck import store_digest
 
 NOW_A, NOW_B = "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"
@@ -140,38 +140,14 @@ def test_sigkill_at_random_points_leaves_old_or_new_data_whole(stores, tmp_path)
 # --------------------------------------------------------------------------- Overpass failures
 
 
-class FakeResponse:
-    def __init__(self, status_code: int, content: bytes = b"", headers: dict | None = None) -> None:
-        self.status_code, self.content, self.headers, self.reason = status_code, content, headers or {}, ""
-
-
-class FakeSession:
-    """Every request gets the same failure; counts requests. A context manager like requests'."""
-
-    def __init__(self, failure) -> None:
-        self.failure, self.requests = failure, 0
-
-    def post(self, url, **kwargs):
-        self.requests += 1
-        if isinstance(self.failure, Exception):
-            raise self.failure
-        return self.failure
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 REMARK = json.dumps({"elements": [], "remark": "runtime error: Query timed out in \"query\" at line 3 after 180 seconds."}).encode()
 FAILURES = {
-    "429": (FakeResponse(429, b"Too Many Requests", {"Retry-After": "30"}), "HTTP 429"),
-    "504": (FakeResponse(504, b"<html>Gateway Timeout</html>"), "HTTP 504"),
-    "timeout": (requests.Timeout("read timed out"), "no answer within"),
-    "remark": (FakeResponse(200, REMARK), "Overpass reported an error"),
-    "garbage": (FakeResponse(200, b"\x89PNG\r\n\x1a\n not json at all"), "not UTF-8 text"),
-    "truncated": (FakeResponse(200, b'{"elements": [{"type": "node", "id": 1, "la'), "invalid JSON"),
+    "429": (Answer(429, b"Too Many Requests", {"Retry-After": "30"}), "HTTP 429"),
+    "504": (Answer(504, b"<html>Gateway Timeout</html>"), "HTTP 504"),
+    "timeout": (HANG, "no answer within"),
+    "remark": (Answer(200, REMARK), "Overpass reported an error"),
+    "garbage": (Answer(200, b"\x89PNG\r\n\x1a\n not json at all"), "not UTF-8 text"),
+    "truncated": (Answer(200, b'{"elements": [{"type": "node", "id": 1, "la'), "invalid JSON"),
 }
 
 
@@ -184,15 +160,16 @@ def test_overpass_failure_keeps_data_and_marks_the_source_stale(kind, db_path, m
     apply_records(conn, [], source="osm", scope=scope, now=NOW_A)  # an earlier good run of this scope
     before = store_digest(conn, runs=False)
     conn.close()
-    session = FakeSession(failure)
     sleeps: list[float] = []
-    monkeypatch.setattr("ingest.runs.requests.Session", lambda: session)
-    monkeypatch.setattr(overpass, "fetch", partial(overpass.fetch, sleep=sleeps.append))
-    env = {"ATVIRA_DB": str(db_path), "ATVIRA_CACHE_DIR": str(tmp_path / "cache"), "ATVIRA_HTTP_RETRIES": "2"}
-    result = CliRunner().invoke(_cli(), ["ingest", "osm", "--bbox", "25,54.5,25.5,54.8"], env=env)
+    # The CLI's session, with its waits recorded instead of slept (Retry-After: 30 would take 30 s).
+    monkeypatch.setattr(http, "make_session", partial(http.make_session, sleep=sleeps.append))
+    with LoopbackServer({"/api/interpreter": [failure]}) as server:
+        env = {"ATVIRA_DB": str(db_path), "ATVIRA_CACHE_DIR": str(tmp_path / "cache"), "ATVIRA_HTTP_RETRIES": "2",
+               "ATVIRA_OVERPASS_URL": server.url + "/api/interpreter", "ATVIRA_HTTP_TIMEOUT": "0.5"}
+        result = CliRunner().invoke(_cli(), ["ingest", "osm", "--bbox", "25,54.5,25.5,54.8"], env=env)
     assert result.exit_code == 2, result.output
     assert "error:" in result.output and expected in result.output and "3 attempts" in result.output
-    assert session.requests == 3 and len(sleeps) == 2  # bounded: max_retries + 1 requests, no sleep after the last
+    assert len(server.seen) == 3 and len(sleeps) == 2  # bounded: retries + 1 requests, no wait after the last
     assert sleeps[0] <= 600
     assert store_digest(db_path, runs=False) == before  # nothing lost, nothing half-written
     conn = connect(db_path, readonly=True)

@@ -1,17 +1,20 @@
-"""Overpass fetch half: query building and a polite client, with a fake session (no network)."""
+"""Overpass fetch half: query building and a polite client, against a loopback server (no internet)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
-import requests
 
 from directory.errors import BadRequest, FetchError
+from ingest.http import make_session
 from ingest.osm import overpass_selectors, parse_overpass_json
 from ingest.overpass import USER_AGENT, build_query, cache_path, fetch
+from tests.loopback import DROP, HANG, Answer, LoopbackServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GOOD = (FIXTURES / "overpass_sample.json").read_bytes()
@@ -20,33 +23,28 @@ ENDPOINT = "https://overpass.example/api/interpreter"
 QUERY = build_query(area="LT")
 
 
-class FakeResponse:
-    def __init__(self, status_code: int = 200, content: bytes = GOOD, headers: dict[str, str] | None = None,
-                 reason: str = "") -> None:
-        self.status_code, self.content, self.headers, self.reason = status_code, content, headers or {}, reason
+PATH = "/api/interpreter"
 
 
-class FakeSession:
-    """Answers .post with the next canned response, or raises it when it is an exception."""
+@pytest.fixture
+def overpass() -> Iterator[Any]:
+    """`overpass(*answers, retries=3, timeout=200, cache_dir=None, **fetch_kw)` -> (bytes or error, server, waits)."""
+    servers: list[LoopbackServer] = []
 
-    def __init__(self, *answers: FakeResponse | Exception) -> None:
-        self.answers = list(answers)
-        self.calls: list[dict[str, Any]] = []
+    def call(*answers: Any, retries: int = 3, timeout: float = 200.0, backoff: float = 2.0, **kw: Any):
+        srv = LoopbackServer({PATH: list(answers)}).__enter__()
+        servers.append(srv)
+        waits: list[float] = []
+        with make_session(retries=retries, timeout=timeout, backoff=backoff, sleep=waits.append) as session:
+            try:
+                result: Any = fetch(QUERY, session=session, endpoint=srv.url + PATH, **{"cache_dir": None, **kw})
+            except FetchError as exc:
+                result = exc
+        return result, srv, waits
 
-    def post(self, url: str, **kwargs: Any) -> FakeResponse:
-        self.calls.append({"url": url, **kwargs})
-        if not self.answers:
-            raise AssertionError("unexpected request")
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
-def run(session: FakeSession, cache_dir: Path | None = None, sleeps: list[float] | None = None,
-        **kw: Any) -> bytes:
-    return fetch(QUERY, session=session, endpoint=ENDPOINT, cache_dir=cache_dir,
-                 sleep=(sleeps.append if sleeps is not None else (lambda s: None)), **kw)
+    yield call
+    for srv in servers:
+        srv.__exit__(None, None, None)
 
 
 # --------------------------------------------------------------------------- query
@@ -87,77 +85,78 @@ def test_bad_query_parameters(kwargs: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- fetch
 
 
-def test_success_sends_form_field_and_user_agent(tmp_path: Path) -> None:
-    session = FakeSession(FakeResponse())
-    assert run(session, tmp_path, timeout=33.0) == GOOD
-    (call,) = session.calls
-    assert call["url"] == ENDPOINT and call["data"] == {"data": QUERY} and call["timeout"] == 33.0
-    ua = call["headers"]["User-Agent"]
+def test_success_sends_form_field_and_user_agent(overpass, tmp_path: Path) -> None:
+    got, srv, waits = overpass(Answer(200, GOOD), cache_dir=tmp_path)
+    assert got == GOOD and waits == []
+    (seen,) = srv.seen
+    assert seen.method == "POST" and parse_qs(seen.body.decode()) == {"data": [QUERY]}
+    ua = seen.headers["User-Agent"]
     assert ua == USER_AGENT and ua.startswith("Atvira/") and "open-data directory" in ua and "+http" in ua
-    assert [e.key for e in parse_overpass_json(GOOD, where=ENDPOINT)][:2] == ["node/1001", "way/2002"]
+    assert [e.key for e in parse_overpass_json(GOOD, where=PATH)][:2] == ["node/1001", "way/2002"]
 
 
-def test_retry_on_429_then_success_honours_retry_after(tmp_path: Path) -> None:
-    sleeps: list[float] = []
-    session = FakeSession(FakeResponse(429, b"rate limited", {"Retry-After": "7"}, "Too Many Requests"),
-                          FakeResponse())
-    assert run(session, tmp_path, sleeps) == GOOD
-    assert len(session.calls) == 2 and sleeps == [7.0]
+def test_retry_on_429_then_success_honours_retry_after(overpass, tmp_path: Path) -> None:
+    got, srv, waits = overpass(Answer(429, b"rate limited", {"Retry-After": "7"}), Answer(200, GOOD),
+                               cache_dir=tmp_path)
+    assert got == GOOD
+    assert len(srv.seen) == 2 and waits == [7.0]
 
 
-def test_504_every_time_gives_fetch_error_after_max_retries_plus_one() -> None:
-    sleeps: list[float] = []
-    session = FakeSession(*[FakeResponse(504, b"<html>Gateway Timeout</html>", reason="Gateway Timeout")] * 10)
-    with pytest.raises(FetchError) as info:
-        run(session, None, sleeps, max_retries=3, backoff=2.0)
-    assert len(session.calls) == 4
-    assert sleeps == [2.0, 4.0, 8.0]  # exponential, and no sleep after the last attempt
-    msg = str(info.value)
-    assert ENDPOINT in msg and "after 4 attempts" in msg
+def test_504_every_time_gives_fetch_error_after_max_retries_plus_one(overpass) -> None:
+    err, srv, waits = overpass(Answer(504, b"<html>Gateway Timeout</html>"), retries=3, backoff=2.0)
+    assert isinstance(err, FetchError)
+    assert len(srv.seen) == 4
+    assert waits == [2.0, 4.0, 8.0]  # exponential, and no wait after the last attempt
+    msg = str(err)
+    assert srv.url + PATH in msg and "after 4 attempts" in msg
     assert all(f"attempt {i}: HTTP 504 Gateway Timeout" in msg for i in range(1, 5))
 
 
-def test_timeouts_and_connection_errors_are_retried() -> None:
-    session = FakeSession(requests.Timeout("read timed out"), requests.ConnectionError("refused"), FakeResponse())
-    assert run(session) == GOOD and len(session.calls) == 3
-    session = FakeSession(*[requests.Timeout("read timed out")] * 3)
-    with pytest.raises(FetchError, match="no answer within 200 s") as info:
-        run(session, max_retries=2)
-    assert len(session.calls) == 3 and "after 3 attempts" in str(info.value)
+def test_timeouts_and_connection_errors_are_retried(overpass) -> None:
+    got, srv, _ = overpass(HANG, DROP, Answer(200, GOOD), timeout=0.3)
+    assert got == GOOD and len(srv.seen) == 3
+    err, srv, _ = overpass(HANG, retries=2, timeout=0.3)
+    assert isinstance(err, FetchError) and "no answer within 0.3 s" in str(err)
+    assert len(srv.seen) == 3 and "after 3 attempts" in str(err)
 
 
-def test_non_retryable_status_fails_at_once() -> None:
+def test_non_retryable_status_fails_at_once(overpass) -> None:
     page = b"<html><body><p><strong>Error</strong>: line 3: parse error: ';' expected</p></body></html>"
-    session = FakeSession(FakeResponse(400, page, reason="Bad Request"), FakeResponse())
-    with pytest.raises(FetchError, match=r"HTTP 400: Error : line 3: parse error: ';' expected"):
-        run(session)
-    assert len(session.calls) == 1
+    err, srv, _ = overpass(Answer(400, page), Answer(200, GOOD))
+    assert isinstance(err, FetchError) and "HTTP 400: Error : line 3: parse error: ';' expected" in str(err)
+    assert len(srv.seen) == 1
 
 
-def test_error_remark_is_retried_within_bound_and_never_cached(tmp_path: Path) -> None:
-    session = FakeSession(*[FakeResponse(200, REMARK)] * 3)
-    with pytest.raises(FetchError, match="Query timed out") as info:
-        run(session, tmp_path, max_retries=2)
-    assert len(session.calls) == 3 and "after 3 attempts" in str(info.value)
+def test_error_remark_is_retried_within_bound_and_never_cached(overpass, tmp_path: Path) -> None:
+    err, srv, waits = overpass(Answer(200, REMARK), retries=2, cache_dir=tmp_path)
+    assert isinstance(err, FetchError) and "Query timed out" in str(err)
+    assert len(srv.seen) == 3 and "after 3 attempts" in str(err) and waits == [2.0, 4.0]
     assert list(tmp_path.iterdir()) == []
-    session = FakeSession(FakeResponse(200, REMARK), FakeResponse())
-    assert run(session, tmp_path) == GOOD
-    assert cache_path(tmp_path, endpoint=ENDPOINT, query=QUERY).read_bytes() == GOOD
+    got, srv, _ = overpass(Answer(200, REMARK), Answer(200, GOOD), cache_dir=tmp_path)
+    assert got == GOOD
+    assert cache_path(tmp_path, endpoint=srv.url + PATH, query=QUERY).read_bytes() == GOOD
 
 
-def test_truncated_200_is_retried() -> None:
-    session = FakeSession(FakeResponse(200, GOOD[:100]), FakeResponse())
-    assert run(session) == GOOD and len(session.calls) == 2
+def test_truncated_200_is_retried(overpass) -> None:
+    got, srv, _ = overpass(Answer(200, GOOD[:100]), Answer(200, GOOD))
+    assert got == GOOD and len(srv.seen) == 2
 
 
 def test_cache_hit_makes_no_request(tmp_path: Path) -> None:
-    assert run(FakeSession(FakeResponse()), tmp_path) == GOOD
-    assert [p.name for p in tmp_path.iterdir()] == [cache_path(tmp_path, endpoint=ENDPOINT, query=QUERY).name]
-    assert run(FakeSession(), tmp_path) == GOOD  # FakeSession() fails on any request
-    assert run(FakeSession(), tmp_path, offline=True) == GOOD
     refreshed = json.dumps({"elements": []}).encode()
-    assert run(FakeSession(FakeResponse(200, refreshed)), tmp_path, refresh=True) == refreshed
-    assert run(FakeSession(), tmp_path) == refreshed
+    with LoopbackServer({PATH: [Answer(200, GOOD), Answer(200, refreshed)]}) as srv, \
+            make_session(retries=0, timeout=10) as session:
+        endpoint = srv.url + PATH
+
+        def run(**kw: Any) -> bytes:
+            return fetch(QUERY, session=session, endpoint=endpoint, cache_dir=tmp_path, **kw)
+
+        assert run() == GOOD
+        assert [p.name for p in tmp_path.iterdir()] == [cache_path(tmp_path, endpoint=endpoint, query=QUERY).name]
+        assert run() == GOOD and run(offline=True) == GOOD
+        assert len(srv.seen) == 1
+        assert run(refresh=True) == refreshed
+        assert run() == refreshed and len(srv.seen) == 2
 
 
 def test_cache_key_depends_on_endpoint_and_query(tmp_path: Path) -> None:
@@ -167,17 +166,15 @@ def test_cache_key_depends_on_endpoint_and_query(tmp_path: Path) -> None:
 
 
 def test_offline_miss_is_a_fetch_error(tmp_path: Path) -> None:
-    session = FakeSession()
-    with pytest.raises(FetchError, match="not in cache"):
-        run(session, tmp_path, offline=True)
-    with pytest.raises(FetchError, match="not in cache"):
-        run(session, None, offline=True)
-    assert session.calls == []
+    with make_session(retries=0, timeout=1) as session:  # no server: any request would fail loudly
+        with pytest.raises(FetchError, match="not in cache"):
+            fetch(QUERY, session=session, endpoint=ENDPOINT, cache_dir=tmp_path, offline=True)
+        with pytest.raises(FetchError, match="not in cache"):
+            fetch(QUERY, session=session, endpoint=ENDPOINT, cache_dir=None, offline=True)
 
 
-def test_retry_after_http_date_and_cap() -> None:
-    sleeps: list[float] = []
-    session = FakeSession(FakeResponse(503, b"", {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
-                          FakeResponse(503, b"", {"Retry-After": "99999"}), FakeResponse())
-    assert run(session, None, sleeps) == GOOD
-    assert sleeps == [0.0, 600.0]  # a date in the past means now; huge values are capped
+def test_retry_after_http_date_and_cap(overpass) -> None:
+    got, _, waits = overpass(Answer(503, b"", {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}),
+                             Answer(503, b"", {"Retry-After": "99999"}), Answer(200, GOOD))
+    assert got == GOOD
+    assert waits == [0.0, 600.0]  # a date in the past means now; huge values are capped

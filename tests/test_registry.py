@@ -9,13 +9,16 @@ import json
 from pathlib import Path
 
 import pytest
+from requests.utils import requote_uri
 
 from directory import areas_store
 from directory.store import counts
 from ingest.areas import read_areas
+from ingest.http import USER_AGENT, make_session
 from ingest.mapping import load_mapping
 from ingest.registry import UploadRefused, run_registry
 from ingest.spinta import next_url
+from tests.loopback import Answer, LoopbackServer
 
 NOW = "2026-11-28T12:00:00Z"
 
@@ -165,7 +168,6 @@ def test_spinta_libraries_paged_with_wkt_points(placed, settings):
     conn, locator = placed
     base = "https://get.data.gov.lt/datasets/gov/lnb/bibliotekos/Sarasas?limit(10000)"
     page2 = next_url(base, "eyJpZCI6IDJ9")
-    pages: dict = {}  # answered by `get` below: a 503 first, then the pages
     first = {"_type": "datasets/gov/lnb/bibliotekos/Sarasas", "_page": {"next": "eyJpZCI6IDJ9"}, "_data": [
         {"_id": "a1", "_revision": "r", "bibliotekos_id": 1, "padalinio_id": 0, "pavadinimas": "Lietuvos nacionalinė Martyno Mažvydo biblioteka",
          "padalin_pavadinimas": None, "biblioteka_aktyvi": "ACTIVE", "padalin_aktyvus": "ACTIVE",
@@ -178,22 +180,17 @@ def test_spinta_libraries_paged_with_wkt_points(placed, settings):
         {"_id": "a3", "bibliotekos_id": 9, "padalinio_id": 1, "pavadinimas": "Kaimo biblioteka",
          "padalin_aktyvus": "ACTIVE", "adresas": "—", "koord": None},
     ]}
-    session = FakeSession(pages)
-    calls = {"n": 0}
-
-    def get(url, headers=None, timeout=None):
-        session.urls.append(url)
-        calls["n"] += 1
-        if url == base:
-            return FakeResponse({}, status=503) if calls["n"] == 1 else FakeResponse(first)
-        return FakeResponse(second)
-
-    session.get = get
-    cfg = settings.with_(http_retries=2)
+    path = "/datasets/gov/lnb/bibliotekos/Sarasas?limit(10000)"
+    path2 = requote_uri(next_url(path, "eyJpZCI6IDJ9"))  # as requests sends it: page(%22...%22)
+    script = {path: [Answer(503, b"busy"), Answer(200, json.dumps(first).encode())],
+              path2: [Answer(200, json.dumps(second).encode())]}
     waits: list[float] = []
-    report, _ = run(conn, locator, "bibliotekos", [], cfg, session=session, sleep=waits.append)
+    with LoopbackServer(script) as srv, make_session(retries=2, timeout=10, sleep=waits.append) as session:
+        cfg = settings.with_(spinta_url=srv.url)
+        report, _ = run(conn, locator, "bibliotekos", [], cfg, session=session)
     assert waits == [2.0]  # one backoff after the 503
-    assert session.urls == [base, base, page2] and 'page("eyJpZCI6IDJ9")' in page2
+    assert [seen.path for seen in srv.seen] == [path, path, path2] and 'page("eyJpZCI6IDJ9")' in page2
+    assert all(seen.headers["User-Agent"] == USER_AGENT for seen in srv.seen)
     assert (report.added, report.without_position) == (3, 1)
     lnb = conn.execute("SELECT * FROM facilities WHERE source_id = '1-0'").fetchone()
     assert lnb["municipality_code"] == "13" and lnb["lon"] == pytest.approx(25.27, abs=0.01)
