@@ -1,6 +1,6 @@
-"""Lithuanian for every UI string (English source -> Lithuanian). `python translations/lt_strings.py`
-writes them into translations/lt/LC_MESSAGES/messages.po after `pybabel update`; the .po file is
-the source of truth for translators, this table only seeds it."""
+"""Lithuanian for the UI strings of the map, detail, audit and open-data pages (English source ->
+Lithuanian). `python translations/build.py` extracts, updates the .po from every lt_*.py table
+and compiles; the .po file is the source of truth for translators, these tables only seed it."""
 
 LT = {
     "%(d)s km": "%(d)s km",
@@ -114,31 +114,3 @@ LT = {
     "your location": "jūsų vietos",
 }
 
-
-def main() -> int:
-    from pathlib import Path
-
-    from babel.messages.pofile import read_po, write_po
-
-    po = Path(__file__).resolve().parent / "lt" / "LC_MESSAGES" / "messages.po"
-    with po.open("rb") as f:
-        catalog = read_po(f, locale="lt")
-    missing = []
-    for message in catalog:
-        if not message.id:
-            continue
-        text = LT.get(message.id)
-        if text is None:
-            missing.append(message.id)
-        elif not message.string:
-            message.string = text
-            message.flags.discard("fuzzy")
-    with po.open("wb") as f:
-        write_po(f, catalog, width=100, sort_output=True)
-    for m in missing:
-        print("untranslated:", m)
-    return 1 if missing else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
