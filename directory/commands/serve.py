@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
 
 from ..config import Settings
 from ..health import source_states
 from ..serving import exec_gunicorn
 from ..store import connect, counts
 from .base import pass_settings
+
+if TYPE_CHECKING:  # the app's type only: commands never import the web layer
+    from flask import Flask
 
 
 @click.command()

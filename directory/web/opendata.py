@@ -142,3 +142,10 @@ def catalog_jsonld() -> Response:
 @bp.get("/datasets/datapackage.json")
 def datapackage() -> Response:
     return jsonify(catalog.datapackage(reader(), base_url=request.host_url))
+
+
+@bp.get("/downloads/datasette-metadata.json")
+def datasette_metadata() -> Response:
+    """Metadata for `datasette facilities.sqlite -m datasette-metadata.json`: licences, sources,
+    the full-text index and facets of the SQLite download."""
+    return jsonify(catalog.datasette_metadata(reader()))

@@ -10,6 +10,7 @@ import folium
 from flask import Blueprint, current_app, render_template, url_for
 from flask_babel import format_date, format_datetime, format_decimal, get_locale, gettext
 from flask_babel import lazy_gettext as _l
+from markupsafe import escape
 
 from .. import hours as hours_mod
 from ..config import Settings
@@ -108,8 +109,6 @@ def map_parts(m: folium.Map) -> dict[str, str]:
 
 def data_attribution(conn) -> str:
     """The data sources' credits for the map's attribution control (HTML we write ourselves)."""
-    from markupsafe import escape
-
     sources = get_meta(conn, "map_sources")
     if sources is None:  # a store from before the map data hook: ask the rows (small stores)
         sources = [list(r) for r in conn.execute("SELECT DISTINCT source, licence FROM facilities LIMIT 20")]
