@@ -89,3 +89,14 @@ def feature_collection(features: list[str], *, next_url: str | None, truncated: 
         + ",".join(features)
         + "]}"
     )
+
+
+def detail_feature(fac: dict) -> dict:
+    """One facility as the detail API gives it (`store.get_facility`: every stored field, each
+    source record with its licence and why it was merged) as a GeoJSON Feature. Python, not SQL:
+    one row, with parts (sources, conflicts) that are lists of their own."""
+    geometry = None
+    if fac.get("lon") is not None and fac.get("lat") is not None:
+        geometry = {"type": "Point", "coordinates": [fac["lon"], fac["lat"]]}
+    props = {k: v for k, v in fac.items() if k not in ("rid", "lon", "lat", "updated_at")}
+    return {"type": "Feature", "id": fac["id"], "geometry": geometry, "properties": props}

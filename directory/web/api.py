@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from .. import areas_store, clusters, places, search
 from ..errors import BadRequest, NotFound
-from ..features import feature_collection
+from ..features import detail_feature, feature_collection
 from ..query import parse_query
 from ..store import get_facility
 from .context import next_link, reader, settings
@@ -58,21 +58,12 @@ def place() -> Response:
     return jsonify(found)
 
 
-def facility_feature(fac: dict) -> dict:
-    """A facility (with its sources) as a GeoJSON Feature."""
-    geometry = None
-    if fac.get("lon") is not None and fac.get("lat") is not None:
-        geometry = {"type": "Point", "coordinates": [fac["lon"], fac["lat"]]}
-    props = {k: v for k, v in fac.items() if k not in ("rid", "lon", "lat", "updated_at")}
-    return {"type": "Feature", "id": fac["id"], "geometry": geometry, "properties": props}
-
-
 @bp.get("/facilities/<facility_id>")
 def facility(facility_id: str) -> Response:
     fac = get_facility(reader(), facility_id)
     if fac is None:
         raise NotFound(f"no facility with id {facility_id!r}", where="id")
-    return Response(json.dumps(facility_feature(fac), ensure_ascii=False), mimetype=GEOJSON)
+    return Response(json.dumps(detail_feature(fac), ensure_ascii=False), mimetype=GEOJSON)
 
 
 @bp.get("/areas")

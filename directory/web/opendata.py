@@ -6,11 +6,9 @@ app.py registers this one blueprint; it also installs the CORS / ETag hooks for 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file, url_for
 
-from .. import catalog, changes, exports, openapi, snapshots
+from .. import catalog, changes, clock, exports, openapi, snapshots
 from ..errors import BadRequest
 from ..query import FacilityQuery, parse_int, parse_query
 from ..store import counts
@@ -42,10 +40,10 @@ def download(fmt: str) -> Response:
         current = snapshots.current_snapshot_path(reader(), cfg)
         if current is not None:  # the latest snapshot already is this copy: no VACUUM INTO per request
             return send_file(current.resolve(), mimetype=exports.FORMATS["sqlite"], as_attachment=True,
-                             download_name=f"atvira-facilities-{datetime.now(UTC):%Y%m%d}.sqlite",
+                             download_name=f"atvira-facilities-{clock.now():%Y%m%d}.sqlite",
                              conditional=False)
     stream = exports.download_chunks(cfg.db, query, fmt, tmp_dir=cfg.cache_dir / "exports")
-    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    stamp = clock.now().strftime("%Y%m%d")
     resp = Response(stream, mimetype=exports.FORMATS[fmt].split(";")[0])
     if fmt == "csv":
         resp.headers["Content-Type"] = exports.FORMATS["csv"]
