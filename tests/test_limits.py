@@ -158,3 +158,14 @@ def test_private_store_is_not_the_public_store(settings, make_app):
     tables = {r[0] for r in public.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert not tables & {"users", "sessions"}
     assert PASSWORD.encode() not in settings.db.read_bytes()
+
+
+def test_each_app_counts_in_its_own_storage(make_app):
+    """Two apps in one process (memory://) do not share or reset each other's counters."""
+    first = make_app(login_limit="2 per hour")
+    a = first.test_client()
+    assert [_login(a).status_code for _ in range(2)] == [401, 401]
+    second = make_app(login_limit="2 per hour")  # binding another app must not reset the first
+    b = second.test_client()
+    assert _login(a).status_code == 429
+    assert _login(b).status_code == 401
