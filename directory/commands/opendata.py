@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .. import changes, exports, snapshots
+from ..interpret import interpret
 from ..query import parse_query
 from ..config import Settings
 from ..errors import BadRequest
@@ -38,6 +39,7 @@ def export(cfg: Settings, fmt: str, out: Path, **filters: str | None) -> None:
     except BadRequest as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.where}") from None
     conn = connect(cfg.db, readonly=True)
+    query, _understood = interpret(conn, query)  # the same reading of --q as the API's
     n = exports.write_file(conn, query, fmt, out)
     click.echo(f"wrote {out} ({out.stat().st_size:,} bytes" + (f", {n:,} facilities)" if n is not None else ")"))
 
