@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from .. import changes, exports, snapshots
-from ..interpret import interpret
-from ..query import parse_query
 from ..config import Settings
 from ..errors import BadRequest
+from ..interpret import interpret
+from ..query import parse_query
 from ..store import connect
 from .base import pass_settings
 
