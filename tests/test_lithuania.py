@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 import shapely
@@ -252,3 +253,10 @@ def test_places_file_is_overpass_json(shared_data):
     assert doc["elements"][0]["type"] == "node"
     outline = read_outline(shared_data / "mledoze-countries" / "ltu.geo.json")
     assert outline.geom_type in ("Polygon", "MultiPolygon") and shapely.bounds(outline)[0] == pytest.approx(20.94, abs=0.01)
+
+
+def test_docs_list_every_need_word():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "search.md").read_text(encoding="utf-8")
+    for _need, lt_words, en_words in VOCABULARY:
+        for word in (*lt_words, *en_words):
+            assert word in text, f"docs/search.md misses {word!r}: regenerate its table from directory/vocabulary.py"

@@ -45,8 +45,11 @@ def facility_clusters() -> Response:
         raise BadRequest(f"expected a whole number 0..30, got {raw[:20]!r}", where="zoom")
     if not args.get("bbox"):
         raise BadRequest("a bbox=west,south,east,north is required", where="bbox")
-    query, _understood = interpret(reader(), parse_query(args))
-    return jsonify(clusters.clusters(reader(), query, zoom=int(raw)))
+    query, understood = interpret(reader(), parse_query(args))
+    body = clusters.clusters(reader(), query, zoom=int(raw))
+    if understood is not None:
+        body["interpreted"] = understood
+    return jsonify(body)
 
 
 @bp.get("/places")
