@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from pathlib import Path
 
 import pytest
 import shapely
 from click.testing import CliRunner
+from playwright.sync_api import expect
+from werkzeug.serving import make_server
 
 from app import create_app
 from directory import areas_store, places
@@ -260,3 +263,40 @@ def test_docs_list_every_need_word():
     for _need, lt_words, en_words in VOCABULARY:
         for word in (*lt_words, *en_words):
             assert word in text, f"docs/search.md misses {word!r}: regenerate its table from directory/vocabulary.py"
+
+
+# --- the map (real Chromium) -------------------------------------------------------------------
+
+@pytest.fixture
+def lt_server(lt):
+    settings, _conn, _result = lt
+    app = create_app(settings)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.mark.browser
+def test_map_reads_need_and_place_and_suggests_places(lt, lt_server, page):
+    _settings, conn, _result = lt
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    expected = conn.execute(
+        "SELECT count(*) FROM facilities, json_each(facilities.categories) c WHERE c.value = 'kindergarten'"
+        " AND eldership_code = (SELECT code FROM areas WHERE name = 'Antakalnio sen.') AND lon IS NOT NULL"
+    ).fetchone()[0]
+    page.goto(lt_server + "/?lang=en&ll=55.2,23.9&z=7")  # all of Lithuania: the place is far from this view
+    expect(page.locator("#status")).to_contain_text("places in view")
+    page.fill("#q", "darželis Antakalnis")
+    expect(page.locator("#q-understood")).to_contain_text("Kindergarten")
+    expect(page.locator("#q-understood")).to_contain_text("Antakalnio sen. (eldership")
+    expect(page.locator("#results li")).to_have_count(expected)  # the map moved there and lists them
+    page.locator("#place").press_sequentially("Antak")
+    expect(page.locator("#place-options option").first).to_have_attribute(
+        "value", "Antakalnio sen. (eldership, Vilniaus m. sav.)")
+    page.fill("#place", "Antakalnio sen. (eldership, Vilniaus m. sav.)")  # what choosing the option does
+    expect(page.locator("#status")).to_contain_text("Nearest first from Antakalnio sen.")
+    assert errors == []
