@@ -26,8 +26,10 @@ from directory.model import CATEGORIES, FEATURES
 from directory.query import parse_query
 from directory.store import connect
 from directory.vocabulary import VOCABULARY, covered_slugs, match_needs, word_stem
+from ingest import places as place_files
 from ingest import runs
 from ingest.areas import read_areas, read_outline
+from ingest.overpass import cache_path
 from tests.clitool import make_cli
 
 # The 7 nodes of the country sample that lie outside the simplified municipality polygons
@@ -300,3 +302,17 @@ def test_map_reads_need_and_place_and_suggests_places(lt, lt_server, page):
     page.fill("#place", "Antakalnio sen. (eldership, Vilniaus m. sav.)")  # what choosing the option does
     expect(page.locator("#status")).to_contain_text("Nearest first from Antakalnio sen.")
     assert errors == []
+
+
+def test_places_live_from_overpass_through_the_cache(shared_data, tmp_path):
+    """The live gazetteer asks Overpass through the same client and cache as the facilities;
+    here the cache holds the answer (no test reaches the internet)."""
+    settings = Settings(db=tmp_path / "p.db", cache_dir=tmp_path / "cache", offline=True)
+    query = place_files.overpass_query(area="LT")
+    path = cache_path(settings.cache_dir / "overpass", endpoint=settings.overpass_url, query=query)
+    path.parent.mkdir(parents=True)
+    with gzip.open(shared_data / "geodata-lt-osm-nodes" / "lithuania-2019-places.json.gz") as fh:
+        path.write_bytes(fh.read())
+    conn = connect(settings.db)
+    assert runs.load_places(conn, settings=settings) == 22_132
+    assert places.suggest(conn, "Kaunas")[0]["kind"] == "city"

@@ -21,7 +21,7 @@
   const placeOptions = document.getElementById("place-options");
   const understoodEl = document.getElementById("q-understood");
   let suggested = new Map(); // option text -> the /api/places suggestion it stands for
-  let lastPlace = ""; // the place the search text was last understood as (fit the map once)
+  let lastPlace = ""; // the place the search text was last understood as (fit the map once; null: keep the URL's view)
   let near = null; // {lon, lat, label}
   let youMarker = null;
   let pending = null;
@@ -273,7 +273,9 @@
     understoodEl.textContent = fmt(S.understood, { what: parts.join(" · ") });
     const key = it.place ? it.place.name + "|" + it.place.kind : "";
     if (key && key !== lastPlace) {
+      const shared = lastPlace === null; // a shared link's own view wins over the place's
       lastPlace = key;
+      if (shared) return;
       const b = it.place.bbox;
       if (b) map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { animate: false });
       else map.setView([it.place.lat, it.place.lon], 12, { animate: false });
@@ -388,6 +390,7 @@
   form.q.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(load, 300); });
   form.addEventListener("submit", (e) => { e.preventDefault(); load(); });
   const hadView = readUrl();
+  if (hadView && form.q.value) lastPlace = null; // see showUnderstood
   if (!hadView && cfg.extent) {
     const e = cfg.extent.map(Number);
     map.fitBounds([[e[1], e[0]], [e[3], e[2]]], { animate: false });
