@@ -31,6 +31,7 @@ from ingest import runs
 from ingest.areas import read_areas, read_outline
 from ingest.overpass import cache_path
 from tests.clitool import make_cli
+from tests.conftest import SHARED_DATA
 
 # The 7 nodes of the country sample that lie outside the simplified municipality polygons
 # (within 50-270 m of them; two also just outside the coarse country outline).
@@ -316,3 +317,14 @@ def test_places_live_from_overpass_through_the_cache(shared_data, tmp_path):
     conn = connect(settings.db)
     assert runs.load_places(conn, settings=settings) == 22_132
     assert places.suggest(conn, "Kaunas")[0]["kind"] == "city"
+
+
+def test_setting_up_again_changes_nothing(lt):
+    settings, conn, _result = lt
+    before = conn.execute("SELECT count(*) FROM changes").fetchone()[0]
+    again = runs.setup_lithuania(conn, settings=settings, from_dir=SHARED_DATA)
+    for _name, run in again.runs:
+        for report in run.reports:
+            assert (report.added, report.updated, report.removed) == (0, 0, 0), report.summary()
+    assert conn.execute("SELECT count(*) FROM changes").fetchone()[0] == before
+    assert again.places == 22_132 and places.suggest(conn, "Antakalnis")[0]["name"] == "Antakalnio sen."
