@@ -328,3 +328,14 @@ def test_setting_up_again_changes_nothing(lt):
             assert (report.added, report.updated, report.removed) == (0, 0, 0), report.summary()
     assert conn.execute("SELECT count(*) FROM changes").fetchone()[0] == before
     assert again.places == 22_132 and places.suggest(conn, "Antakalnis")[0]["name"] == "Antakalnio sen."
+
+
+def test_export_reads_q_like_the_api(lt, api, tmp_path):
+    settings, _conn, _result = lt
+    out = tmp_path / "a.csv"
+    res = CliRunner().invoke(make_cli(), ["--db", str(settings.db), "export", "csv", "-o", str(out), "--q",
+                                          "darželis Antakalnis"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "place Antakalnio sen." in res.output
+    _body, feats = facilities(api, q="darželis Antakalnis")
+    assert len(out.read_text(encoding="utf-8").strip().splitlines()) == len(feats) + 1

@@ -39,7 +39,12 @@ def export(cfg: Settings, fmt: str, out: Path, **filters: str | None) -> None:
     except BadRequest as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.where}") from None
     conn = connect(cfg.db, readonly=True)
-    query, _understood = interpret(conn, query)  # the same reading of --q as the API's
+    query, understood = interpret(conn, query)  # the same reading of --q as the API's
+    if understood is not None:
+        place = understood["place"]["name"] if understood["place"] else "-"
+        click.echo(f"--q understood as: categories {','.join(understood['categories']) or '-'};"
+                   f" features {','.join(understood['features']) or '-'}; place {place};"
+                   f" name words {understood['words'] or '-'}", err=True)
     n = exports.write_file(conn, query, fmt, out)
     click.echo(f"wrote {out} ({out.stat().st_size:,} bytes" + (f", {n:,} facilities)" if n is not None else ")"))
 
