@@ -110,7 +110,8 @@ def rebuild_area_places(conn: sqlite3.Connection, locator: AreaLocator) -> int:
         inside = shapely.point_on_surface(area.geometry)  # a point inside, even for a crescent
         min_lon, min_lat, max_lon, max_lat = (float(v) for v in shapely.bounds(area.geometry))
         is_mun = area.level == "municipality"
-        _insert(conn, {"name": area.name, "kind": area.level, "source": "areas", "source_id": area.code,
+        _insert(conn, {"name": area.name, "kind": area.level, "source": "areas",
+                       "source_id": f"{area.level}/{area.code}",  # codes are unique within a level only
                        "area_code": area.code, "municipality_code": area.code if is_mun else area.parent_code,
                        "eldership_code": None if is_mun else area.code, "lon": inside.x, "lat": inside.y,
                        "min_lon": min_lon, "min_lat": min_lat, "max_lon": max_lon, "max_lat": max_lat,

@@ -282,7 +282,7 @@ MIGRATIONS: list[str] = [
         name TEXT NOT NULL,
         kind TEXT NOT NULL,                 -- municipality|eldership|city|town|suburb|village|hamlet|...
         source TEXT NOT NULL,               -- 'areas' or 'osm'
-        source_id TEXT NOT NULL,            -- the area code or the OSM node id
+        source_id TEXT NOT NULL,            -- level/code of an area, or the OSM element (node/123)
         area_code TEXT,                     -- municipality/eldership: the area itself
         municipality_code TEXT,             -- where the place lies
         eldership_code TEXT,
