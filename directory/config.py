@@ -36,6 +36,9 @@ class Settings:
     spinta_url: str = "https://get.data.gov.lt"  # ATVIRA_SPINTA_URL: data.gov.lt data API base
     snapshots_dir: Path = Path("")  # ATVIRA_SNAPSHOTS_DIR: dated copies of the store (default: `snapshots/` beside the store)
     max_upload_bytes: int = 100_000_000  # ATVIRA_MAX_UPLOAD_BYTES: the largest registry/upload file read (refused before parsing)
+    # A point outside the (simplified) municipality polygons but within this many metres of one
+    # and of the country outline goes to the nearest municipality (directory.areas).
+    border_tolerance_m: float = 2000.0  # ATVIRA_BORDER_TOLERANCE_M
     snapshot_retention: int = 12  # ATVIRA_SNAPSHOT_RETENTION: snapshot files kept (older ones pruned; 0 = keep all)
     # Accounts, sessions and abuse defences (issue 11). Personal data lives in a PRIVATE SQLite
     # file, never in the public store (whose snapshots and download are published whole).

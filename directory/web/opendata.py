@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from .. import catalog, changes, clock, exports, openapi, snapshots
 from ..errors import BadRequest
+from ..interpret import interpret
 from ..query import FacilityQuery, parse_int, parse_query
 from ..store import counts
 from .context import next_link, reader, settings
@@ -28,7 +29,7 @@ def download_query(args) -> FacilityQuery:
     for name in ("limit", "after"):
         if name in args:
             raise BadRequest("downloads are not paged: they hold every matching facility", where=name)
-    return parse_query(args)
+    return interpret(reader(), parse_query(args))[0]
 
 
 @bp.get("/downloads/facilities.<fmt>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import folium
 from flask import Blueprint, current_app, render_template, url_for
@@ -121,7 +122,7 @@ def data_attribution(conn) -> str:
 
 
 
-def _js_strings() -> dict[str, str]:
+def _js_strings() -> dict[str, Any]:
     """The map script's UI text, translated server-side (the script has no gettext)."""
     return {
         "loading": gettext("Loading…"),
@@ -144,6 +145,15 @@ def _js_strings() -> dict[str, str]:
         "place_not_found": gettext("No place or address matches that."),
         "details": gettext("Details"),
         "you_are_here": gettext("You are here"),
+        "understood": gettext("Understood as: %(what)s", what="{what}"),
+        "name_words": gettext("name “%(w)s”", w="{w}"),
+        "kinds": {
+            "municipality": gettext("municipality"), "eldership": gettext("eldership"), "city": gettext("city"),
+            "town": gettext("town"), "suburb": gettext("suburb"), "quarter": gettext("quarter"),
+            "neighbourhood": gettext("neighbourhood"), "village": gettext("village"), "hamlet": gettext("hamlet"),
+            "locality": gettext("locality"), "isolated_dwelling": gettext("isolated dwelling"),
+            "island": gettext("island"), "address": gettext("address"),
+        },
     }
 
 
@@ -168,6 +178,7 @@ def index() -> str:
         "categories": {
             slug: {"label": str(CATEGORY_LABELS[slug]), "color": c, "glyph": g} for slug, (c, g) in CATEGORY_STYLE.items()
         },
+        "features": {slug: str(label) for slug, label in FEATURE_LABELS.items()},
         "strings": _js_strings(),
     }
     return render_template(
