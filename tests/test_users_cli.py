@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
+from flask import jsonify
 
 from directory import accounts, clock
 from directory.accounts import AccountLocked, InvalidCredentials, PermissionDenied
 from directory.private_store import PRIVATE_SCHEMA_VERSION, connect_private
 from directory.store import connect
+from directory.web.auth import editor_for, login_required
 from tests.authtool import PASSWORD, add_account, csrf_token, sign_in
 from tests.clitool import make_cli
 
@@ -110,10 +112,6 @@ def test_can_edit_and_role_label():
 
 def test_editor_outside_their_area_gets_403_and_strangers_sign_in_first(settings, make_app):
     """`editor_for` and `login_required` as contrib's views use them (routes added for the test)."""
-    from flask import jsonify
-
-    from directory.web.auth import editor_for, login_required
-
     app = make_app()
 
     @login_required
