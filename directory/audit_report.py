@@ -11,7 +11,15 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-from .audit import CHECKLIST, CHECKLIST_CATEGORIES, MIN_KNOWN_SHARE, POINTS, QUALITY_PROBLEMS, computed, min_known_points
+from .audit import (
+    CHECKLIST,
+    CHECKLIST_CATEGORIES,
+    MIN_KNOWN_SHARE,
+    POINTS,
+    QUALITY_PROBLEMS,
+    computed,
+    min_known_points,
+)
 from .errors import BadRequest, NotFound
 from .model import CATEGORIES
 

@@ -1,0 +1,39 @@
+"""Lithuanian for the honest audit's strings (issue 12: ranks, the checklist's threshold and scope,
+verification per source) and the export recipe on /datasets and /api."""
+
+LT = {
+    "%(rank)s of %(n)s": "%(rank)s iš %(n)s",
+    "Rank": "Vieta",
+    "too few known points": "per mažai žinomų punktų",
+    "Public institutions: %(n)s; checklist score: too few known points (%(coverage)s of points known; a score needs at least %(min)s); %(all)s meet every point.":
+        "Viešųjų įstaigų: %(n)s; kontrolinio sąrašo įvertinimas: per mažai žinomų punktų (žinoma %(coverage)s punktų; "
+        "įvertinimui reikia bent %(min)s); visus punktus atitinka: %(all)s.",
+    "%(n)s public institutions; score: too few known points (%(known)s of %(total)s known, at least %(needed)s needed); %(all)s meet every point.":
+        "Viešųjų įstaigų: %(n)s; įvertinimas: per mažai žinomų punktų (žinoma %(known)s iš %(total)s, reikia bent "
+        "%(needed)s); visus punktus atitinka: %(all)s.",
+    "No public institution of the checklist's categories here.":
+        "Čia nėra kontrolinio sąrašo kategorijų viešųjų įstaigų.",
+    "n/a: not known (no population, no facility with a published capacity, no public institution). Rank: by facilities of this category per 10,000 residents, 1 = most; equal figures share a rank (1, 2, 2, 4); a municipality with none is not ranked (—), so \"of N\" counts only the municipalities that have at least one.":
+        "n/d: nežinoma (nėra gyventojų skaičiaus, nė viena įstaiga nepaskelbė vietų skaičiaus, nėra viešųjų įstaigų). "
+        "Vieta: pagal šios kategorijos vietų skaičių 10 000 gyventojų, 1 = daugiausia; vienodi skaičiai dalijasi "
+        "vieta (1, 2, 2, 4); savivaldybė, kurioje nėra nė vienos, nereitinguojama (—), todėl „iš N“ skaičiuoja tik "
+        "savivaldybes, kuriose yra bent viena.",
+    "Checklist score: shown only when at least %(min)s of the applicable points are known; otherwise \"too few known points\".":
+        "Kontrolinio sąrašo įvertinimas rodomas tik tada, kai žinoma bent %(min)s taikomų punktų; kitaip – "
+        "„per mažai žinomų punktų“.",
+    "The checklist applies to the open public institutions only: town halls and eldership offices, libraries, community centres and culture centres, whose operator is in the public sector or not known. Kindergartens, childcare and day centres serve enrolled children or clients, so they are not scored; private places are not either. Each institution is checked against the points below, in the spirit of an opera house open to all all day.":
+        "Kontrolinis sąrašas taikomas tik atviroms viešosioms įstaigoms: savivaldybių ir seniūnijų pastatams, "
+        "bibliotekoms, bendruomenės ir kultūros centrams, kurių valdytojas yra viešasis sektorius arba nežinomas. "
+        "Darželiai, vaikų priežiūra ir dienos centrai aptarnauja įrašytus vaikus ar klientus, todėl nevertinami; "
+        "privačios vietos taip pat. Kiekviena įstaiga tikrinama pagal toliau pateiktus punktus – operos teatro, "
+        "visą dieną atviro visiems, dvasia.",
+    "A score is shown only when at least %(share)s of the applicable points are known (an institution: %(n)s of its %(total)s points; a municipality: that share of all its institutions' points); otherwise the page says \"too few known points\", because a score over a handful of known points says little.":
+        "Įvertinimas rodomas tik tada, kai žinoma bent %(share)s taikomų punktų (įstaigai – %(n)s iš %(total)s "
+        "punktų; savivaldybei – tokia visų jos įstaigų punktų dalis); kitaip puslapyje rašoma „per mažai žinomų "
+        "punktų“, nes įvertinimas iš kelių žinomų punktų mažai ką pasako.",
+    "Of %(n)s facilities. Verified means: listed by a register on the date of its last run (the run counts as verification), or an OpenStreetMap check_date / survey:date, or a confirmation; a facility never verified counts as not verified in 12 months; \"only one source\" means one live source record.":
+        "Iš %(n)s vietų. Patikrinta reiškia: registras ją išvardijo paskutinio savo nuskaitymo dieną (nuskaitymas "
+        "laikomas patikrinimu), arba OpenStreetMap check_date / survey:date, arba patvirtinimas; niekada "
+        "netikrinta vieta laikoma netikrinta per 12 mėnesių; „tik vienas šaltinis“ reiškia vieną galiojantį "
+        "šaltinio įrašą.",
+}
