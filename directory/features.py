@@ -10,9 +10,29 @@ from __future__ import annotations
 
 import json
 
+from .model import EXTRA_FIELDS
+
 # A facility's RFC 7946 geometry (lon, lat), or null for a place without a map position.
 GEOMETRY_SQL = """CASE WHEN f.lon IS NULL THEN NULL
                      ELSE json_object('type', 'Point', 'coordinates', json_array(f.lon, f.lat)) END"""
+
+
+
+def extra_sql(key: str, kind: str, *, alias: str = "f") -> str:
+    """SQL: the value of `key` in the facility's extra as a column of `kind` (model.EXTRA_FIELDS),
+    NULL when absent (or, for integer, not a whole number). The instr() test skips the JSON parse
+    for the many rows that do not carry the key (an OpenStreetMap row's extra holds all its tags)."""
+    extra, path = f"{alias}.extra", f"'$.{key}'"
+    if kind == "integer":
+        value = f"iif(json_type({extra}, {path}) = 'integer', json_extract({extra}, {path}), NULL)"
+    elif kind == "list":  # a single text where a list was expected becomes a list of one
+        value = (f"CASE WHEN json_type({extra}, {path}) = 'array' THEN json_extract({extra}, {path})"
+                 f" WHEN json_type({extra}, {path}) NOT IN ('null', 'object') THEN json_array(json_extract({extra}, {path}))"
+                 " END")
+    else:
+        value = f"CAST(json_extract({extra}, {path}) AS TEXT)"
+    return f"iif(instr({extra}, '\"{key}\"') = 0, NULL, {value})"
+
 
 # Every property a feature may carry, by name: its SQL over the row `f`.
 PROPERTY_SQL: dict[str, str] = {
@@ -41,6 +61,10 @@ PROPERTY_SQL: dict[str, str] = {
     "licence": "f.licence",
     "fetched_at": "f.fetched_at",
     "updated_at": "f.updated_at",
+    # The register's extras (capacity, children, free places ...), one property each; a list is
+    # a JSON array (json() keeps it one, not a string holding JSON).
+    **{key: (f"json({extra_sql(key, kind)})" if kind == "list" else extra_sql(key, kind))
+       for key, (kind, _) in EXTRA_FIELDS.items()},
 }
 
 # The properties of a list row (the API); the detail view adds every source record and extra.
@@ -51,10 +75,10 @@ LIST_PROPERTIES = ("id", "name", "categories", "features", "address", "opening_h
 MAP_PROPERTIES = ("id", "name", "categories", "features", "address", "opening_hours", "open_state", "operator",
                   "sector", "status", "municipality_code", "eldership_code", "last_verified", "source", "licence",
                   "fetched_at")
-# A download: area names beside their codes, and every source with its licence.
+# A download: area names beside their codes, every source with its licence, and the extras.
 EXPORT_PROPERTIES = ("id", "name", "categories", "features", "address", "opening_hours", "operator", "sector",
                      "status", "municipality_code", "municipality", "eldership_code", "eldership", "sources",
-                     "last_verified", "fetched_at", "updated_at")
+                     "last_verified", "fetched_at", "updated_at", *EXTRA_FIELDS)
 
 
 def feature_sql(properties: tuple[str, ...] = LIST_PROPERTIES) -> str:

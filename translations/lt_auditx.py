@@ -36,4 +36,20 @@ LT = {
         "laikomas patikrinimu), arba OpenStreetMap check_date / survey:date, arba patvirtinimas; niekada "
         "netikrinta vieta laikoma netikrinta per 12 mėnesių; „tik vienas šaltinis“ reiškia vieną galiojantį "
         "šaltinio įrašą.",
+    "Read the CSV with the column types of datapackage.json: codes such as municipality_code stay text (\"13\", not 13.0) and capacity, children, free places and waiting list are whole numbers with gaps (Int64), as in /api/facilities/<id>. Plain pd.read_csv guesses the types from the values and turns codes into numbers.":
+        "Skaitykite CSV su datapackage.json stulpelių tipais: kodai, pvz., municipality_code, lieka tekstas "
+        "(„13“, ne 13.0), o vietų, vaikų, laisvų vietų ir laukiančiųjų skaičiai – sveikieji skaičiai su "
+        "spragomis (Int64), kaip /api/facilities/<id>. Paprastas pd.read_csv tipus spėja iš reikšmių ir kodus "
+        "paverčia skaičiais.",
+    "Reading the CSV with pandas": "CSV skaitymas su pandas",
+    "The CSV is plain RFC 4180 text: a CSV file cannot say that \"13\" is a code and not a number, so the types travel beside it in datapackage.json. Read it with those types and municipality_code and eldership_code stay text, and the integer columns (capacity, children, free places, waiting list, ages) are nullable integers (Int64), equal to the values of /api/facilities/<id>:":
+        "CSV yra paprastas RFC 4180 tekstas: CSV failas negali pasakyti, kad „13“ yra kodas, o ne skaičius, todėl "
+        "tipai pateikiami šalia, datapackage.json faile. Skaitykite su šiais tipais – municipality_code ir "
+        "eldership_code liks tekstas, o sveikųjų skaičių stulpeliai (vietos, vaikai, laisvos vietos, laukiantieji, "
+        "amžius) bus sveikieji skaičiai su galimomis spragomis (Int64), lygūs /api/facilities/<id> reikšmėms:",
+    "The GeoJSON and the GeoPackage carry the same columns (in GeoJSON the lists are arrays). The GeoPackage stores the codes as text and the integer columns as integers; geopandas reads an integer column with gaps as float64 (numpy has no missing integer), so apply the same types:":
+        "GeoJSON ir GeoPackage turi tuos pačius stulpelius (GeoJSON sąrašai yra masyvai). GeoPackage kodus saugo "
+        "kaip tekstą, o sveikųjų skaičių stulpelius – kaip sveikuosius skaičius; geopandas sveikųjų skaičių "
+        "stulpelį su spragomis nuskaito kaip float64 (numpy neturi trūkstamo sveikojo skaičiaus), todėl "
+        "pritaikykite tuos pačius tipus:",
 }
