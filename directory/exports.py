@@ -116,14 +116,49 @@ def _same(expr: str) -> str:
     return expr
 
 
-def _extra_column(key: str, kind: str, description: str) -> Column:
-    if kind == "integer":
-        sql = extra_sql(key, kind)
-        return Column(key, sql, "integer", description, csv=f"coalesce({sql}, '')")
-    if kind == "list":
-        return Column(key, f"(SELECT group_concat(value, ';') FROM json_each({extra_sql(key, kind)}))", "string",
-                      description)
-    return Column(key, extra_sql(key, kind), "string", description)
+def _csv_part(column: Column) -> tuple[str, list[str]]:
+    """A column's piece of the line: a printf format and its arguments.
+
+    Source-written text is `"%s%w"`: %w doubles embedded quotes (RFC 4180), and the %s in front is
+    an apostrophe when the text starts with = + - @ TAB or CR (the formula-injection guard).
+    """
+    if column.csv is not None:
+        return "%s", [column.csv]
+    return '"%s%w"', [_guard(column.sql), f"coalesce({column.sql}, '')"]
+
+
+def _extra_columns() -> list[Column]:
+    """One column per model.EXTRA_FIELDS entry. In the CSV the first one writes all their cells:
+    a facility whose extra is '{}' (most of a big store) gets one constant, the empty cells, and
+    skips the thirteen look-ups (as the feature columns do)."""
+    columns = []
+    for key, (kind, description) in EXTRA_FIELDS.items():
+        if kind == "integer":
+            sql = extra_sql(key, kind)
+            columns.append(Column(key, sql, "integer", description, csv=f"coalesce({sql}, '')"))
+        elif kind == "list":
+            sql = f"(SELECT group_concat(value, ';') FROM json_each({extra_sql(key, kind)}))"
+            columns.append(Column(key, sql, "string", description))
+        else:
+            columns.append(Column(key, extra_sql(key, kind), "string", description))
+    # The cells read from `x`, the small array json_extract(extra, '$.capacity', ...) gives: one
+    # parse of the (possibly big: all of OSM's tags) extra per row instead of one per cell.
+    cells = []
+    for i, (key, (kind, _)) in enumerate(EXTRA_FIELDS.items()):
+        value = extra_sql(key, kind, json_text="x", path=f"'$[{i}]'")
+        if kind == "list":
+            value = f"(SELECT group_concat(value, ';') FROM json_each({value}))"
+        cells.append(Column(key, value, "integer" if kind == "integer" else "string", "",
+                            csv=f"coalesce({value}, '')" if kind == "integer" else None))
+    parts = [_csv_part(c) for c in cells]
+    fmt = ",".join(p[0] for p in parts)
+    args = ", ".join(a for p in parts for a in p[1])
+    paths = ", ".join(f"'$.{key}'" for key in EXTRA_FIELDS)
+    empty = ",".join("" if c.type == "integer" else '""' for c in columns)
+    nulls = "[" + ",".join(["null"] * len(columns)) + "]"  # an extra with none of these keys (OSM's)
+    group = (f"iif(f.extra = '{{}}', '{empty}', (SELECT iif(x = '{nulls}', '{empty}', printf('{fmt}', {args}))"
+             f" FROM (SELECT json_extract(f.extra, {paths}) AS x)))")
+    return [replace(columns[0], csv=group), *(replace(c, csv="") for c in columns[1:])]
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -161,7 +196,7 @@ COLUMNS: tuple[Column, ...] = (
     ),
     # The extras (model.EXTRA_FIELDS): whole numbers as integer columns (empty when unknown),
     # lists joined with ';', texts quoted and guarded like every source-written text.
-    *(_extra_column(key, kind, description) for key, (kind, description) in EXTRA_FIELDS.items()),
+    *_extra_columns(),
     Column("sources", _SOURCES_SQL, "string",
            "Every source record describing the place, as source:id, separated by '; '", csv=_PROVENANCE_CSV),
     Column("licences", _licences(_same), "string", "The licences of those source records, separated by '; '",
@@ -182,17 +217,6 @@ SQL_TYPES = {"number": "REAL", "integer": "INTEGER"}
 def flat_select() -> str:
     """The SELECT list of a flat export row (`f.rid` last: the keyset cursor)."""
     return ", ".join(f"{c.sql} AS {c.name}" for c in COLUMNS) + ", f.rid"
-
-
-def _csv_part(column: Column) -> tuple[str, list[str]]:
-    """A column's piece of the line: a printf format and its arguments.
-
-    Source-written text is `"%s%w"`: %w doubles embedded quotes (RFC 4180), and the %s in front is
-    an apostrophe when the text starts with = + - @ TAB or CR (the formula-injection guard).
-    """
-    if column.csv is not None:
-        return "%s", [column.csv]
-    return '"%s%w"', [_guard(column.sql), f"coalesce({column.sql}, '')"]
 
 
 def csv_line_expr() -> str:

@@ -18,11 +18,14 @@ GEOMETRY_SQL = """CASE WHEN f.lon IS NULL THEN NULL
 
 
 
-def extra_sql(key: str, kind: str, *, alias: str = "f") -> str:
+def extra_sql(key: str, kind: str, *, alias: str = "f", json_text: str | None = None, path: str | None = None) -> str:
     """SQL: the value of `key` in the facility's extra as a column of `kind` (model.EXTRA_FIELDS),
     NULL when absent (or, for integer, not a whole number). The instr() test skips the JSON parse
-    for the many rows that do not carry the key (an OpenStreetMap row's extra holds all its tags)."""
-    extra, path = f"{alias}.extra", f"'$.{key}'"
+    for the many rows that do not carry the key (an OpenStreetMap row's extra holds all its tags).
+
+    `json_text` and `path`: read the value from another JSON text instead (the CSV reads all the
+    extras out of the big extra once, into a small array, and each cell from that)."""
+    extra, path = (json_text, path) if json_text else (f"{alias}.extra", f"'$.{key}'")
     if kind == "integer":
         value = f"iif(json_type({extra}, {path}) = 'integer', json_extract({extra}, {path}), NULL)"
     elif kind == "list":  # a single text where a list was expected becomes a list of one
@@ -31,8 +34,16 @@ def extra_sql(key: str, kind: str, *, alias: str = "f") -> str:
                  " END")
     else:
         value = f"CAST(json_extract({extra}, {path}) AS TEXT)"
+    if json_text:
+        return value
     return f"iif(instr({extra}, '\"{key}\"') = 0, NULL, {value})"
 
+
+# SQL: the facility's extra holds none of EXTRA_FIELDS (one small parse; '{}' not even that).
+NO_EXTRA_FIELDS_SQL = (
+    "(f.extra = '{}' OR json_extract(f.extra, " + ", ".join(f"'$.{k}'" for k in EXTRA_FIELDS) + ") = '["
+    + ",".join(["null"] * len(EXTRA_FIELDS)) + "]')"
+)
 
 # Every property a feature may carry, by name: its SQL over the row `f`.
 PROPERTY_SQL: dict[str, str] = {
@@ -86,15 +97,25 @@ def feature_sql(properties: tuple[str, ...] = LIST_PROPERTIES) -> str:
     unknown = [p for p in properties if p not in PROPERTY_SQL]
     if unknown:
         raise ValueError(f"no SQL for feature properties {unknown}")
-    props = ",\n        ".join(f"'{p}', {PROPERTY_SQL[p]}" for p in properties)
+    props = _properties(properties)
+    # The extras' keys (capacity, children ...) only for a facility that has at least one of
+    # them: most places have none (extra '{}', or only OSM's raw tags), and thirteen null keys per
+    # feature made the GeoJSON export a third bigger and slower for nothing. A place with any
+    # of them carries every key (null when unknown).
+    plain = tuple(p for p in properties if p not in EXTRA_FIELDS)
+    if plain != properties:
+        props = f"iif({NO_EXTRA_FIELDS_SQL}, {_properties(plain)}, {props})"
     return f"""json_object(
     'type', 'Feature',
     'id', f.id,
     'geometry', {GEOMETRY_SQL},
-    'properties', json_object(
-        {props}
-    )
+    'properties', {props}
 )"""
+
+
+def _properties(properties: tuple[str, ...]) -> str:
+    pairs = ",\n        ".join(f"'{p}', {PROPERTY_SQL[p]}" for p in properties)
+    return f"json_object(\n        {pairs}\n    )"
 
 
 def feature_collection(features: list[str], *, next_url: str | None, truncated: bool | None = None) -> str:

@@ -47,8 +47,9 @@ LT = {
         "tipai pateikiami šalia, datapackage.json faile. Skaitykite su šiais tipais – municipality_code ir "
         "eldership_code liks tekstas, o sveikųjų skaičių stulpeliai (vietos, vaikai, laisvos vietos, laukiantieji, "
         "amžius) bus sveikieji skaičiai su galimomis spragomis (Int64), lygūs /api/facilities/<id> reikšmėms:",
-    "The GeoJSON and the GeoPackage carry the same columns (in GeoJSON the lists are arrays). The GeoPackage stores the codes as text and the integer columns as integers; geopandas reads an integer column with gaps as float64 (numpy has no missing integer), so apply the same types:":
-        "GeoJSON ir GeoPackage turi tuos pačius stulpelius (GeoJSON sąrašai yra masyvai). GeoPackage kodus saugo "
+    "The GeoJSON and the GeoPackage carry the same columns (in GeoJSON the lists are arrays, and a place with none of the register fields — capacity to baby_room_basis — leaves those keys out). The GeoPackage stores the codes as text and the integer columns as integers; geopandas reads an integer column with gaps as float64 (numpy has no missing integer), so apply the same types:":
+        "GeoJSON ir GeoPackage turi tuos pačius stulpelius (GeoJSON sąrašai yra masyvai, o vieta be jokių registro "
+        "laukų – nuo capacity iki baby_room_basis – šių raktų neturi). GeoPackage kodus saugo "
         "kaip tekstą, o sveikųjų skaičių stulpelius – kaip sveikuosius skaičius; geopandas sveikųjų skaičių "
         "stulpelį su spragomis nuskaito kaip float64 (numpy neturi trūkstamo sveikojo skaičiaus), todėl "
         "pritaikykite tuos pačius tipus:",
