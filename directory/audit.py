@@ -15,11 +15,31 @@ Three parts:
 - data quality per municipality, with the worst records listed.
 
 Unknown is its own value throughout: a feature absent from a facility is unknown, never "no".
+
+The five honesty rules (issue 12; each has a test in tests/test_audit_honesty.py):
+
+1. Ranks are competition ranks ("1, 2, 2, 4") among the municipalities that have at least one
+   facility of the category; a municipality with none is not ranked (its rank is empty, shown
+   as "—"), so a count of 0 is never ranked above a count above 0.
+2. A checklist score (an institution's or a municipality's) is given only when at least
+   `MIN_KNOWN_SHARE` of the applicable points are known; otherwise the score is empty and the
+   pages say "too few known points". The yes and known counts are kept either way.
+3. The checklist applies to the open public institutions only: `CHECKLIST_CATEGORIES` (town
+   halls and eldership offices, libraries, community centres, culture centres) of the public or
+   an unknown sector. Kindergartens, childcare and day centres serve enrolled children or
+   clients, so "open to anyone during published hours" does not apply to them.
+4. "Verified" is defined per source (`verified_at_sql`): a register's run lists the record on
+   its fetch date, so a register record counts as verified when its run was; an OpenStreetMap
+   record only by its `check_date` / `survey:date` (carried into last_verified); a confirmation
+   (later: contributions) sets last_verified, the hook every source shares.
+5. A record without a position counts for the municipality its source states (a mapping's
+   `municipality`), so a register's unplaced records are not lost from its municipality.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import statistics
 import time
@@ -37,10 +57,23 @@ from .store import get_meta, set_meta, transaction
 # Facilities that count: removed and closed places are not there for a citizen.
 LIVE = "f.status IN ('active', 'unknown')"
 
-# Categories whose facilities are public institutions when their sector is not known; a
-# facility whose sector is "public" is an institution whatever its category.
-INSTITUTION_CATEGORIES = ("townhall", "library", "community_centre", "culture")
+# The open public institutions the checklist applies to (rule 3): places anyone may walk into
+# during published hours. A facility of one of these categories whose sector is public or not
+# known is scored; a private one is not; other categories are never scored, whatever their sector
+# (a municipal kindergarten is public but not open to anyone).
+CHECKLIST_CATEGORIES = ("townhall", "library", "community_centre", "culture")
+INSTITUTION_CATEGORIES = CHECKLIST_CATEGORIES  # the older name, kept for callers
 CHILDCARE_CATEGORIES = ("kindergarten", "childcare")
+
+# Rule 2: a score is shown only when at least this share of the applicable points is known
+# (an institution: 4 of its 8 points; a municipality: half of its institutions' points).
+MIN_KNOWN_SHARE = 0.5
+
+# Rule 4: sources whose fetch is not a check of the facts. OpenStreetMap keeps an object until
+# someone deletes it, so downloading it says nothing about whether the place is still as
+# described; its check_date / survey:date does. Every other source is a register or a
+# municipality's own list: the record is listed on the run's date, and that is a verification.
+FETCH_DOES_NOT_VERIFY = ("osm",)
 
 
 # The features the checklist reads; each is extracted from the JSON once per institution
@@ -102,7 +135,7 @@ POINTS = tuple(CHECKLIST)
 QUALITY_PROBLEMS: dict[str, str] = {
     "missing_hours": "No opening hours",
     "no_features": "No feature known",
-    "stale": "Not verified in 12 months",
+    "stale": "Not verified in 12 months",  # see verified_at_sql for what counts per source
     "single_source": "Only one source",
     "conflicts": "Unresolved conflict between sources",
 }
@@ -114,11 +147,45 @@ SHAPE_DECIMALS = 4  # ~10 m: finer than the simplification, half the text of 6 d
 
 
 def institution_predicate(alias: str = "f") -> str:
-    """SQL: the facility is a public institution (sector public, or an institution category of
-    unknown sector; a private theatre is not a public institution)."""
-    cats = ", ".join(f"'{c}'" for c in INSTITUTION_CATEGORIES)
-    return (f"({alias}.sector = 'public' OR ({alias}.sector = 'unknown' AND EXISTS"
-            f" (SELECT 1 FROM json_each({alias}.categories) WHERE value IN ({cats}))))")
+    """SQL: the facility is an open public institution (rule 3): one of CHECKLIST_CATEGORIES, of
+    the public or an unknown sector (a private theatre is not; a public kindergarten is not)."""
+    cats = ", ".join(f"'{c}'" for c in CHECKLIST_CATEGORIES)
+    return (f"({alias}.sector IN ('public', 'unknown') AND EXISTS"
+            f" (SELECT 1 FROM json_each({alias}.categories) WHERE value IN ({cats})))")
+
+
+def min_known_points(applicable: int) -> int:
+    """How many of `applicable` points must be known before a score is given (rule 2)."""
+    return max(1, math.ceil(MIN_KNOWN_SHARE * applicable))
+
+
+def listed_sql() -> str:
+    """SQL giving (facility_id, at): when a source whose fetch verifies (rule 4) last listed each
+    facility. Per live record: the start of the latest successful run of its source and scope
+    (the run listed it, or its removal sweep would have removed it), or its own fetch time."""
+    skip = ", ".join(f"'{s}'" for s in FETCH_DOES_NOT_VERIFY)
+    return f"""
+        SELECT s.facility_id, max(max(coalesce(s.fetched_at, ''), coalesce(r.at, ''))) AS at
+        FROM source_records s
+        LEFT JOIN (SELECT source, scope, max(started_at) AS at FROM ingest_runs WHERE status = 'ok'
+                   GROUP BY source, scope) r ON r.source = s.source AND r.scope = s.scope
+        WHERE s.removed_at IS NULL AND s.source NOT IN ({skip})
+        GROUP BY s.facility_id"""
+
+
+def verified_at_sql(alias: str = "f", listed: str = "v") -> str:
+    """SQL: when the facts of facility `alias` were last verified, or NULL (rule 4), given the
+    row `listed` of `listed_sql()` LEFT JOINed on the facility.
+
+    The latest of: its last_verified (an OSM check_date / survey:date, or a confirmation) and
+    the date a verifying source last listed it. A store filled without source records (a
+    synthetic one) falls back to the facility's own source and fetch time.
+    """
+    skip = ", ".join(f"'{s}'" for s in FETCH_DOES_NOT_VERIFY)
+    own = (f"iif({listed}.facility_id IS NULL AND {alias}.source NOT IN ({skip}) AND NOT EXISTS"
+           f" (SELECT 1 FROM source_records s0 WHERE s0.facility_id = {alias}.id), {alias}.fetched_at, NULL)")
+    return (f"nullif(max(coalesce({alias}.last_verified, ''), coalesce({listed}.at, ''),"
+            f" coalesce({own}, '')), '')")
 
 
 def unresolved_conflicts_sql(conn: sqlite3.Connection) -> str | None:
@@ -329,8 +396,11 @@ def _sum_rows(level: str, code: str, cat: str, members: list[dict[str, Any]]) ->
 
 
 def _rank(rows: list[dict[str, Any]]) -> None:
-    """Standard competition ranking by per_10k, highest first; no population means no rank."""
-    ranked = sorted((r for r in rows if r["per_10k"] is not None), key=lambda r: -r["per_10k"])
+    """Competition ranking by per_10k, highest first ("1, 2, 2, 4": ties share a rank and the
+    next rank skips), among the municipalities with at least one facility (rule 1). None for a
+    count of 0 (nothing to rank: an empty municipality is not "first" when all are empty) and
+    for an unknown population."""
+    ranked = sorted((r for r in rows if r["per_10k"] is not None and r["count"] > 0), key=lambda r: -r["per_10k"])
     for i, r in enumerate(ranked):
         r["rank"] = ranked[i - 1]["rank"] if i and r["per_10k"] == ranked[i - 1]["per_10k"] else i + 1
 
@@ -363,7 +433,8 @@ def _checklist(conn: sqlite3.Connection) -> None:
         counted AS MATERIALIZED (
             SELECT *, {yes} AS yes, {known} AS known FROM points)
         SELECT id, municipality_code, eldership_code, name, categories, sector, {', '.join(POINTS)},
-               yes, known, CASE WHEN known > 0 THEN 1.0 * yes / known END, yes = {len(POINTS)}
+               yes, known, CASE WHEN known >= {min_known_points(len(POINTS))} THEN 1.0 * yes / known END,
+               yes = {len(POINTS)}
         FROM counted
     """)
     per_point = ", ".join(
@@ -383,8 +454,10 @@ def _checklist(conn: sqlite3.Connection) -> None:
             base = 5 + 3 * i
             points[key] = {"yes": (r[base] or 0) if r else 0, "no": (r[base + 1] or 0) if r else 0,
                            "unknown": (r[base + 2] or 0) if r else 0}
-        rows.append((code, n, yes_points, known_points, _ratio(yes_points, known_points),
-                     _ratio(known_points, n * len(POINTS)), meets, json.dumps(points)))
+        applicable = n * len(POINTS)
+        score = _ratio(yes_points, known_points) if n and known_points >= min_known_points(applicable) else None
+        rows.append((code, n, yes_points, known_points, score,
+                     _ratio(known_points, applicable), meets, json.dumps(points)))
     conn.executemany("INSERT INTO audit_checklist VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
@@ -397,7 +470,7 @@ def _quality(conn: sqlite3.Connection, *, cutoff: str) -> bool:
     flags = {
         "missing_hours": "(f.opening_hours IS NULL OR trim(f.opening_hours) IN ('', 'unknown'))",
         "no_features": "(f.features IN ('{}', '') OR f.features IS NULL)",
-        "stale": "(f.last_verified IS NULL OR f.last_verified < :cutoff)",
+        "stale": f"(coalesce({verified_at_sql('f', 'v')}, '') < :cutoff)",
         "single_source": "(coalesce(s.n, 0) <= 1)",
         "conflicts": "(coalesce(c.n, 0) > 0)" if conflicts else "0",
     }
@@ -409,6 +482,7 @@ def _quality(conn: sqlite3.Connection, *, cutoff: str) -> bool:
         FROM facilities f
         LEFT JOIN (SELECT facility_id, count(*) AS n FROM source_records
                    WHERE removed_at IS NULL GROUP BY facility_id) s ON s.facility_id = f.id
+        LEFT JOIN ({listed_sql()}) v ON v.facility_id = f.id
         {join}
         WHERE {LIVE} AND f.municipality_code IS NOT NULL
     """, {"cutoff": cutoff})

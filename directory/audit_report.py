@@ -11,7 +11,15 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-from .audit import CHECKLIST, POINTS, QUALITY_PROBLEMS, computed
+from .audit import (
+    CHECKLIST,
+    CHECKLIST_CATEGORIES,
+    MIN_KNOWN_SHARE,
+    POINTS,
+    QUALITY_PROBLEMS,
+    computed,
+    min_known_points,
+)
 from .errors import BadRequest, NotFound
 from .model import CATEGORIES
 
@@ -85,18 +93,43 @@ def _quality_dict(r: sqlite3.Row | None) -> dict[str, Any]:
     return out
 
 
+def score_status(institutions: int, score: float | None) -> str:
+    """Why a checklist score is or is not there: "scored"; "too_few_known" (fewer than
+    MIN_KNOWN_SHARE of the applicable points known: the pages say "too few known points");
+    "no_institutions"."""
+    if not institutions:
+        return "no_institutions"
+    return "too_few_known" if score is None else "scored"
+
+
 def _checklist_dict(r: sqlite3.Row | None) -> dict[str, Any]:
     if r is None:
         return {"institutions": 0, "yes_points": 0, "known_points": 0, "score": None, "coverage": None,
-                "meets_all": 0, "points": {k: {"yes": 0, "no": 0, "unknown": 0} for k in POINTS}}
+                "meets_all": 0, "points": {k: {"yes": 0, "no": 0, "unknown": 0} for k in POINTS},
+                "score_status": "no_institutions", "points_needed": 0}
     return {"institutions": r["institutions"], "yes_points": r["yes_points"], "known_points": r["known_points"],
             "score": r["score"], "coverage": r["coverage"], "meets_all": r["meets_all"],
-            "points": json.loads(r["points"])}
+            "points": json.loads(r["points"]), "score_status": score_status(r["institutions"], r["score"]),
+            "points_needed": min_known_points(r["institutions"] * len(POINTS)) if r["institutions"] else 0}
+
+
+def ranked_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """category -> how many municipalities are ranked (those with at least one facility): the
+    "of N" beside a rank."""
+    return {r[0]: r[1] for r in conn.execute(
+        "SELECT category, count(rank) FROM audit_indicators WHERE level = 'municipality' GROUP BY category")}
+
+
+def checklist_rules() -> dict[str, Any]:
+    """The checklist's scope and threshold, for the pages, the API and the CLI."""
+    return {"categories": list(CHECKLIST_CATEGORIES), "min_known_share": MIN_KNOWN_SHARE,
+            "institution_min_known": min_known_points(len(POINTS)), "points": len(POINTS)}
 
 
 def municipalities(conn: sqlite3.Connection, *, category: str, sort: str = "name",
                    descending: bool = False) -> list[dict[str, Any]]:
     """The 60 municipalities with one category's indicators, checklist and quality summaries."""
+    ranked = ranked_counts(conn).get(category, 0)
     rows = conn.execute(f"""
         SELECT a.code, a.name, a.county, a.population AS area_population,
                {', '.join(f'i.{c}' for c in _IND_COLUMNS)},
@@ -122,6 +155,8 @@ def municipalities(conn: sqlite3.Connection, *, category: str, sort: str = "name
             d[k] = d[k] or 0
             d[f"{k}_share"] = d[k] / d["facilities"] if d["facilities"] else None
         d["category"] = category
+        d["ranked_of"] = ranked
+        d["checklist_status"] = score_status(d["institutions"], d["checklist_score"])
         out.append(d)
     return sort_rows(out, sort, descending)
 
@@ -151,6 +186,7 @@ def national(conn: sqlite3.Connection, *, category: str) -> dict[str, Any]:
                                        "share_population_uncovered": r["share_population_uncovered"]}
                        for r in totals},
         "checklist": _checklist_dict(conn.execute("SELECT * FROM audit_checklist WHERE code = 'LT'").fetchone()),
+        "checklist_rules": checklist_rules(),
         "quality": _quality_dict(conn.execute("SELECT * FROM audit_quality WHERE code = 'LT'").fetchone()),
         "computed": status(conn),
     }
@@ -170,11 +206,12 @@ def municipality(conn: sqlite3.Connection, code: str, *, category: str,
                           " OR level = 'country'", (code, area["parent_code"] or "")):
         by_level[(r["level"], r["category"])] = {k: r[k] for k in _IND_COLUMNS}
     indicators = []
+    ranked = ranked_counts(conn)
     for cat, label in CATEGORIES.items():
         mine = by_level.get(("municipality", cat))
         county = by_level.get(("county", cat))
         country = by_level.get(("country", cat))
-        indicators.append({"category": cat, "label": label, "municipality": mine,
+        indicators.append({"category": cat, "label": label, "municipality": mine, "ranked_of": ranked.get(cat, 0),
                            "median_per_10k": mine["median_per_10k"] if mine else None,
                            "county_per_10k": county["per_10k"] if county else None,
                            "country_per_10k": country["per_10k"] if country else None})
@@ -203,7 +240,8 @@ def municipality(conn: sqlite3.Connection, code: str, *, category: str,
         "code": area["code"], "name": area["name"], "county": area["county"], "population": area["population"],
         "bbox": [area["min_lon"], area["min_lat"], area["max_lon"], area["max_lat"]],
         "category": category, "indicators": indicators, "elderships": elderships, "gaps": gaps,
-        "checklist": checklist, "institutions": institutions, "meeting_all": meeting_all,
+        "checklist": checklist, "checklist_rules": checklist_rules(), "institutions": institutions,
+        "meeting_all": meeting_all,
         "quality": quality, "worst_records": worst, "computed": status(conn),
     }
 
@@ -212,7 +250,7 @@ def _institution(r: sqlite3.Row) -> dict[str, Any]:
     return {"facility_id": r["facility_id"], "name": r["name"], "categories": json.loads(r["categories"]),
             "sector": r["sector"], "eldership_code": r["eldership_code"],
             "points": {k: r[k] for k in POINTS}, "yes": r["yes"], "known": r["known"],
-            "score": r["score"], "meets_all": bool(r["meets_all"])}
+            "score": r["score"], "score_status": score_status(1, r["score"]), "meets_all": bool(r["meets_all"])}
 
 
 def meeting_all(conn: sqlite3.Connection, *, limit: int | None = 500) -> list[dict[str, Any]]:
@@ -250,7 +288,8 @@ def checklist_documentation() -> list[dict[str, str]]:
 # --- CSV rows (streamed by the web layer) ---------------------------------------------------
 
 MUNICIPALITY_CSV = ("code", "name", "county", "category", "population", *[c for c in _IND_COLUMNS if c != "population"],
-                    "institutions", "checklist_score", "checklist_coverage", "meets_all", "facilities",
+                    "ranked_of", "institutions", "checklist_score", "checklist_status", "checklist_coverage",
+                    "meets_all", "facilities",
                     *[f"{k}_share" for k in _QUALITY_COLUMNS], "conflicts_tracked")
 
 
@@ -303,6 +342,7 @@ def fmt(value: Any, kind: str) -> str:
     """A figure as the pages print it; None is 'n/a' (unknown), never 0."""
     if value is None:
         return "n/a"
+
     if kind == "count":
         return f"{int(value):,}".replace(",", "\u202f")
     if kind in ("share", "score"):

@@ -34,6 +34,48 @@ DESCRIPTIONS = {
 }
 
 
+# Frictionless field type -> the pandas dtype that reads that CSV column as what it is. Plain
+# `pd.read_csv` guesses from the values: a column of codes like "13" becomes int64 (float64 once a
+# row lacks one) and an integer column with gaps becomes float64. No CSV spelling of "13" survives
+# that guess honestly (a quote is not a type in CSV, and "'13" or "13 " would change the value),
+# so the types travel beside the file, in datapackage.json, and this is the documented recipe.
+PANDAS_DTYPES = {"string": "string", "integer": "Int64", "number": "float64", "datetime": "string"}
+
+
+def pandas_dtypes() -> dict[str, str]:
+    """Column -> pandas dtype for the CSV download, from the same column list as datapackage.json."""
+    return {c.name: PANDAS_DTYPES[c.type] for c in COLUMNS}
+
+
+def pandas_recipe(*, base_url: str, query: str = "") -> str:
+    """The documented way to read the CSV with pandas (shown on /datasets and /api; a test runs
+    exactly this text): the dtypes come from datapackage.json, and only an empty cell is missing
+    (a name such as "NA" stays a name). Standard library + pandas only."""
+    base = base_url.rstrip("/")
+    return (
+        "import json, urllib.request\n"
+        "import pandas as pd\n"
+        f'package = json.load(urllib.request.urlopen("{base}/datasets/datapackage.json"))\n'
+        'fields = package["resources"][0]["schema"]["fields"]\n'
+        f"types = {PANDAS_DTYPES!r}\n"
+        f'df = pd.read_csv("{base}/downloads/facilities.csv{query}", encoding="utf-8-sig",\n'
+        '                 dtype={f["name"]: types[f["type"]] for f in fields},\n'
+        '                 keep_default_na=False, na_values=[""])\n'
+    )
+
+
+def geopandas_recipe(*, base_url: str) -> str:
+    """The GeoPackage with geopandas (after `pandas_recipe`, which defines `fields` and `types`).
+    The file's codes are text and its integer columns integers, but numpy has no missing integer,
+    so geopandas reads an integer column with gaps as float64; the same dtypes make it Int64."""
+    base = base_url.rstrip("/")
+    return (
+        "import geopandas as gpd\n"
+        f'gdf = gpd.read_file("{base}/downloads/facilities.gpkg")\n'
+        'gdf = gdf.astype({f["name"]: types[f["type"]] for f in fields})\n'
+    )
+
+
 def licences(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """One entry per (source, licence) among live source records, with the rows it covers."""
     rows = conn.execute(

@@ -2,7 +2,8 @@
 
 `refresh_derived` brings the data's extent, the map grid, the stored audit and the snapshot up
 to the change log. Each is keyed on what it was computed from (the change log's last `seq`, the
-areas' signature, and for the audit also the date its 12-month cut-off was taken on), stored in
+areas' signature, and for the audit also the date its 12-month cut-off was taken on and the last
+successful run, whose listing verifies a register's records), stored in
 `meta`, so:
 
 - every caller (the CLI, a Python caller, bench, tests, an approved contribution) gets the same
@@ -52,6 +53,20 @@ def areas_signature(conn: sqlite3.Connection) -> list[Any]:
     ).fetchone())
 
 
+def audit_key(conn: sqlite3.Connection, *, seq: int, areas: list[Any], today: str) -> list[Any]:
+    """What the stored audit depends on: the change log, the areas, the day (its 12-month cut-off)
+    and the last successful run: a register run that changed nothing still verified every record
+    it listed (audit rule 4), so the "not verified" counts move with it."""
+    # Only a register run that listed records verifies anything: OSM is verified by its own
+    # check_date tags, and a run whose every record was rejected listed nothing.
+    last_run = conn.execute(
+        "SELECT max(id) FROM ingest_runs WHERE status = 'ok' AND source != 'osm'"
+        " AND coalesce(json_extract(counts, '$.added'), 0) + coalesce(json_extract(counts, '$.updated'), 0)"
+        " + coalesce(json_extract(counts, '$.unchanged'), 0) > 0"
+    ).fetchone()[0]
+    return [seq, areas, today, last_run]
+
+
 def state(conn: sqlite3.Connection) -> dict[str, Any]:
     """The keys each derived part was last computed from (empty for a store never refreshed)."""
     return get_meta(conn, META_KEY) or {}
@@ -65,7 +80,7 @@ def stale_parts(conn: sqlite3.Connection, *, today: date | None = None) -> list[
     stale = []
     if keys.get("map") != seq:
         stale.append("map")
-    if keys.get("audit") != [seq, areas, today_s]:
+    if keys.get("audit") != audit_key(conn, seq=seq, areas=areas, today=today_s):
         stale.append("audit")
     if _snapshot_due(conn, seq):
         stale.append("snapshot")
@@ -108,12 +123,12 @@ def refresh_derived(conn: sqlite3.Connection, settings: Settings, *, today: date
             set_meta(conn, META_KEY, keys)
         report.done["map grid"] = time.perf_counter() - started
     today = today or clock.now().date()
-    audit_key = [seq, areas_signature(conn), today.isoformat()]
-    if keys.get("audit") != audit_key or "audit" in force:
+    key = audit_key(conn, seq=seq, areas=areas_signature(conn), today=today.isoformat())
+    if keys.get("audit") != key or "audit" in force:
         started = time.perf_counter()
         audit.recompute(conn, today=today)
         with transaction(conn):
-            keys["audit"] = audit_key
+            keys["audit"] = key
             set_meta(conn, META_KEY, keys)
         report.done["audit"] = time.perf_counter() - started
     if snapshot and _snapshot_due(conn, seq):

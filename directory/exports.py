@@ -23,8 +23,8 @@ from itertools import islice
 from pathlib import Path
 
 from .errors import BadRequest
-from .features import EXPORT_PROPERTIES, feature_sql
-from .model import FEATURES
+from .features import EXPORT_PROPERTIES, extra_sql, feature_sql
+from .model import EXTRA_FIELDS, FEATURES
 from .publish import prepare_copy
 from .query import FacilityQuery, ordered_where, register_hours
 from .search import iter_rows, plan_scan
@@ -46,7 +46,7 @@ PRIVATE_TABLES: tuple[str, ...] = ()
 class Column:
     name: str
     sql: str  # the value, an expression over `f` (facilities)
-    type: str  # Frictionless type: string | number | datetime
+    type: str  # Frictionless type: string | number | integer | datetime
     description: str
     csv: str | None = None  # the finished CSV cell, when quoting `sql` the default way will not do
 
@@ -117,6 +117,51 @@ def _same(expr: str) -> str:
     return expr
 
 
+def _csv_part(column: Column) -> tuple[str, list[str]]:
+    """A column's piece of the line: a printf format and its arguments.
+
+    Source-written text is `"%s%w"`: %w doubles embedded quotes (RFC 4180), and the %s in front is
+    an apostrophe when the text starts with = + - @ TAB or CR (the formula-injection guard).
+    """
+    if column.csv is not None:
+        return "%s", [column.csv]
+    return '"%s%w"', [_guard(column.sql), f"coalesce({column.sql}, '')"]
+
+
+def _extra_columns() -> list[Column]:
+    """One column per model.EXTRA_FIELDS entry. In the CSV the first one writes all their cells:
+    a facility whose extra is '{}' (most of a big store) gets one constant, the empty cells, and
+    skips the thirteen look-ups (as the feature columns do)."""
+    columns = []
+    for key, (kind, description) in EXTRA_FIELDS.items():
+        if kind == "integer":
+            sql = extra_sql(key, kind)
+            columns.append(Column(key, sql, "integer", description, csv=f"coalesce({sql}, '')"))
+        elif kind == "list":
+            sql = f"(SELECT group_concat(value, ';') FROM json_each({extra_sql(key, kind)}))"
+            columns.append(Column(key, sql, "string", description))
+        else:
+            columns.append(Column(key, extra_sql(key, kind), "string", description))
+    # The cells read from `x`, the small array json_extract(extra, '$.capacity', ...) gives: one
+    # parse of the (possibly big: all of OSM's tags) extra per row instead of one per cell.
+    cells = []
+    for i, (key, (kind, _)) in enumerate(EXTRA_FIELDS.items()):
+        value = extra_sql(key, kind, json_text="x", path=f"'$[{i}]'")
+        if kind == "list":
+            value = f"(SELECT group_concat(value, ';') FROM json_each({value}))"
+        cells.append(Column(key, value, "integer" if kind == "integer" else "string", "",
+                            csv=f"coalesce({value}, '')" if kind == "integer" else None))
+    parts = [_csv_part(c) for c in cells]
+    fmt = ",".join(p[0] for p in parts)
+    args = ", ".join(a for p in parts for a in p[1])
+    paths = ", ".join(f"'$.{key}'" for key in EXTRA_FIELDS)
+    empty = ",".join("" if c.type == "integer" else '""' for c in columns)
+    nulls = "[" + ",".join(["null"] * len(columns)) + "]"  # an extra with none of these keys (OSM's)
+    group = (f"iif(f.extra = '{{}}', '{empty}', (SELECT iif(x = '{nulls}', '{empty}', printf('{fmt}', {args}))"
+             f" FROM (SELECT json_extract(f.extra, {paths}) AS x)))")
+    return [replace(columns[0], csv=group), *(replace(c, csv="") for c in columns[1:])]
+
+
 COLUMNS: tuple[Column, ...] = (
     Column("id", "f.id", "string", "Stable public id (from the first source record that described the place)",
            csv=_plain("f.id")),
@@ -150,6 +195,9 @@ COLUMNS: tuple[Column, ...] = (
                    f"replace(trim(json_extract(f.features, {_FEATURE_PATHS}), '[]'), 'null', ''))" if i == 0 else "")
         for i, (name, label) in enumerate(FEATURES.items())
     ),
+    # The extras (model.EXTRA_FIELDS): whole numbers as integer columns (empty when unknown),
+    # lists joined with ';', texts quoted and guarded like every source-written text.
+    *_extra_columns(),
     Column("sources", _SOURCES_SQL, "string",
            "Every source record describing the place, as source:id, separated by '; '", csv=_PROVENANCE_CSV),
     Column("licences", _licences(_same), "string", "The licences of those source records, separated by '; '",
@@ -161,22 +209,15 @@ COLUMNS: tuple[Column, ...] = (
            csv=_plain("f.updated_at")),
 )
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+# pandas dtypes of the GeoPackage batches, so a batch where a column happens to be all empty still
+# appends cleanly and integer columns stay integer (nullable) columns.
+GPKG_DTYPES = {c.name: {"number": "float64", "integer": "Int64"}.get(c.type, "object") for c in COLUMNS}
+SQL_TYPES = {"number": "REAL", "integer": "INTEGER"}
 
 
 def flat_select() -> str:
     """The SELECT list of a flat export row (`f.rid` last: the keyset cursor)."""
     return ", ".join(f"{c.sql} AS {c.name}" for c in COLUMNS) + ", f.rid"
-
-
-def _csv_part(column: Column) -> tuple[str, list[str]]:
-    """A column's piece of the line: a printf format and its arguments.
-
-    Source-written text is `"%s%w"`: %w doubles embedded quotes (RFC 4180), and the %s in front is
-    an apostrophe when the text starts with = + - @ TAB or CR (the formula-injection guard).
-    """
-    if column.csv is not None:
-        return "%s", [column.csv]
-    return '"%s%w"', [_guard(column.sql), f"coalesce({column.sql}, '')"]
 
 
 def csv_line_expr() -> str:
@@ -286,15 +327,14 @@ def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, ba
     for chunk in _chunks(iter_rows(conn, query, batch=batch, select=flat_select()), batch):
         frame = pd.DataFrame([tuple(r)[:-1] for r in chunk], columns=list(COLUMN_NAMES))
         # Fix the types, so a batch where a column happens to be all empty still appends cleanly.
-        frame = frame.astype({c.name: ("float64" if c.type == "number" else "object") for c in COLUMNS})
+        frame = frame.astype(GPKG_DTYPES)
         geometry = gpd.points_from_xy(frame["longitude"], frame["latitude"], crs="EPSG:4326")
         gdf = gpd.GeoDataFrame(frame, geometry=geometry)
         pyogrio.write_dataframe(gdf, path, layer="facilities", driver="GPKG", append=n > 0,
                                 promote_to_multi=False, SPATIAL_INDEX="YES")
         n += len(chunk)
     if n == 0:  # an empty slice is still a valid, typed GeoPackage
-        frame = pd.DataFrame({c: pd.Series(dtype="float64" if c_obj.type == "number" else "object")
-                              for c, c_obj in zip(COLUMN_NAMES, COLUMNS)})
+        frame = pd.DataFrame({c: pd.Series(dtype=GPKG_DTYPES[c]) for c in COLUMN_NAMES})
         gdf = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs="EPSG:4326"))
         pyogrio.write_dataframe(gdf, path, layer="facilities", driver="GPKG", geometry_type="Point")
     return n
@@ -307,7 +347,7 @@ def write_sqlite_slice(conn: sqlite3.Connection, query: FacilityQuery, path: Pat
     path.unlink(missing_ok=True)
     out = sqlite3.connect(path)
     try:
-        cols = ", ".join(f"{c.name} {'REAL' if c.type == 'number' else 'TEXT'}" for c in COLUMNS)
+        cols = ", ".join(f"{c.name} {SQL_TYPES.get(c.type, 'TEXT')}" for c in COLUMNS)
         out.execute(f"CREATE TABLE facilities ({cols}, PRIMARY KEY (id))")
         n = 0
         marks = ", ".join("?" * len(COLUMNS))

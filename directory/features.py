@@ -10,9 +10,40 @@ from __future__ import annotations
 
 import json
 
+from .model import EXTRA_FIELDS
+
 # A facility's RFC 7946 geometry (lon, lat), or null for a place without a map position.
 GEOMETRY_SQL = """CASE WHEN f.lon IS NULL THEN NULL
                      ELSE json_object('type', 'Point', 'coordinates', json_array(f.lon, f.lat)) END"""
+
+
+
+def extra_sql(key: str, kind: str, *, alias: str = "f", json_text: str | None = None, path: str | None = None) -> str:
+    """SQL: the value of `key` in the facility's extra as a column of `kind` (model.EXTRA_FIELDS),
+    NULL when absent (or, for integer, not a whole number). The instr() test skips the JSON parse
+    for the many rows that do not carry the key (an OpenStreetMap row's extra holds all its tags).
+
+    `json_text` and `path`: read the value from another JSON text instead (the CSV reads all the
+    extras out of the big extra once, into a small array, and each cell from that)."""
+    extra, path = (json_text, path) if json_text else (f"{alias}.extra", f"'$.{key}'")
+    if kind == "integer":
+        value = f"iif(json_type({extra}, {path}) = 'integer', json_extract({extra}, {path}), NULL)"
+    elif kind == "list":  # a single text where a list was expected becomes a list of one
+        value = (f"CASE WHEN json_type({extra}, {path}) = 'array' THEN json_extract({extra}, {path})"
+                 f" WHEN json_type({extra}, {path}) NOT IN ('null', 'object') THEN json_array(json_extract({extra}, {path}))"
+                 " END")
+    else:
+        value = f"CAST(json_extract({extra}, {path}) AS TEXT)"
+    if json_text:
+        return value
+    return f"iif(instr({extra}, '\"{key}\"') = 0, NULL, {value})"
+
+
+# SQL: the facility's extra holds none of EXTRA_FIELDS (one small parse; '{}' not even that).
+NO_EXTRA_FIELDS_SQL = (
+    "(f.extra = '{}' OR json_extract(f.extra, " + ", ".join(f"'$.{k}'" for k in EXTRA_FIELDS) + ") = '["
+    + ",".join(["null"] * len(EXTRA_FIELDS)) + "]')"
+)
 
 # Every property a feature may carry, by name: its SQL over the row `f`.
 PROPERTY_SQL: dict[str, str] = {
@@ -41,6 +72,10 @@ PROPERTY_SQL: dict[str, str] = {
     "licence": "f.licence",
     "fetched_at": "f.fetched_at",
     "updated_at": "f.updated_at",
+    # The register's extras (capacity, children, free places ...), one property each; a list is
+    # a JSON array (json() keeps it one, not a string holding JSON).
+    **{key: (f"json({extra_sql(key, kind)})" if kind == "list" else extra_sql(key, kind))
+       for key, (kind, _) in EXTRA_FIELDS.items()},
 }
 
 # The properties of a list row (the API); the detail view adds every source record and extra.
@@ -51,10 +86,10 @@ LIST_PROPERTIES = ("id", "name", "categories", "features", "address", "opening_h
 MAP_PROPERTIES = ("id", "name", "categories", "features", "address", "opening_hours", "open_state", "operator",
                   "sector", "status", "municipality_code", "eldership_code", "last_verified", "source", "licence",
                   "fetched_at")
-# A download: area names beside their codes, and every source with its licence.
+# A download: area names beside their codes, every source with its licence, and the extras.
 EXPORT_PROPERTIES = ("id", "name", "categories", "features", "address", "opening_hours", "operator", "sector",
                      "status", "municipality_code", "municipality", "eldership_code", "eldership", "sources",
-                     "last_verified", "fetched_at", "updated_at")
+                     "last_verified", "fetched_at", "updated_at", *EXTRA_FIELDS)
 
 
 def feature_sql(properties: tuple[str, ...] = LIST_PROPERTIES) -> str:
@@ -62,15 +97,25 @@ def feature_sql(properties: tuple[str, ...] = LIST_PROPERTIES) -> str:
     unknown = [p for p in properties if p not in PROPERTY_SQL]
     if unknown:
         raise ValueError(f"no SQL for feature properties {unknown}")
-    props = ",\n        ".join(f"'{p}', {PROPERTY_SQL[p]}" for p in properties)
+    props = _properties(properties)
+    # The extras' keys (capacity, children ...) only for a facility that has at least one of
+    # them: most places have none (extra '{}', or only OSM's raw tags), and thirteen null keys per
+    # feature made the GeoJSON export a third bigger and slower for nothing. A place with any
+    # of them carries every key (null when unknown).
+    plain = tuple(p for p in properties if p not in EXTRA_FIELDS)
+    if plain != properties:
+        props = f"iif({NO_EXTRA_FIELDS_SQL}, {_properties(plain)}, {props})"
     return f"""json_object(
     'type', 'Feature',
     'id', f.id,
     'geometry', {GEOMETRY_SQL},
-    'properties', json_object(
-        {props}
-    )
+    'properties', {props}
 )"""
+
+
+def _properties(properties: tuple[str, ...]) -> str:
+    pairs = ",\n        ".join(f"'{p}', {PROPERTY_SQL[p]}" for p in properties)
+    return f"json_object(\n        {pairs}\n    )"
 
 
 def feature_collection(features: list[str], *, next_url: str | None, truncated: bool | None = None,

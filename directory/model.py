@@ -43,6 +43,27 @@ FEATURES: dict[str, str] = {
 }
 FEATURE_VALUES = ("yes", "limited", "no")
 
+# The extras every export carries as a column of its own (issue 12): key in Facility.extra ->
+# (kind, description). kind: integer (a whole number; anything else a source wrote there stays in
+# the detail API only), string, or list (a list of texts: joined with ';' in CSV and GeoPackage,
+# a JSON array in GeoJSON). Other extras (e.g. the raw `osm_tags`) are in the detail API
+# (/api/facilities/<id>) and the SQLite download, not in the flat files.
+EXTRA_FIELDS: dict[str, tuple[str, str]] = {
+    "capacity": ("integer", "Places (registers: the sum over the groups; OpenStreetMap: capacity=*)"),
+    "children": ("integer", "Children enrolled (registers)"),
+    "free_places": ("integer", "Free places (registers)"),
+    "waiting_list": ("integer", "Children on the waiting list (registers)"),
+    "age_from": ("integer", "Youngest age admitted, in years (registers)"),
+    "age_to": ("integer", "Oldest age admitted, in years (registers)"),
+    "rows": ("integer", "How many register rows (e.g. kindergarten groups) were merged into this place"),
+    "groups": ("list", "The register's group ids, separated by ';'"),
+    "languages": ("list", "Languages of instruction, separated by ';' (registers)"),
+    "elderate": ("string", "The eldership as the register names it (beside the computed eldership)"),
+    "website": ("string", "Website"),
+    "phone": ("string", "Phone number"),
+    "baby_room_basis": ("string", "Why a place counts as a baby room: room, changing_table or feeding"),
+}
+
 SECTORS = ("public", "private", "civic", "unknown")
 STATUSES = ("active", "closed", "unknown", "removed")
 

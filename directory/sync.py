@@ -251,6 +251,14 @@ def _upsert(
             "UPDATE source_records SET scope = ? WHERE source = ? AND source_id = ? AND scope != ?",
             (scope, rec.source, rec.source_id, scope),
         )
+        if rec.lon is None and rec.municipality_code is not None:
+            # A stated municipality is placement, not content (not in the hash): a mapping that
+            # starts stating one places the unchanged, position-less facility too.
+            conn.execute(
+                "UPDATE facilities SET municipality_code = ?, eldership_code = ?"
+                " WHERE id = ? AND lon IS NULL AND municipality_code IS NOT ?",
+                (rec.municipality_code, rec.eldership_code, existing["facility_id"], rec.municipality_code),
+            )
         return
     values = _row_values(rec)
     if existing is None:
@@ -320,7 +328,10 @@ def _refresh(
         return {}, {}
     merged, conflicts = merge(records)
     position_from = merged.pop("_position_from")
-    if (merged["lon"], merged["lat"]) == (old_row["lon"], old_row["lat"]):
+    if merged["lon"] is None and rec is not None and rec.lon is None and rec.municipality_code is not None:
+        # No position anywhere: the municipality the source states (a mapping's `municipality`).
+        merged["municipality_code"], merged["eldership_code"] = rec.municipality_code, rec.eldership_code
+    elif (merged["lon"], merged["lat"]) == (old_row["lon"], old_row["lat"]):
         merged["municipality_code"], merged["eldership_code"] = old_row["municipality_code"], old_row["eldership_code"]
     elif rec is not None and position_from == f"{rec.source}:{rec.source_id}":
         merged["municipality_code"], merged["eldership_code"] = rec.municipality_code, rec.eldership_code

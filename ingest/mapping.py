@@ -69,6 +69,31 @@ class Mapping:
     status: ValueMap = field(default_factory=ValueMap)
     features: dict[str, ValueMap] = field(default_factory=dict)
     extra: dict[str, ExtraRule] = field(default_factory=dict)
+    # The municipality code a record without a position belongs to: a constant (`municipality =
+    # "13"`: the Vilnius register is all Vilnius) or a column (`[municipality] column = ...`,
+    # with optional `values` translating cells to codes). A record with a position is placed by
+    # the loaded areas instead.
+    municipality: ValueMap = field(default_factory=ValueMap)
+
+
+def _municipality(path: Path, raw: Any) -> ValueMap:
+    """`municipality = "13"` or `[municipality] column = "SAV_KODAS"` (codes as text)."""
+    if raw is None:
+        return ValueMap()
+    if isinstance(raw, str):
+        raw = {"value": raw}
+    if not isinstance(raw, dict):
+        raise _err(path, "municipality", f"must be a code in quotes (e.g. \"13\") or a table with a column,"
+                                         f" not {type(raw).__name__} {raw!r}")
+    for key in ("value", "default"):
+        if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
+            raise _err(path, f"municipality.{key}", f"must be a code in quotes (e.g. \"13\"), not {raw[key]!r}")
+    vm = _value_map(path, "municipality", raw, allowed=None)
+    if vm.when_present is not None:
+        raise _err(path, "municipality", "unknown keys when_present")
+    if vm.column is None and vm.default is None:
+        raise _err(path, "municipality", "give a code (value) or a column")
+    return vm
 
 
 def _err(path: Path, key: str, msg: str) -> InputError:
@@ -104,7 +129,7 @@ def load_mapping(ref: str | Path) -> Mapping:
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML: {exc}", where=str(path)) from None
     top = {"name", "title", "licence", "format", "url", "strict", "aggregate", "columns", "position",
-           "category", "sector", "status", "features", "extra"}
+           "category", "sector", "status", "features", "extra", "municipality"}
     unknown = set(raw) - top
     if unknown:
         raise _err(path, "mapping", f"unknown keys {', '.join(sorted(unknown))}")
@@ -152,7 +177,7 @@ def load_mapping(ref: str | Path) -> Mapping:
         category=_value_map(path, "category", raw.get("category") or {}, allowed=tuple(CATEGORIES)),
         sector=_value_map(path, "sector", sector_raw, allowed=SECTORS), sector_prefixes=prefixes,
         status=_value_map(path, "status", raw.get("status") or {}, allowed=STATUSES),
-        features=features, extra=extra,
+        features=features, extra=extra, municipality=_municipality(path, raw.get("municipality")),
     )
 
 

@@ -219,7 +219,12 @@ def rows_to_records(rows: Iterable[Row], m: Mapping, *, fetched_at: str | None =
         if raw_sector is not None and m.strict and (sector is None or not _listed(m.sector, raw_sector)):
             problems.append(Problem(row.where, m.sector.column or "sector", f"unknown value {raw_sector!r}"))
         status, _ = _mapped(row, m.status)
+        municipality = None
+        if m.municipality.column:
+            raw_code = cell(row, m.municipality.column)
+            municipality = m.municipality.values.get(raw_code, raw_code) if raw_code else None
         parsed = {"name": name, "category": category, "pos": pos, "features": features, "extra": extras,
+                  "municipality": municipality or m.municipality.default,
                   "sector": sector, "status": status, "address": cell(row, m.address),
                   "operator": cell(row, m.operator), "opening_hours": cell(row, m.opening_hours)}
         if pos is not None and not problems:
@@ -275,6 +280,9 @@ def _build(sid: str, members: list[tuple[Row, dict[str, Any]]], m: Mapping, *, f
     return Facility(
         source=m.name, source_id=sid, name=name or "", categories=[first("category")],
         lon=pos[0] if pos else None, lat=pos[1] if pos else None, licence=m.licence,
+        # Without a position the loaded areas cannot place it: the municipality the source states
+        # (the mapping's `municipality`) keeps it counted there (audit rule 5).
+        municipality_code=None if pos else first("municipality"),
         address=first("address"), operator=first("operator"), sector=sector, features=features,
         opening_hours=first("opening_hours"), status=first("status") or "active", fetched_at=fetched_at,
         extra=extra,

@@ -1,22 +1,22 @@
 """A real-data store for the audit tests: the 60 municipalities and 554 elderships, the Vilnius
 kindergartens from the city's registry CSV, and a few hand-made institutions and baby rooms.
 
-The kindergarten records are built here straight from `vilnius-darzeliai/darzeliai_grupes.csv`
-(one facility per DARZ_ID; LKS-94 -> WGS84 with pyproj; rows with 0/blank coordinates skipped)
-because the registry adapter is being written in parallel; switch to it once merged.
+The kindergartens come in through the registry adapter and its shipped mapping (as `atvira
+ingest registry` does), with the clock fixed to the morning of TODAY: all 180 of the register,
+the 8 without coordinates counted in Vilnius because the mapping states the municipality.
+`darzeliai_points` reads the CSV independently (csv module, not the adapter) for the checks.
 """
 
 from __future__ import annotations
 
 import csv
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
-
-from pyproj import Transformer
+from unittest import mock
 
 from directory import audit
 from directory.areas_store import load_locator, save_areas
-from directory.model import Facility
+from directory.config import Settings
 from directory.store import connect
 from directory.sync import apply_records
 from tests.conftest import facility
@@ -27,20 +27,14 @@ TODAY = date(2026, 11, 28)
 VILNIUS = "13"
 
 
-def lks94_to_wgs84(a: float, b: float) -> tuple[float, float]:
-    """(lon, lat) from an LKS-94 pair whose order is decided by magnitude (northing ~6 million)."""
-    northing, easting = (a, b) if a > b else (b, a)
-    lon, lat = Transformer.from_crs(3346, 4326, always_xy=True).transform(easting, northing)
-    return lon, lat
-
-
-def darzeliai_points(path: Path) -> dict[str, dict]:
-    """DARZ_ID -> first row's name, address, coordinates (LKS-94) and summed capacity/children."""
+def darzeliai_points(path: Path, *, unplaced: bool = False) -> dict[str, dict]:
+    """DARZ_ID -> first row's name, address, coordinates (LKS-94) and summed capacity/children;
+    with `unplaced`, the kindergartens without coordinates too (gis_x/gis_y 0)."""
     out: dict[str, dict] = {}
     with path.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             x, y = (row["GIS_X"] or "0").strip(), (row["GIS_Y"] or "0").strip()
-            if float(x or 0) == 0 or float(y or 0) == 0:
+            if (float(x or 0) == 0 or float(y or 0) == 0) and not unplaced:
                 continue
             kg = out.setdefault(row["DARZ_ID"], {
                 "name": row["SCHOOL_NAME"] or row["LABEL"], "address": row["ADDRESS"],
@@ -49,18 +43,6 @@ def darzeliai_points(path: Path) -> dict[str, dict]:
             kg["capacity"] += int(row["CAPACITY"] or 0)
             kg["children"] += int(row["CHILD_COUNT"] or 0)
     return out
-
-
-def darzeliai_facilities(path: Path) -> list[Facility]:
-    records = []
-    for darz_id, kg in darzeliai_points(path).items():
-        lon, lat = lks94_to_wgs84(kg["gis_x"], kg["gis_y"])
-        records.append(Facility(
-            source="vilnius-darzeliai", source_id=darz_id, name=kg["name"], categories=["kindergarten"],
-            lon=lon, lat=lat, licence="not stated", address=kg["address"], sector="public",
-            last_verified="2026-03-22", extra={"capacity": kg["capacity"], "children": kg["children"]},
-        ))
-    return records
 
 
 # Hand-made institutions in Vilnius (city centre) for the checklist.
@@ -87,17 +69,20 @@ INSTITUTIONS = [
 
 
 def build_audit_store(db: Path, shared_data: Path) -> Path:
-    """Areas, then the kindergartens and the hand-made places, then the audit (fixed `today`)."""
+    """Areas, then the kindergartens (the registry adapter, clock fixed to TODAY 09:00 UTC) and
+    the hand-made places, then the audit (fixed `today`)."""
     from ingest.areas import read_areas
+    from ingest.mapping import load_mapping
+    from ingest.runs import run_registry_files
 
     conn = connect(db)
     save_areas(conn, read_areas(shared_data / AREAS))
-    locator = load_locator(conn)
-    report = apply_records(conn, darzeliai_facilities(shared_data / DARZELIAI), source="vilnius-darzeliai",
-                           scope="darzeliai_grupes.csv", locator=locator)
-    assert not report.rejected, report.rejected[:3]
-    apply_records(conn, [facility(**fields) for fields in INSTITUTIONS], source="test", scope="hand-made",
-                  locator=locator)
+    with mock.patch("directory.clock.now", return_value=datetime(TODAY.year, TODAY.month, TODAY.day, 9, tzinfo=UTC)):
+        result = run_registry_files(conn, load_mapping("vilnius-darzeliai"), [shared_data / DARZELIAI],
+                                    settings=Settings(db=db), derive=False)
+        assert not result.reports[0].rejected, result.reports[0].rejected[:3]
+        apply_records(conn, [facility(**fields) for fields in INSTITUTIONS], source="test", scope="hand-made",
+                      locator=load_locator(conn))
     audit.recompute(conn, today=TODAY)
     conn.close()
     return db

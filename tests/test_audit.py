@@ -39,7 +39,7 @@ def test_all_60_municipalities_are_listed_everywhere(conn, audit_client):
     assert page.count('<tr data-code="') == 60
     api = audit_client.get("/api/audit/municipalities").get_json()
     assert len(api["municipalities"]) == 60
-    assert api["national"]["indicators"]["count"] == 172
+    assert api["national"]["indicators"]["count"] == 180  # all of the register (rule 5)
     body = audit_client.get("/audit.csv").get_data(as_text=True).lstrip("\ufeff")
     table = list(csv.DictReader(io.StringIO(body)))
     assert len(table) == 60 * 11
@@ -50,6 +50,7 @@ def test_vilnius_kindergartens_per_10k_equal_an_independent_geopandas_computatio
     # Independent: points straight from the registry CSV (geopandas reprojects), polygons read by
     # geopandas from the TopoJSON, a spatial join, and the census population from the CSV.
     kgs = darzeliai_points(shared_data / DARZELIAI)
+    every = pandas.DataFrame(darzeliai_points(shared_data / DARZELIAI, unplaced=True).values())
     frame = pandas.DataFrame(kgs.values())
     points = geopandas.GeoDataFrame(
         frame, geometry=geopandas.points_from_xy(frame["gis_y"], frame["gis_x"]), crs="EPSG:3346"
@@ -57,7 +58,8 @@ def test_vilnius_kindergartens_per_10k_equal_an_independent_geopandas_computatio
     munis = geopandas.read_file(shared_data / AREAS / "topojson/LT-savivaldybes-municipalities.json").set_crs(4326)
     munis["code"] = munis["SAV_KODAS"].astype(int).astype(str)
     joined = geopandas.sjoin(points, munis[["code", "geometry"]], predicate="within")
-    count = int((joined["code"] == VILNIUS).sum())
+    # The register is all Vilnius (its mapping says so): the ones without coordinates count there.
+    count = int((joined["code"] == VILNIUS).sum()) + (len(every) - len(frame))
     census = pandas.read_csv(shared_data / AREAS / "testdata/LT-seniunijos-wards.csv", sep=";", encoding="utf-8-sig")
     population = int(census.loc[census["SAV_KODAS"] == int(VILNIUS), "SEN_GYV"].sum())
     expected = count * 10_000 / population
@@ -65,17 +67,17 @@ def test_vilnius_kindergartens_per_10k_equal_an_independent_geopandas_computatio
     stored = conn.execute("SELECT count, population, per_10k FROM audit_indicators"
                           " WHERE level = 'municipality' AND code = ? AND category = 'kindergarten'",
                           (VILNIUS,)).fetchone()
-    assert (stored["count"], stored["population"]) == (count, population) == (172, 556_476)
+    assert (stored["count"], stored["population"]) == (count, population) == (180, 556_476)
     assert stored["per_10k"] == pytest.approx(expected, abs=1e-12)
-    assert round(stored["per_10k"], 2) == round(expected, 2) == 3.09
+    assert round(stored["per_10k"], 2) == round(expected, 2) == 3.23
 
     # Childcare capacity where the registry publishes it: places per enrolled child.
     cap = conn.execute("SELECT capacity, enrolled, capacity_per_child, capacity_facilities FROM audit_indicators"
                        " WHERE level = 'municipality' AND code = ? AND category = 'kindergarten'",
                        (VILNIUS,)).fetchone()
-    assert cap["capacity"] == int(frame["capacity"].sum()) and cap["enrolled"] == int(frame["children"].sum())
-    assert cap["capacity_per_child"] == pytest.approx(frame["capacity"].sum() / frame["children"].sum())
-    assert cap["capacity_facilities"] == 172
+    assert cap["capacity"] == int(every["capacity"].sum()) and cap["enrolled"] == int(every["children"].sum())
+    assert cap["capacity_per_child"] == pytest.approx(every["capacity"].sum() / every["children"].sum())
+    assert cap["capacity_facilities"] == 180
     country = audit_report.national(conn, category="kindergarten")["indicators"]
     assert country["capacity_per_child"] == pytest.approx(cap["capacity_per_child"])  # only Vilnius publishes
 
@@ -88,7 +90,7 @@ def test_vilnius_kindergartens_per_10k_equal_an_independent_geopandas_computatio
         "SELECT code, count FROM audit_indicators WHERE level = 'eldership' AND category = 'kindergarten'"
         " AND code IN (SELECT code FROM areas WHERE parent_code = ?)", (VILNIUS,))}
     assert {code: int(n) for code, n in by_eld.items()} == {code: n for code, n in ours.items() if n}
-    assert sum(ours.values()) == count
+    assert sum(ours.values()) == count - (len(every) - len(frame))  # the unplaced have no eldership
 
 
 def test_a_municipality_without_baby_rooms_shows_zero_and_its_population_uncovered(conn):
@@ -116,38 +118,38 @@ def test_checklist_unknown_is_never_no_and_scores_only_known_points(conn):
     assert townhall["free_toilet"] == "unknown"
     assert townhall["changing_table"] == "unknown"
     assert (townhall["open_to_anyone"], townhall["wheelchair"], townhall["hours_published"]) == ("yes", "yes", "yes")
-    assert (townhall["yes"], townhall["known"], townhall["score"], townhall["meets_all"]) == (3, 3, 1.0, 0)
+    # 3 of 8 points known: fewer than half, so no score ("too few known points"), counts kept.
+    assert (townhall["yes"], townhall["known"], townhall["score"], townhall["meets_all"]) == (3, 3, None, 0)
 
     paid = rows["test-library-paid-toilet"]
     assert paid["free_toilet"] == "no" and paid["seating"] == "yes" and paid["hours_published"] == "unknown"
-    assert (paid["yes"], paid["known"]) == (1, 2) and paid["score"] == 0.5
+    assert (paid["yes"], paid["known"], paid["score"]) == (1, 2, None)
 
-    assert rows["test-library-all-yes"]["meets_all"] == 1
+    assert rows["test-library-all-yes"]["meets_all"] == 1 and rows["test-library-all-yes"]["score"] == 1.0
     assert "test-private-theatre" not in rows  # private: not a public institution
     assert "test-baby-room-akropolis" not in rows
-    # Kindergartens of the municipal registry are public institutions with nothing known yet.
-    kg = rows["vilnius-darzeliai-143"]
-    assert kg["known"] == 0 and kg["score"] is None
+    # Kindergartens serve enrolled children: the checklist does not apply, public or not.
+    assert "vilnius-darzeliai-143" not in rows
 
     summary = audit_report.municipality(conn, VILNIUS, category="kindergarten")
     c = summary["checklist"]
-    assert c["institutions"] == 172 + 3
-    assert c["points"]["free_toilet"] == {"yes": 1, "no": 1, "unknown": 173}
+    assert c["institutions"] == 3
+    assert c["points"]["free_toilet"] == {"yes": 1, "no": 1, "unknown": 1}
     assert (c["yes_points"], c["known_points"]) == (3 + 8 + 1, 3 + 8 + 2)
-    assert c["score"] == pytest.approx(12 / 13)
+    assert c["score"] == pytest.approx(12 / 13) and c["score_status"] == "scored"  # 13 of 24 known
     assert [i["facility_id"] for i in summary["meeting_all"]] == ["test-library-all-yes"]
 
 
 def test_data_quality_counts_worst_records_and_the_conflict_seam(conn, audit_db, tmp_path):
     q = audit_report.municipality(conn, VILNIUS, category="kindergarten")["quality"]
-    assert q["facilities"] == 177
-    assert q["missing_hours"] == 172 + 2  # kindergartens, the paid-toilet library, the baby room
-    assert q["stale"] == 3  # never verified; the kindergartens were verified 2026-03-22 (< 12 months)
-    assert q["single_source"] == 177
+    assert q["facilities"] == 185
+    assert q["missing_hours"] == 180 + 2  # kindergartens, the paid-toilet library, the baby room
+    assert q["stale"] == 0  # every record was listed by its source's run this morning (rule 4)
+    assert q["single_source"] == 185
     assert q["conflicts"] == 0 and q["conflicts_tracked"] is True
     worst = audit_report.municipality(conn, VILNIUS, category="kindergarten")["worst_records"]
     assert len(worst) == audit.WORST_RECORDS
-    assert set(worst[0]["problems"]) >= {"missing_hours", "stale", "single_source"}
+    assert set(worst[0]["problems"]) >= {"missing_hours", "single_source"}
 
     # When conflict data exists, the one function that reads it makes the counts follow.
     copy = tmp_path / "copy.db"
@@ -171,8 +173,10 @@ def test_recompute_is_stable_and_stale_follows_today(audit_db, tmp_path):
     summary = audit.recompute(w, today=TODAY)
     assert summary["shapes_refreshed"] is False  # areas unchanged: shapes kept
     assert [tuple(r) for r in w.execute("SELECT * FROM audit_indicators ORDER BY level, code, category")] == before
-    audit.recompute(w, today=TODAY.replace(year=2027, month=6))
-    assert w.execute("SELECT stale FROM audit_quality WHERE code = ?", (VILNIUS,)).fetchone()[0] == 177 - 2  # the two verified in October 2026
+    audit.recompute(w, today=TODAY.replace(year=2027))  # the runs were this morning: exactly 12 months
+    assert w.execute("SELECT stale FROM audit_quality WHERE code = ?", (VILNIUS,)).fetchone()[0] == 0
+    audit.recompute(w, today=TODAY.replace(year=2027, day=29))
+    assert w.execute("SELECT stale FROM audit_quality WHERE code = ?", (VILNIUS,)).fetchone()[0] == 185
     w.close()
 
 
@@ -214,7 +218,7 @@ def test_municipality_page_csvs_escaping_and_print_stylesheet(audit_client):
 
     body = audit_client.get("/audit/13/institutions.csv").get_data(as_text=True).lstrip("\ufeff")
     rows = list(csv.DictReader(io.StringIO(body)))
-    assert len(rows) == 175
+    assert len(rows) == 3  # the checklist's categories only (not the kindergartens)
     town = next(r for r in rows if r["facility_id"] == "test-townhall-unknown-toilet")
     assert town["free_toilet"] == "unknown"
     only = audit_client.get("/audit/13/institutions.csv?meets_all=1").get_data(as_text=True).lstrip("\ufeff")
@@ -226,7 +230,7 @@ def test_municipality_page_csvs_escaping_and_print_stylesheet(audit_client):
     assert sum(1 for r in ind if r["level"] == "eldership" and r["category"] == "kindergarten") == 21
 
     detail = audit_client.get("/api/audit/municipalities/13?institutions_limit=all").get_json()
-    assert len(detail["institutions"]) == 175 and len(detail["checklist_documentation"]) == 8
+    assert len(detail["institutions"]) == 3 and len(detail["checklist_documentation"]) == 8
 
 
 def test_cli_prints_the_same_numbers(audit_db, conn):
@@ -237,10 +241,10 @@ def test_cli_prints_the_same_numbers(audit_db, conn):
     out = runner.invoke(cli, ["--db", str(audit_db), "audit", "--sort=-per_10k"])
     assert out.exit_code == 0, out.output
     lines = [line for line in out.output.splitlines() if line[:4].strip().isdigit()]
-    assert len(lines) == 60 and lines[0].split()[0] == "13" and " 3.09 " in lines[0]
+    assert len(lines) == 60 and lines[0].split()[0] == "13" and " 3.23 " in lines[0]
     one = runner.invoke(cli, ["--db", str(audit_db), "audit", "Vilniaus m. sav.", "--category", "baby_room"])
     assert one.exit_code == 0, one.output
-    assert "kindergarten" in one.output and "172" in one.output and "3.09" in one.output
+    assert "kindergarten" in one.output and "180" in one.output and "3.23" in one.output
     assert "conflicts not tracked yet" not in one.output
     bad = runner.invoke(cli, ["--db", str(audit_db), "audit", "Atlantis"])
     assert bad.exit_code == 2 and "Atlantis" in bad.output
@@ -257,7 +261,7 @@ def test_cli_recompute_then_json(audit_db, tmp_path):
     out = CliRunner().invoke(cli, ["--db", str(copy), "audit", "--recompute", "--json", "13"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
-    assert data["code"] == "13" and len(data["institutions"]) == 175
+    assert data["code"] == "13" and len(data["institutions"]) == 3
     assert "audit recomputed" in out.stderr
 
 

@@ -254,7 +254,8 @@ def test_the_corpus_is_complete_and_consistent():
         if c["adapter"] == "areas_dir":
             assert (CORPUS / "areas" / c["input"]).is_dir(), c["id"]
     used = {c["input"] for c in CASES if c["adapter"] in FILE_ADAPTERS} | {
-        c["input"] for c in CASES if c["adapter"] == "areas_dir"}
+        c["input"] for c in CASES if c["adapter"] == "areas_dir"} | {
+        a.removeprefix("{files}/") for c in CASES if c["adapter"] == "cli" for a in c["args"] if a.startswith("{files}/")}
     orphans = [p.name for p in (CORPUS / "files").iterdir() if p.name not in used]
     orphans += [p.name for p in (CORPUS / "areas").iterdir() if p.name not in used]
     assert not orphans, f"case files with no manifest row: {orphans}"

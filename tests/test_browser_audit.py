@@ -53,6 +53,8 @@ def test_municipality_page_draws_its_elderships_and_gaps(audit_db, live_server, 
     # The one eldership with the baby room is the only one not marked as a gap.
     fills = [gaps.nth(i).get_attribute("fill") for i in range(n)]
     assert fills.count("#a6d96a") == 1 and fills.count("#d7301f") == n - 1
-    # Shown as text (in the checklist table and the records to fix), never run as markup.
-    assert page.get_by_text("<script>alert(1)</script> Bibliotekos filialas").count() == 2
+    # Shown as text (in the checklist table), never run as markup. (It is no longer among the
+    # 20 records to fix first: the 180 register kindergartens, now all verified by their run,
+    # have more problems each.)
+    assert page.locator("table.institutions").get_by_text("<script>alert(1)</script> Bibliotekos filialas").count() == 1
     assert errors == [] and dialogs == []

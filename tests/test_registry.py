@@ -55,9 +55,12 @@ def test_vilnius_kindergartens_one_per_darz_id(placed, vilnius_csv, settings):
     report, conv = run(conn, locator, "vilnius-darzeliai", [vilnius_csv], settings)
     assert (report.added, report.rejected, report.without_position) == (180, [], 8)
     assert counts(conn)["facilities"] == 180
-    # Every positioned one is inside Vilnius city (municipality 13); the 8 without are still listed.
+    # Every positioned one is inside Vilnius city (municipality 13); the 8 without are listed there
+    # too, because the mapping states the municipality (`municipality = "13"`), without an eldership.
     by_muni = dict(conn.execute("SELECT coalesce(municipality_code, '-'), count(*) FROM facilities GROUP BY 1").fetchall())
-    assert by_muni == {"13": 172, "-": 8}
+    assert by_muni == {"13": 180}
+    assert conn.execute("SELECT count(*) FROM facilities WHERE lon IS NULL AND eldership_code IS NULL"
+                        " AND municipality_code = '13'").fetchone()[0] == 8
     assert conn.execute("SELECT count(*) FROM facilities WHERE lon IS NULL AND status = 'active'").fetchone()[0] == 8
     # Capacities, free places and waiting lists are the sums of the groups.
     sums: dict[str, dict[str, int]] = {}

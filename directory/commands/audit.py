@@ -62,9 +62,14 @@ def audit(cfg: Settings, municipality: str | None, category: str, sort: str, rec
                f" {'rank':>4} {'uncovered':>9} {'checklist':>9} {'no hours':>8}")
     for r in rows:
         click.echo(f"{r['code']:>4}  {r['name']:<28} {fmt(r['population'], 'count'):>10} {r['count']:>12}"
-                   f" {fmt(r['per_10k'], 'rate'):>8} {r['rank'] or 'n/a':>4}"
-                   f" {fmt(r['share_population_uncovered'], 'share'):>9} {fmt(r['checklist_score'], 'score'):>9}"
+                   f" {fmt(r['per_10k'], 'rate'):>8} {r['rank'] or '—':>4}"
+                   f" {fmt(r['share_population_uncovered'], 'share'):>9} {_score(r['checklist_status'], r['checklist_score']):>9}"
                    f" {fmt(r['missing_hours_share'], 'share'):>8}")
+    ranked = rows[0]["ranked_of"] if rows else 0
+    rules = report.checklist_rules()
+    click.echo(f"rank: by per 10k among the {ranked} municipalities with at least one {category} (ties share a"
+               f" rank; none: —). checklist: {', '.join(rules['categories'])} only; a score needs at least"
+               f" {fmt(rules['min_known_share'], 'share')} of the points known ('too few' otherwise)")
     n = report.national(conn, category=category)["indicators"]
     if n:
         click.echo(f"Lithuania: {n['count']} {category}, {fmt(n['per_10k'], 'rate')} per 10,000,"
@@ -72,19 +77,29 @@ def audit(cfg: Settings, municipality: str | None, category: str, sort: str, rec
                    f" {fmt(n['share_population_uncovered'], 'share')} of residents in elderships with none")
 
 
+def _score(status: str, score: float | None) -> str:
+    return "too few" if status == "too_few_known" else fmt(score, "score")
+
+
+def _rank(rank: int | None, of: int) -> str:
+    return f"{rank}/{of}" if rank else "—"
+
+
 def _print_municipality(d: dict) -> None:
     click.echo(f"{d['name']} ({d['code']}), {d['county'] or ''}, population {fmt(d['population'], 'count')}")
-    click.echo(f"{'category':<17} {'count':>6} {'per 10k':>8} {'median':>8} {'county':>8} {'rank':>4}"
+    click.echo(f"{'category':<17} {'count':>6} {'per 10k':>8} {'median':>8} {'county':>8} {'rank':>7}"
                f" {'eld. none':>9} {'uncovered':>17} {'per child':>9}")
     for i in d["indicators"]:
         m = i["municipality"] or {}
         uncovered = f"{fmt(m.get('population_uncovered'), 'count')} ({fmt(m.get('share_population_uncovered'), 'share')})"
         click.echo(f"{i['category']:<17} {m.get('count', 0):>6} {fmt(m.get('per_10k'), 'rate'):>8}"
                    f" {fmt(i['median_per_10k'], 'rate'):>8} {fmt(i['county_per_10k'], 'rate'):>8}"
-                   f" {m.get('rank') or 'n/a':>4} {str(m.get('elderships_none', 0)) + '/' + str(m.get('elderships', 0)):>9}"
+                   f" {_rank(m.get('rank'), i['ranked_of']):>7} {str(m.get('elderships_none', 0)) + '/' + str(m.get('elderships', 0)):>9}"
                    f" {uncovered:>17} {fmt(m.get('capacity_per_child'), 'ratio'):>9}")
     c = d["checklist"]
-    click.echo(f"public institutions: {c['institutions']}; checklist score {fmt(c['score'], 'score')} of known points,"
+    score = (f"checklist score {fmt(c['score'], 'score')} of known points" if c["score_status"] == "scored" else
+             f"checklist score: too few known points ({c['known_points']} known, {c['points_needed']} needed)")
+    click.echo(f"public institutions: {c['institutions']}; {score},"
                f" {fmt(c['coverage'], 'share')} of points known; {c['meets_all']} meet every point")
     for key, counts in c["points"].items():
         click.echo(f"  {key:<16} yes {counts['yes']:>6}  no {counts['no']:>6}  unknown {counts['unknown']:>6}")

@@ -191,7 +191,7 @@ def audit_index() -> str:
         "audit.html", rows=rows, national=report.national(conn, category=category), map=parts, legend=key,
         category=category, indicator=indicator, indicator_label=label, sort=sort, descending=descending,
         categories=CATEGORIES, indicators=report.INDICATORS, checklist=report.checklist_documentation(),
-        problems=QUALITY_PROBLEMS, fmt=fmt, computed=report.status(conn))
+        problems=QUALITY_PROBLEMS, fmt=fmt, computed=report.status(conn), rules=report.checklist_rules())
 
 
 @bp.get("/audit/<code>")
@@ -217,7 +217,8 @@ def audit_municipality(code: str) -> str:
         category=category, indicator=indicator, indicator_label=label, categories=CATEGORIES,
         indicators={k: v for k, v in report.INDICATORS.items() if k in ("per_10k", "count", "capacity_per_child")},
         checklist=report.checklist_documentation(), points=POINTS, point_labels={k: v[0] for k, v in CHECKLIST.items()},
-        problems=QUALITY_PROBLEMS, fmt=fmt, colours={"gap": GAP, "covered": COVERED, "none": NO_DATA})
+        problems=QUALITY_PROBLEMS, fmt=fmt, colours={"gap": GAP, "covered": COVERED, "none": NO_DATA},
+        rules=report.checklist_rules())
 
 
 @bp.get("/audit/institutions")
@@ -226,7 +227,8 @@ def audit_meeting_all() -> str:
     rows = report.meeting_all(conn, limit=report.MEETING_ALL_ON_PAGE)
     total = conn.execute("SELECT meets_all FROM audit_checklist WHERE code = 'LT'").fetchone()
     return render_template("audit_institutions.html", rows=rows, total=total[0] if total else 0,
-                           checklist=report.checklist_documentation(), computed=report.status(conn))
+                           checklist=report.checklist_documentation(), computed=report.status(conn),
+                           rules=report.checklist_rules(), fmt=fmt)
 
 
 @bp.get("/audit/institutions.csv")
@@ -264,6 +266,7 @@ def api_municipalities() -> Response:
         "national": report.national(conn, category=category),
         "municipalities": report.municipalities(conn, category=category, sort=sort, descending=descending),
         "checklist": report.checklist_documentation(),
+        "checklist_rules": report.checklist_rules(),
     })
 
 

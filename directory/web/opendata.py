@@ -72,7 +72,8 @@ def openapi_json() -> Response:
 @bp.get("/api")
 def api_page() -> str:
     base = request.host_url.rstrip("/")
-    return render_template("api.html", base=base, spec=openapi.build_spec(server_url=base))
+    return render_template("api.html", base=base, spec=openapi.build_spec(server_url=base),
+                           pandas_recipe=catalog.pandas_recipe(base_url=base, query="?category=playground"))
 
 
 def _snapshot_links(snaps: list[dict]) -> list[dict]:
@@ -128,7 +129,8 @@ def datasets_page() -> str:
     return render_template(
         "datasets.html", licences=catalog.licences(conn), formats=catalog.DESCRIPTIONS, counts=counts(conn),
         modified=catalog.modified(conn), snapshots=_snapshot_links(snapshots.list_snapshots(conn))[:20],
-        columns=exports.COLUMNS,
+        columns=exports.COLUMNS, pandas_recipe=catalog.pandas_recipe(base_url=request.host_url),
+        geopandas_recipe=catalog.geopandas_recipe(base_url=request.host_url),
     )
 
 
