@@ -89,7 +89,7 @@ def api_snapshots() -> Response:
 
 
 def _changes_from(args) -> dict:
-    unknown = sorted(set(args) - {"since", "until", "limit", "after"})
+    unknown = sorted(set(args) - {"since", "until", "limit", "after", "lang"})  # lang: the UI language
     if unknown:
         raise BadRequest("unknown parameter; known are after, limit, since, until", where=unknown[0])
     cfg = settings()
