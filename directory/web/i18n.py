@@ -8,9 +8,11 @@ Lithuanian in translations/lt/LC_MESSAGES/messages.po.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from babel import Locale
 from flask import Flask, request
-from flask_babel import Babel
+from flask_babel import Babel, format_decimal, format_percent, get_locale, gettext, ngettext
 
 LANGUAGES = {"lt": "Lietuvių", "en": "English"}
 DEFAULT_LANGUAGE = "lt"
@@ -39,8 +41,36 @@ def init_i18n(app: Flask) -> Babel:
 
     @app.context_processor
     def languages():
-        from flask_babel import get_locale
-
-        return {"languages": LANGUAGES, "lang": str(get_locale() or DEFAULT_LANGUAGE)}
+        return {"languages": LANGUAGES, "lang": str(get_locale() or DEFAULT_LANGUAGE), "num": number}
 
     return babel
+
+
+def number(value: Any, kind: str = "count") -> str:
+    """A figure as a page shows it, in the page's language (Babel: "1,5" and "12 %" in Lithuanian).
+
+    kind: count (whole number), rate / ratio (two decimals), share / score (a percentage with one
+    decimal). None is "n/a" (unknown), never 0. The CLI keeps its own plain `audit_report.fmt`.
+    """
+    if value is None:
+        return gettext("n/a")
+    if kind == "count":
+        return format_decimal(int(value), format="#,##0")
+    if kind in ("share", "score"):
+        return format_percent(value, format="#,##0.0%")
+    return format_decimal(value, format="#,##0.00")
+
+
+# Numbers that between them hit every plural category of the CLDR rules of our languages.
+_PLURAL_SAMPLES = (0, 1, 2, 3, 5, 10, 11, 12, 21, 22, 25, 100, 101, 111, 1000)
+
+
+def plural_forms(singular: str, plural: str, **values: Any) -> dict[str, str]:
+    """A message's forms keyed by CLDR plural category ("one", "few", "other" ...), for the map
+    script: it picks one with Intl.PluralRules, which follows the same CLDR rules as Babel.
+    `values` are filled in as for gettext (pass n="{n}" to leave the count for the script)."""
+    locale = Locale.parse(str(get_locale() or DEFAULT_LANGUAGE))
+    forms: dict[str, str] = {}
+    for n in _PLURAL_SAMPLES:
+        forms.setdefault(locale.plural_form(n), ngettext(singular, plural, n, **values))
+    return forms
