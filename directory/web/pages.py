@@ -106,8 +106,11 @@ def base_map(settings: Settings, *, location: tuple[float, float] = LT_CENTER, z
     # folium puts zoom limits on tile layers only; a map without tiles needs its own maxZoom
     m.options.update(minZoom=2, maxZoom=19)
     if settings.tile_url:
-        folium.TileLayer(tiles=settings.tile_url, attr=tile_attribution(settings, osm_data=osm_data), name="base",
-                         max_zoom=19).add_to(m)
+        credit = tile_attribution(settings, osm_data=osm_data)
+        layer = folium.TileLayer(tiles=settings.tile_url, attr=credit or "-", name="base", max_zoom=19)
+        if not credit:  # folium insists on one; the data credit already says it
+            layer.options.pop("attribution", None)
+        layer.add_to(m)
     return local_leaflet(m)
 
 
