@@ -125,4 +125,50 @@ LT = {
     "Not verified in 12 months": "Nepatikrinta per 12 mėnesių",
     "Only one source": "Tik vienas šaltinis",
     "Unresolved conflict between sources": "Neišspręstas šaltinių prieštaravimas",
+    # Leaflet's controls
+    "Zoom in": "Priartinti",
+    "Zoom out": "Nutolinti",
+    "Leaflet, the map library": "Leaflet – žemėlapių biblioteka",
+    # licences and credits
+    "Open Data Commons Open Database License 1.0": "Open Data Commons atvirųjų duomenų bazių licencija 1.0 (ODbL)",
+    "Creative Commons Attribution 4.0": "Creative Commons Priskyrimas 4.0 (CC BY 4.0)",
+    "Creative Commons Zero 1.0": "Creative Commons Zero 1.0 (CC0, atsisakymas autorių teisių)",
+    "the publisher named by the source": "šaltinio nurodytas leidėjas",
+    "© OpenStreetMap contributors, https://www.openstreetmap.org/copyright":
+        "© OpenStreetMap bendruomenė, https://www.openstreetmap.org/copyright",
+    "not stated": "nenurodyta",
+    "Vilnius city open data (licence not stated)": "Vilniaus miesto atvirieji duomenys (licencija nenurodyta)",
+    "Municipality code": "Savivaldybės kodas",
+    "Eldership code": "Seniūnijos kodas",
+    # the /api page's endpoint summaries
+    "Facilities as a GeoJSON FeatureCollection (RFC 7946), keyset-paged":
+        "Vietos kaip GeoJSON FeatureCollection (RFC 7946), puslapiais pagal raktą",
+    "A typed place or address (area names, then facility addresses and names) for near-me":
+        "Įvesta vietovė ar adresas (teritorijų pavadinimai, tada vietų adresai ir pavadinimai) paieškai „šalia“",
+    "Counts on a 64-px Web Mercator grid for a view too full to draw point by point":
+        "Skaičiai 64 px Web Mercator tinklelyje, kai vaizde per daug vietų, kad būtų galima piešti po vieną",
+    "Dated snapshots of the whole store, newest first, with download links":
+        "Visos saugyklos datuotos momentinės kopijos, naujausios pirmos, su atsisiuntimo nuorodomis",
+    "Every matching facility as csv (the same filters as /api/facilities; never paged)":
+        "Visos atitinkančios vietos CSV formatu (tie patys filtrai kaip /api/facilities; be puslapių)",
+    "Every matching facility as geojson (the same filters as /api/facilities; never paged)":
+        "Visos atitinkančios vietos GeoJSON formatu (tie patys filtrai kaip /api/facilities; be puslapių)",
+    "Every matching facility as gpkg (the same filters as /api/facilities; never paged)":
+        "Visos atitinkančios vietos GeoPackage formatu (tie patys filtrai kaip /api/facilities; be puslapių)",
+    "Every matching facility as sqlite (the same filters as /api/facilities; never paged)":
+        "Visos atitinkančios vietos SQLite formatu (tie patys filtrai kaip /api/facilities; be puslapių)",
+    "Municipalities and elderships with population and facility counts":
+        "Savivaldybės ir seniūnijos su gyventojų ir vietų skaičiais",
+    "One facility as a GeoJSON Feature, with every source record and its licence":
+        "Viena vieta kaip GeoJSON Feature su visais šaltinių įrašais ir jų licencijomis",
+    "One municipality: categories against median and county, elderships, gaps, checklist, data quality":
+        "Viena savivaldybė: kategorijos, palyginti su mediana ir apskritimi, seniūnijos, spragos, kontrolinis sąrašas,"
+        " duomenų kokybė",
+    "Simplified area outlines as GeoJSON (the map's local base layer when tiles fail)":
+        "Supaprastintos teritorijų ribos GeoJSON formatu (vietinis žemėlapio pagrindas, kai neįkeliamos plytelės)",
+    "The openness audit: national totals and the 60 municipalities for one category":
+        "Atvirumo auditas: šalies sumos ir 60 savivaldybių vienai kategorijai",
+    "This document": "Šis dokumentas",
+    "What was added, changed (field by field, old and new) and removed between two snapshots or dates":
+        "Kas pridėta, pakeista (laukas po lauko, sena ir nauja reikšmė) ir pašalinta tarp dviejų kopijų ar datų",
 }

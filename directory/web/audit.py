@@ -251,7 +251,7 @@ def audit_meeting_all() -> str:
     conn = reader()
     rows = report.meeting_all(conn, limit=report.MEETING_ALL_ON_PAGE)
     total = conn.execute("SELECT meets_all FROM audit_checklist WHERE code = 'LT'").fetchone()
-    return render_template("audit_institutions.html", rows=rows, total=total[0] if total else 0,
+    return render_template("audit_institutions.html", rows=rows, total=total[0] if total else 0, categories=CATEGORIES,
                            checklist=report.checklist_documentation(), computed=report.status(conn))
 
 

@@ -13,6 +13,8 @@ from typing import Any
 from babel import Locale
 from flask import Flask, request
 from flask_babel import Babel, format_decimal, format_percent, get_locale, gettext, ngettext
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
 
 LANGUAGES = {"lt": "Lietuvių", "en": "English"}
 DEFAULT_LANGUAGE = "lt"
@@ -41,7 +43,8 @@ def init_i18n(app: Flask) -> Babel:
 
     @app.context_processor
     def languages():
-        return {"languages": LANGUAGES, "lang": str(get_locale() or DEFAULT_LANGUAGE), "num": number}
+        return {"languages": LANGUAGES, "lang": str(get_locale() or DEFAULT_LANGUAGE), "num": number,
+                "tr": translated_or_marked}
 
     return babel
 
@@ -74,3 +77,25 @@ def plural_forms(singular: str, plural: str, **values: Any) -> dict[str, str]:
     for n in _PLURAL_SAMPLES:
         forms.setdefault(locale.plural_form(n), ngettext(singular, plural, n, **values))
     return forms
+
+
+def translated_or_marked(text: str | None) -> Markup:
+    """English text from the core or a source description, for a page: its translation when the
+    catalogue has one; otherwise the original, marked lang="en" on a page in another language, so
+    readers and screen readers know (a new endpoint's summary before anyone translated it)."""
+    if not text:
+        return Markup("")
+    translated = gettext(text)
+    if translated != text or str(get_locale() or DEFAULT_LANGUAGE) == "en":
+        return Markup(escape(translated))
+    return Markup('<span lang="en">') + escape(text) + Markup("</span>")
+
+
+# Licence names and credits the core writes in English (catalog.KNOWN_LICENCES, the mappings'
+# `licence`, the test store's "not stated"), shown through `translated_or_marked`.
+LICENCE_TEXTS = (
+    _l("Open Data Commons Open Database License 1.0"), _l("Creative Commons Attribution 4.0"),
+    _l("Creative Commons Zero 1.0"), _l("the publisher named by the source"),
+    _l("© OpenStreetMap contributors, https://www.openstreetmap.org/copyright"), _l("not stated"),
+    _l("Vilnius city open data (licence not stated)"),
+)

@@ -17,7 +17,7 @@ from ..errors import BadRequest
 from ..query import FacilityQuery, parse_int, parse_query
 from ..store import counts
 from .context import next_link, reader, settings
-from .i18n import number
+from .i18n import number, translated_or_marked
 from .pages import CATEGORY_LABELS, FEATURE_LABELS, FEATURE_VALUE_LABELS, SECTOR_LABELS, STATUS_LABELS
 
 bp = Blueprint("opendata", __name__)
@@ -74,6 +74,27 @@ def openapi_json() -> Response:
     return jsonify(openapi.build_spec(server_url=request.host_url.rstrip("/") or "/"))
 
 
+# The endpoint summaries of directory/openapi.py as the /api page shows them (the OpenAPI
+# document itself stays English); a summary without an entry shows in English, marked lang="en".
+API_SUMMARIES = (
+    _l("Facilities as a GeoJSON FeatureCollection (RFC 7946), keyset-paged"),
+    _l("A typed place or address (area names, then facility addresses and names) for near-me"),
+    _l("Counts on a 64-px Web Mercator grid for a view too full to draw point by point"),
+    _l("Dated snapshots of the whole store, newest first, with download links"),
+    _l("Every matching facility as csv (the same filters as /api/facilities; never paged)"),
+    _l("Every matching facility as geojson (the same filters as /api/facilities; never paged)"),
+    _l("Every matching facility as gpkg (the same filters as /api/facilities; never paged)"),
+    _l("Every matching facility as sqlite (the same filters as /api/facilities; never paged)"),
+    _l("Municipalities and elderships with population and facility counts"),
+    _l("One facility as a GeoJSON Feature, with every source record and its licence"),
+    _l("One municipality: categories against median and county, elderships, gaps, checklist, data quality"),
+    _l("Simplified area outlines as GeoJSON (the map's local base layer when tiles fail)"),
+    _l("The openness audit: national totals and the 60 municipalities for one category"),
+    _l("This document"),
+    _l("What was added, changed (field by field, old and new) and removed between two snapshots or dates"),
+)
+
+
 @bp.get("/api")
 def api_page() -> str:
     base = request.host_url.rstrip("/")
@@ -116,7 +137,8 @@ FIELD_LABELS = {
     "licence": _l("Licence"), "address": _l("Address"), "operator": _l("Operator"), "sector": _l("Sector"),
     "features": _l("Features"), "opening_hours": _l("Opening hours"), "status": _l("Status"),
     "last_verified": _l("Last verified"), "extra": _l("Other details"), "source": _l("Source"),
-    "source_id": _l("Id at the source"),
+    "source_id": _l("Id at the source"), "municipality_code": _l("Municipality code"),
+    "eldership_code": _l("Eldership code"),
 }
 # Register extras (ingest/mappings/*.toml [extra.*]) in words; an unknown key shows with spaces.
 EXTRA_LABELS = {
@@ -140,6 +162,8 @@ def human_value(field: str, value) -> str:
     if field == "extra" and isinstance(value, dict):
         return ", ".join(f"{EXTRA_LABELS.get(k, k.replace('_', ' '))}: {human_value('', v)}" for k, v in value.items()
                          if v not in (None, "", [], {}))
+    if field == "licence":
+        return str(translated_or_marked(value))
     if field == "sector":
         return str(SECTOR_LABELS.get(value, value))
     if field == "status":

@@ -19,7 +19,7 @@ from ..config import DEFAULT_TILE_ATTRIBUTION, Settings
 from ..errors import NotFound
 from ..store import get_facility, get_meta
 from .context import reader
-from .i18n import plural_forms
+from .i18n import plural_forms, translated_or_marked
 from .security import add_nonces
 
 bp = Blueprint("pages", __name__)
@@ -135,7 +135,7 @@ def data_attribution(conn) -> str:
     """The data sources' credits for the map's attribution control (HTML we write ourselves)."""
     parts = []
     for source, licence in data_sources(conn):
-        text = osm_credit() if source == "osm" else f"{escape(source)} ({escape(licence)})"
+        text = osm_credit() if source == "osm" else f"{escape(source)} ({translated_or_marked(licence)})"
         if text not in parts:
             parts.append(text)
     return " · ".join(parts)
