@@ -11,7 +11,7 @@ LT = {
     '© <a href="%(url)s">OpenStreetMap</a> contributors': '© <a href="%(url)s">OpenStreetMap</a> bendruomenė',
     '© <a href="%(url)s">OpenStreetMap</a> contributors (ODbL)':
         '© <a href="%(url)s">OpenStreetMap</a> bendruomenė (ODbL)',
-    "n/a": "nėra duomenų",
+    "n/a": "n/d",  # as the audit note explains it ("n/d: nežinoma ...")
     "no data": "nėra duomenų",
     # error pages
     "Something in the address is not right": "Adrese kažkas negerai",

@@ -102,7 +102,14 @@
     drawElderships();
   }
   if (!tiles) useLocalBase();
-  else tiles.on("tileerror", useLocalBase);
+  else {
+    tiles.on("tileerror", useLocalBase);
+    // Tiles that failed before this script ran (folium's script asks for them first): an image
+    // that is complete but has no width did not load.
+    const failed = Array.from(map.getPane("tilePane").querySelectorAll("img.leaflet-tile"))
+      .some((img) => img.complete && img.naturalWidth === 0);
+    if (failed) useLocalBase();
+  }
 
   function fmt(template, values) {
     return template.replace(/\{(\w+)\}/g, (_, k) => (k in values ? String(values[k]) : ""));
