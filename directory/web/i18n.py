@@ -59,8 +59,9 @@ def number(value: Any, kind: str = "count") -> str:
         return gettext("n/a")
     if kind == "count":
         return format_decimal(int(value), format="#,##0")
-    if kind in ("share", "score"):
-        return format_percent(value, format="#,##0.0%")
+    if kind in ("share", "score"):  # the locale's own pattern ("12,5 %" in Lithuanian), one decimal
+        pattern = Locale.parse(str(get_locale() or DEFAULT_LANGUAGE)).percent_formats[None].pattern
+        return format_percent(value, format=pattern.replace("0", "0.0", 1))
     return format_decimal(value, format="#,##0.00")
 
 
