@@ -251,3 +251,17 @@ def test_swapped_near_in_the_map_url_is_named_not_searched_silently(few, live_se
     page.goto(base + "/?near=54.678,25.279&ll=54.67860,25.28000&z=16&lang=en")
     expect(page.locator("#status")).to_contain_text("looks like lat,lon for a place in Lithuania")
     expect(page.locator("#status")).to_contain_text("did you mean near=25.279,54.678?")
+
+
+def test_audit_maps_on_a_phone_fold_their_credits_too(audit_db, live_server, make_page):
+    base = live_server(db=audit_db, tile_url=DEFAULT_TILE_URL)
+    page = make_page(viewport=PHONE, locale="lt-LT")
+    page.goto(base + "/audit/13")
+    page.locator("#gaps-map path.audit-area").first.wait_for()
+    gaps = page.locator("#gaps-map")
+    gaps.scroll_into_view_if_needed()
+    expect(gaps.locator(".leaflet-control-attribution")).to_be_hidden()
+    toggle = gaps.get_by_role("button", name="Žemėlapio šaltiniai")
+    assert not overlap(toggle.bounding_box(), gaps.locator(".leaflet-control-scale").bounding_box())
+    assert not overlap(toggle.bounding_box(), gaps.locator("ul.legend").bounding_box())
+    expect(gaps.locator(".leaflet-control-zoom-in")).to_have_attribute("title", "Priartinti")

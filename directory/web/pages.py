@@ -179,7 +179,6 @@ def _js_strings() -> dict[str, str]:
         "you_are_here": gettext("You are here"),
         "base_unavailable": gettext(
             "The base map is unavailable: showing municipality and eldership outlines instead."),
-        "credits": gettext("Map credits"),
     }
 
 

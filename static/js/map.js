@@ -37,26 +37,6 @@
   const phone = window.matchMedia("(max-width: 700px)").matches;
   if (legend && phone) legend.open = false; // room for the map on a phone
 
-  // On a phone the credits fold behind a "©" button (OpenStreetMap's guidelines allow this), so
-  // the attribution does not cover the scale bar or the legend.
-  const Credits = L.Control.extend({
-    options: { position: "bottomright" },
-    onAdd() {
-      const b = L.DomUtil.create("button", "credits-toggle");
-      b.type = "button";
-      b.textContent = "©";
-      b.title = S.credits;
-      b.setAttribute("aria-label", S.credits);
-      b.setAttribute("aria-expanded", "false");
-      L.DomEvent.disableClickPropagation(b);
-      b.addEventListener("click", () => {
-        const open = map.getContainer().classList.toggle("credits-open");
-        b.setAttribute("aria-expanded", String(open));
-      });
-      return b;
-    },
-  });
-  new Credits().addTo(map);
   points.addTo(map);
   bubbles.addTo(map);
 
