@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
@@ -132,3 +133,24 @@ def find_area(conn: sqlite3.Connection, name_or_code: str) -> dict[str, Any] | N
         (name_or_code, name_or_code),
     ).fetchone()
     return dict(r) if r else None
+
+
+def outline_collection(conn: sqlite3.Connection, *, level: str, bbox: tuple[float, float, float, float] | None = None,
+                       limit: int | None = None) -> str:
+    """The simplified outlines of a level's areas (the audit's stored shapes, at most `limit`,
+    those whose bounds meet `bbox`) as GeoJSON text with code and name; the geometry text is
+    passed through without parsing. An empty collection when the shapes are not computed."""
+    sql = ("SELECT a.code, a.name, s.geometry FROM areas a JOIN audit_shapes s ON s.level = a.level AND s.code = a.code"
+           " WHERE a.level = ?")
+    params: list[Any] = [level]
+    if bbox is not None:
+        sql += " AND a.max_lon >= ? AND a.min_lon <= ? AND a.max_lat >= ? AND a.min_lat <= ?"
+        params += [bbox[0], bbox[2], bbox[1], bbox[3]]
+    sql += " ORDER BY a.code"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    parts = []
+    for code, name, geometry in conn.execute(sql, params):
+        props = json.dumps({"code": code, "name": name, "level": level}, ensure_ascii=False)
+        parts.append(f'{{"type":"Feature","id":{json.dumps(code)},"geometry":{geometry},"properties":{props}}}')
+    return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
-from .errors import BadRequest
+from .errors import BadRequest, InputError
 from .features import EXPORT_PROPERTIES, extra_sql, feature_sql
 from .model import EXTRA_FIELDS, FEATURES
 from .publish import prepare_copy
@@ -389,11 +389,26 @@ def is_whole(query: FacilityQuery) -> bool:
 def write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path) -> int | None:
     """Write one export to `path` (the CLI's `atvira export` and the file-based downloads)."""
     fmt = parse_format(fmt)
+    check_writable(Path(path))
     if fmt == "sqlite" and is_whole(query):
         copy_store(conn, Path(path))  # VACUUM INTO is its own consistent read (and refuses a transaction)
         return None
     with read_view(conn):
         return _write_file(conn, query, fmt, Path(path))
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before any work, a target whose folder is missing, is a file or cannot be written:
+    one clear line naming the path instead of a traceback from deep inside a writer."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError("is a folder; give a file name to write", where=str(path))
+    if not folder.exists():
+        raise InputError(f"the folder {folder} does not exist; create it first or choose another path", where=str(path))
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder", where=str(path))
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"the folder {folder} is not writable", where=str(path))
 
 
 def _write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path) -> int | None:

@@ -56,7 +56,8 @@ FILTER_PARAMS = [
     _param("status", "comma-separated statuses (default active,closed,unknown)", _csv_of(list(STATUSES))),
     _param("municipality", "municipality code (see /api/areas)"),
     _param("eldership", "eldership code (see /api/areas)"),
-    _param("near", "lon,lat: nearest first, each feature with properties.distance_m (not paged: raise limit)",
+    _param("near", "lon,lat (longitude first; a Lithuanian lat,lon is refused with the fix): nearest first,"
+           " each feature with properties.distance_m (not paged: raise limit)",
            {"type": "string", "pattern": r"^-?\d{1,3}(\.\d{1,7})?,-?\d{1,2}(\.\d{1,7})?$"}, example="25.28,54.68"),
     _param("radius", "with near: at most this many metres away", {"type": "integer", "minimum": 1, "maximum": 20000000}),
     _param("open", "comma-separated opening states now (Europe/Vilnius): " + ", ".join(OPEN_STATES),
@@ -176,6 +177,15 @@ def _areas() -> dict[str, Any]:
             _param("parent", "parent area code (an eldership's municipality)"),
         ],
         "responses": {"200": _ok("AreaList"), **ERRORS},
+    }}, "/api/areas/outlines": {"get": {
+        "summary": "Simplified area outlines as GeoJSON (the map's local base layer when tiles fail)",
+        "operationId": "areaOutlines", "tags": ["areas"],
+        "parameters": [
+            _param("level", "municipality (all) or eldership (needs bbox; at most 150)",
+                   {"type": "string", "enum": ["municipality", "eldership"]}),
+            _param("bbox", "west,south,east,north: only areas whose bounds meet it"),
+        ],
+        "responses": {"200": _ok("FeatureCollection", GEOJSON), **ERRORS},
     }}}
 
 

@@ -74,13 +74,30 @@ def parse_near(value: str, *, param: str = "near") -> tuple[float, float]:
         raise BadRequest(f"expected two numbers lon,lat, got {value[:80]!r}", where=param) from None
     if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
         raise BadRequest("expected lon within -180..180 and lat within -90..90", where=param)
+    if looks_swapped(lon, lat):
+        raise BadRequest(f"{lon:g},{lat:g} looks like lat,lon for a place in Lithuania; near= is lon,lat"
+                         f" (x first, as in GeoJSON): did you mean near={lat:g},{lon:g}?", where=param)
     return lon, lat
+
+
+# Lithuania with a margin (lon 20.9..26.9, lat 53.8..56.5). A near= whose two numbers only fit it
+# the other way round is refused rather than silently searched in the Arabian Peninsula: the
+# project is Lithuania first, and the map page's own ll= is lat,lon, so the slip is an easy one.
+LT_LON = (20.9, 26.9)
+LT_LAT = (53.8, 56.5)
+
+
+def looks_swapped(lon: float, lat: float) -> bool:
+    """True when (lon, lat) lies outside Lithuania but (lat, lon) inside it."""
+    inside = LT_LON[0] <= lon <= LT_LON[1] and LT_LAT[0] <= lat <= LT_LAT[1]
+    swapped = LT_LON[0] <= lat <= LT_LON[1] and LT_LAT[0] <= lon <= LT_LAT[1]
+    return swapped and not inside
 
 
 def parse_query(args: Mapping[str, str], *, default_limit: int = 500, max_limit: int = 5000) -> FacilityQuery:
     """Turn request parameters into a FacilityQuery; a BadRequest names the parameter at fault."""
     known = {"bbox", "category", "feature", "features", "q", "status", "municipality", "eldership", "limit", "after",
-             "near", "radius", "open", "open_now"}
+             "near", "radius", "open", "open_now", "lang"}  # lang: the UI language, accepted everywhere
     unknown = sorted(set(args) - known)
     if unknown:
         raise BadRequest(f"unknown parameter; known are {', '.join(sorted(known))}", where=unknown[0])

@@ -104,7 +104,13 @@ def run_areas_dir(case: dict, env: Env) -> None:
 
 
 def run_cli(case: dict, env: Env) -> None:
-    args = [a.replace("{files}", str(CORPUS / "files")).replace("{tmp}", str(env.tmp)) for a in case["args"]]
+    def subst(args: list[str]) -> list[str]:
+        return [a.replace("{files}", str(CORPUS / "files")).replace("{tmp}", str(env.tmp)) for a in args]
+
+    if case.get("setup"):  # e.g. an empty store of the case's own
+        done = CliRunner().invoke(_cli(), subst(case["setup"]), env={"ATVIRA_CACHE_DIR": str(env.tmp / "cache")})
+        assert done.exit_code == 0, done.output
+    args = subst(case["args"])
     if args[:1] == ["--db"]:  # the case names its own store; the seeded one must still be untouched
         result = CliRunner().invoke(_cli(), args, env={"ATVIRA_CACHE_DIR": str(env.tmp / "cache")})
     else:

@@ -36,7 +36,8 @@ def babel(*args: str) -> None:
 
 
 def main() -> int:
-    babel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext", "--no-location", "--sort-output",
+    babel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext", "-k", "plural_forms:1,2", "--no-location",
+          "--sort-output",
           "-o", "translations/messages.pot", ".")
     babel("update", "-i", "translations/messages.pot", "-d", "translations", "-l", "lt", "--no-fuzzy-matching")
     lt = tables()

@@ -44,6 +44,10 @@ def audit(cfg: Settings, municipality: str | None, category: str, sort: str, rec
                    err=True)
     conn = connect(cfg.db, readonly=True)
     if municipality:
+        if conn.execute("SELECT 1 FROM areas WHERE level = 'municipality' LIMIT 1").fetchone() is None:
+            raise NotFound("no areas are loaded in this store, so no municipality can be found; load them with"
+                           " `atvira areas load --from ../shared/data/govlt-powerbi-map-lt` (or `atvira areas load`"
+                           " to download them), then run the audit again", where="MUNICIPALITY")
         found = find_area(conn, municipality)
         if found is None or found["level"] != "municipality":
             raise NotFound(f"no municipality named or coded {municipality!r}", where="MUNICIPALITY")

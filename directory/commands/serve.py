@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import click
@@ -55,13 +56,26 @@ def make_serve(app_factory: Callable[[Settings], Flask]) -> click.Command:
 
 
 @click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (counts, sources, runs) instead of text.")
 @pass_settings
-def status(cfg: Settings) -> None:
+def status(cfg: Settings, as_json: bool) -> None:
     """Counts of facilities, source records, changes and areas, and the last ingest runs."""
     conn = connect(cfg.db, readonly=True)
-    click.echo(json.dumps(counts(conn)))
-    for state in source_states(conn):
+    totals = counts(conn)
+    states = source_states(conn)
+    runs = [dict(r) for r in conn.execute("SELECT * FROM ingest_runs ORDER BY id DESC LIMIT 10")]
+    if as_json:
+        for r in runs:  # stored as JSON text: nest it, so the document is one structure
+            r["counts"] = json.loads(r["counts"]) if r.get("counts") else None
+        click.echo(json.dumps({"counts": totals, "sources": [{**asdict(s), "stale": s.stale} for s in states], "runs": runs},
+                              ensure_ascii=False, indent=1))
+        return
+    click.echo(f"store {cfg.db}")
+    click.echo("  " + ", ".join(f"{n:,} {name.replace('_', ' ')}" for name, n in totals.items()))
+    for state in states:
         click.echo(state.describe())
-    for r in conn.execute("SELECT * FROM ingest_runs ORDER BY id DESC LIMIT 10"):
-        click.echo(f"run {r['id']}: {r['source']} [{r['scope']}] {r['status']} {r['started_at']} {r['counts']}"
-                   + (f" {r['message']}" if r["message"] else ""))
+    for r in runs:
+        done = json.loads(r["counts"]) if r.get("counts") else {}
+        summary = ", ".join(f"{n} {k}" for k, n in done.items()) if isinstance(done, dict) else str(done)
+        click.echo(f"run {r['id']}: {r['source']} [{r['scope']}] {r['status']} {r['started_at']}"
+                   + (f" ({summary})" if summary else "") + (f" {r['message']}" if r["message"] else ""))

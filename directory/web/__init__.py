@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import get_locale, gettext
+from flask_babel import lazy_gettext as _l
 
 from ..config import Settings
 from ..db import ReaderPool
-from ..errors import AtviraError
+from ..errors import AtviraError, NotFound
 from . import api, audit, opendata, pages
 from .auth import init_auth
 from .context import wants_json
@@ -43,10 +45,34 @@ def init_web(app: Flask, settings: Settings) -> None:
     def handle_atvira_error(exc: AtviraError):
         if wants_json():
             return jsonify(exc.to_json()), exc.status
-        return render_template("error.html", error=exc), exc.status
+        return error_page(exc)
 
     @app.errorhandler(404)
     def handle_404(exc):
         if request.path.startswith("/api"):
             return jsonify({"error": "NotFound", "message": f"no such endpoint: {request.path}", "status": 404}), 404
-        return exc
+        return error_page(NotFound(gettext("There is no page at this address."), where=None), localized=True)
+
+
+# An error page's heading and what the reader can do, by HTTP status (the message follows).
+ERROR_TEXTS = {
+    400: (_l("Something in the address is not right"),
+          _l("A value in the address of this page could not be used. Check it, or start again from the map.")),
+    404: (_l("Not found"), _l("What this address points to does not exist (any more).")),
+    422: (_l("The data could not be read"), _l("A file or value sent to Atvira could not be read.")),
+    502: (_l("A source did not answer"), _l("A data source Atvira depends on did not answer. Try again later.")),
+    503: (_l("The store is unavailable"), _l("The data store cannot be used right now. Try again later.")),
+}
+OTHER_ERROR = (_l("Something went wrong"), _l("Atvira could not show this page."))
+
+
+def error_page(exc: AtviraError, *, localized: bool = False):
+    """The error as a page in the reader's language: a translated heading and explanation, then the
+    message. A message with a catalogue entry is shown translated; one built from values (most
+    parameter errors) stays as written, labelled as English on a page in another language."""
+    heading, explanation = ERROR_TEXTS.get(exc.status, OTHER_ERROR)
+    message = exc.message
+    translated = gettext(message)
+    english = not localized and translated == message and str(get_locale() or "lt") != "en"
+    return render_template("error.html", error=exc, heading=heading, explanation=explanation,
+                           message=translated, english=english), exc.status

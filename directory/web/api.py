@@ -10,7 +10,7 @@ from .. import areas_store, clusters, places, search
 from ..errors import BadRequest, NotFound
 from ..features import detail_feature, feature_collection
 from ..interpret import interpret
-from ..query import parse_int, parse_query
+from ..query import parse_bbox, parse_int, parse_query
 from ..store import get_facility
 from .context import next_link, reader, settings
 
@@ -87,3 +87,27 @@ def areas() -> Response:
         raise BadRequest("must be municipality or eldership", where="level")
     parent = request.args.get("parent") or None
     return jsonify({"areas": areas_store.list_areas(reader(), level=level, parent=parent)})
+
+
+# --- the map's local base layer ---------------------------------------------------------------
+
+OUTLINE_LEVELS = ("municipality", "eldership")
+
+
+@bp.get("/areas/outlines")
+def outlines() -> Response:
+    """Simplified area outlines (the audit's stored shapes) as GeoJSON: the map's local base layer
+    when the tiles cannot be loaded. ?level=municipality (all 60, ~190 kB) or eldership (only with
+    a bbox=west,south,east,north, at most 150 areas). Cacheable for a day: areas rarely change."""
+    level = request.args.get("level") or "municipality"
+    if level not in OUTLINE_LEVELS:
+        raise BadRequest("must be municipality or eldership", where="level")
+    bbox = None
+    if request.args.get("bbox"):
+        bbox = parse_bbox(request.args["bbox"])
+    elif level == "eldership":
+        raise BadRequest("elderships need a bbox=west,south,east,north (there are 554)", where="bbox")
+    body = areas_store.outline_collection(reader(), level=level, bbox=bbox, limit=150 if level == "eldership" else None)
+    resp = Response(body, mimetype="application/geo+json")
+    resp.headers["Cache-Control"] = "public, max-age=86400"
+    return resp

@@ -15,15 +15,17 @@ from typing import Any
 
 from branca.element import MacroElement
 from flask import Blueprint, Response, jsonify, render_template, request
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from jinja2 import Template
 
 from .. import audit_report as report
 from ..audit import CHECKLIST, POINTS, QUALITY_PROBLEMS
-from ..audit_report import fmt
 from ..config import Settings
 from ..errors import BadRequest
 from ..model import CATEGORIES
 from .context import reader, settings
+from .i18n import number as fmt
 from .pages import base_map, map_parts
 
 bp = Blueprint("audit", __name__)
@@ -35,6 +37,30 @@ NO_DATA = "#d9d9d9"
 GAP = "#d7301f"
 COVERED = "#a6d96a"
 LT_BOUNDS = [[53.89, 20.93], [56.46, 26.84]]
+
+# The audit core's English texts that the pages show through `_()` at render time (indicator
+# labels, checklist points and rules, data-quality problems, categories): marked here so that
+# extraction puts them in the catalogue. Keep in step with directory/audit.py, audit_report.py and
+# model.CATEGORIES; the Lithuanian-page test fails on any that drifts.
+CORE_TEXTS = (
+    _l("Per 10,000 residents"), _l("Count"), _l("Share of residents in elderships with none"),
+    _l("Share of elderships with none"), _l("Childcare places per enrolled child"),
+    _l("Institutions' checklist score (yes / known points)"), _l("Share of facilities without opening hours"),
+    _l("Open to anyone during published hours"), _l("feature open_foyer: yes; limited or no counts as no"),
+    _l("Opening hours published"),
+    _l("yes when the record carries opening hours; otherwise unknown (a source that does not carry hours says"
+       " nothing about whether the institution publishes them)"),
+    _l("Free public toilet"),
+    _l("features toilet and free: yes when both are yes; no when the toilet is no or limited, or the toilet is"
+       " yes but not free; otherwise unknown"),
+    _l("Baby changing table"), _l("feature changing_table"), _l("Feeding room"), _l("feature feeding_room"),
+    _l("Play corner"), _l("feature play_corner"), _l("Place to sit or café"),
+    _l("features seating and cafe: yes when either is yes; no when both are known and neither is yes;"
+       " otherwise unknown"),
+    _l("Wheelchair access"), _l("feature wheelchair"),
+    _l("No opening hours"), _l("No feature known"), _l("Not verified in 12 months"), _l("Only one source"),
+    _l("Unresolved conflict between sources"),
+)
 
 
 
@@ -71,7 +97,7 @@ def legend(uppers: list[float], palette: tuple[str, ...], kind: str) -> list[dic
         label = fmt(upper, kind) if lower is None else f"{fmt(lower, kind)} – {fmt(upper, kind)}"
         rows.append({"colour": c, "label": ("≤ " + label) if lower is None else label})
         lower = upper
-    rows.append({"colour": NO_DATA, "label": "no data"})
+    rows.append({"colour": NO_DATA, "label": gettext("no data")})
     return rows
 
 
@@ -226,7 +252,7 @@ def audit_meeting_all() -> str:
     conn = reader()
     rows = report.meeting_all(conn, limit=report.MEETING_ALL_ON_PAGE)
     total = conn.execute("SELECT meets_all FROM audit_checklist WHERE code = 'LT'").fetchone()
-    return render_template("audit_institutions.html", rows=rows, total=total[0] if total else 0,
+    return render_template("audit_institutions.html", rows=rows, total=total[0] if total else 0, categories=CATEGORIES,
                            checklist=report.checklist_documentation(), computed=report.status(conn),
                            rules=report.checklist_rules(), fmt=fmt)
 

@@ -4,20 +4,23 @@ so the page weighs the same with ten facilities or a million."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import folium
-from flask import Blueprint, current_app, render_template, url_for
+from flask import Blueprint, Response, current_app, render_template, send_file, url_for
 from flask_babel import format_date, format_datetime, format_decimal, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from markupsafe import escape
 
 from .. import hours as hours_mod
-from ..config import Settings
+from ..config import DEFAULT_TILE_ATTRIBUTION, Settings
 from ..errors import NotFound
 from ..store import get_facility, get_meta
 from .context import reader
+from .i18n import plural_forms, translated_or_marked
 from .security import add_nonces
 
 bp = Blueprint("pages", __name__)
@@ -73,10 +76,20 @@ CATEGORY_STYLE = {
     "culture": ("#7a1f7a", "A"),
 }
 
-# How each source is credited on the map (others: "source (licence)").
-SOURCE_ATTRIBUTION = {
-    "osm": '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors (ODbL)',
-}
+OSM_COPYRIGHT = "https://www.openstreetmap.org/copyright"
+
+
+def osm_credit() -> str:
+    """The one OpenStreetMap credit (data and, with the default tiles, the tiles), translated."""
+    return gettext('© <a href="%(url)s">OpenStreetMap</a> contributors (ODbL)', url=OSM_COPYRIGHT)
+
+
+def tile_attribution(settings: Settings, *, osm_data: bool) -> str:
+    """The tiles' credit: none when it is the default OpenStreetMap one and the data credit
+    already names OpenStreetMap (say it once), the translated default, or the configured text."""
+    if settings.tile_attribution == DEFAULT_TILE_ATTRIBUTION:
+        return "" if osm_data else gettext('© <a href="%(url)s">OpenStreetMap</a> contributors', url=OSM_COPYRIGHT)
+    return settings.tile_attribution
 
 
 def local_leaflet(m: folium.Map) -> folium.Map:
@@ -86,14 +99,25 @@ def local_leaflet(m: folium.Map) -> folium.Map:
     return m
 
 
-def base_map(settings: Settings, *, location: tuple[float, float] = LT_CENTER, zoom: int = 7) -> folium.Map:
-    """A folium map with the configured tiles (or none) and only local assets."""
+def base_map(settings: Settings, *, location: tuple[float, float] = LT_CENTER, zoom: int = 7,
+             osm_data: bool = False) -> folium.Map:
+    """A folium map with the configured tiles (or none) and only local assets. `osm_data`: the
+    page credits OpenStreetMap for its data, so the default tiles need no second credit."""
     m = folium.Map(location=location, zoom_start=zoom, tiles=None, control_scale=True)
     # folium puts zoom limits on tile layers only; a map without tiles needs its own maxZoom
     m.options.update(minZoom=2, maxZoom=19)
     if settings.tile_url:
-        folium.TileLayer(tiles=settings.tile_url, attr=settings.tile_attribution, name="base", max_zoom=19).add_to(m)
+        credit = tile_attribution(settings, osm_data=osm_data)
+        layer = folium.TileLayer(tiles=settings.tile_url, attr=credit or "-", name="base", max_zoom=19)
+        if not credit:  # folium insists on one; the data credit already says it
+            layer.options.pop("attribution", None)
+        layer.add_to(m)
     return local_leaflet(m)
+
+
+# folium's page header sets maximum-scale=1 and user-scalable=no, which blocks pinch zoom (WCAG
+# 1.4.4); base.html has its own viewport meta, so folium's is dropped.
+_FOLIUM_VIEWPORT = re.compile(r'<meta name="viewport"[^>]*>\s*', re.IGNORECASE)
 
 
 def map_parts(m: folium.Map) -> dict[str, str]:
@@ -101,7 +125,7 @@ def map_parts(m: folium.Map) -> dict[str, str]:
     root = m.get_root()
     root.render()
     return {
-        "head": add_nonces(root.header.render()),
+        "head": add_nonces(_FOLIUM_VIEWPORT.sub("", root.header.render())),
         "body": add_nonces(root.html.render()),
         "script": root.script.render(),
         "name": m.get_name(),
@@ -110,15 +134,24 @@ def map_parts(m: folium.Map) -> dict[str, str]:
 
 def data_attribution(conn) -> str:
     """The data sources' credits for the map's attribution control (HTML we write ourselves)."""
-    sources = get_meta(conn, "map_sources")
-    if sources is None:  # a store from before the map data hook: ask the rows (small stores)
-        sources = [list(r) for r in conn.execute("SELECT DISTINCT source, licence FROM facilities LIMIT 20")]
     parts = []
-    for source, licence in sources:
-        text = SOURCE_ATTRIBUTION.get(source) or f"{escape(source)} ({escape(licence)})"
+    for source, licence in data_sources(conn):
+        text = osm_credit() if source == "osm" else f"{escape(source)} ({translated_or_marked(licence)})"
         if text not in parts:
             parts.append(text)
     return " · ".join(parts)
+
+
+def data_sources(conn) -> list[list[str]]:
+    """(source, licence) pairs of the facilities on the map."""
+    sources = get_meta(conn, "map_sources")
+    if sources is None:  # a store from before the map data hook: ask the rows (small stores)
+        sources = [list(r) for r in conn.execute("SELECT DISTINCT source, licence FROM facilities LIMIT 20")]
+    return sources
+
+
+def credits_osm(conn) -> bool:
+    return any(source == "osm" for source, _licence in data_sources(conn))
 
 
 
@@ -127,7 +160,7 @@ def _js_strings() -> dict[str, Any]:
     return {
         "loading": gettext("Loading…"),
         "error": gettext("Could not load facilities:"),
-        "in_view": gettext("%(n)s places in view", n="{n}"),
+        "in_view": plural_forms("%(n)s place in view", "%(n)s places in view", n="{n}"),
         "in_view_more": gettext(
             "%(n)s+ places in view; the list shows the first %(shown)s — zoom in to see all", n="{n}", shown="{shown}"),
         "clustered": gettext("%(n)s places in view — too many to list; zoom in, filter or use Near me", n="{n}"),
@@ -154,6 +187,8 @@ def _js_strings() -> dict[str, Any]:
             "locality": gettext("locality"), "isolated_dwelling": gettext("isolated dwelling"),
             "island": gettext("island"), "address": gettext("address"),
         },
+        "base_unavailable": gettext(
+            "The base map is unavailable: showing municipality and eldership outlines instead."),
     }
 
 
@@ -161,7 +196,7 @@ def _js_strings() -> dict[str, Any]:
 def index() -> str:
     settings: Settings = current_app.config["ATVIRA"]
     conn = reader()
-    m = base_map(settings)
+    m = base_map(settings, osm_data=credits_osm(conn))
     extent = get_meta(conn, "extent")
     parts = map_parts(m)
     config = {
@@ -169,6 +204,7 @@ def index() -> str:
         "api": url_for("api.facilities"),
         "clusters": url_for("api.facility_clusters"),
         "places": url_for("api.place"),
+        "outlines": url_for("api.outlines"),
         "detail": url_for("pages.facility", facility_id="__ID__"),
         "markercluster": True,
         # fixed-width so the page's bytes do not depend on where the data lies
@@ -252,7 +288,7 @@ def facility(facility_id: str) -> str:
     small = None
     directions = None
     if fac.get("lat") is not None:
-        m = base_map(settings, location=(fac["lat"], fac["lon"]), zoom=16)
+        m = base_map(settings, location=(fac["lat"], fac["lon"]), zoom=16, osm_data=credits_osm(reader()))
         folium.CircleMarker((fac["lat"], fac["lon"]), radius=9, color="#a12622", fill=True, fill_opacity=0.9).add_to(m)
         small = map_parts(m)
         directions = (f"https://www.openstreetmap.org/directions?to={fac['lat']:.6f}%2C{fac['lon']:.6f}")
@@ -287,3 +323,14 @@ def report(facility_id: str) -> str:
     if fac is None:
         raise NotFound(gettext("No facility with id %(id)s", id=facility_id[:80]), where="id")
     return render_template("report.html", fac=fac)
+
+
+# --- the icon ---------------------------------------------------------------------------------
+
+FAVICON = Path(__file__).resolve().parents[2] / "static" / "favicon.ico"
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page says: answer it instead of a 404."""
+    return send_file(FAVICON, mimetype="image/vnd.microsoft.icon", max_age=7 * 86400)

@@ -27,14 +27,73 @@
   let pending = null;
 
   if (cfg.attribution) map.attributionControl.addAttribution(cfg.attribution); // built and escaped server-side
+  const pluralRules = new Intl.PluralRules(cfg.lang);
+  // A message with plural forms comes from the server keyed by CLDR category (Lithuanian has
+  // one / few / other for whole numbers); Intl.PluralRules follows the same CLDR rules as Babel.
+  function plural(forms, n) {
+    return forms[pluralRules.select(n)] || forms.other || Object.values(forms)[0];
+  }
   const points = (cfg.markercluster && L.markerClusterGroup)
     ? L.markerClusterGroup({ disableClusteringAtZoom: 16, maxClusterRadius: 40, showCoverageOnHover: false, chunkedLoading: true })
     : L.layerGroup();
   const bubbles = L.layerGroup();
   const legend = document.querySelector(".legend");
-  if (legend && window.matchMedia("(max-width: 700px)").matches) legend.open = false; // room for the map on a phone
+  const phone = window.matchMedia("(max-width: 700px)").matches;
+  if (legend && phone) legend.open = false; // room for the map on a phone
+
   points.addTo(map);
   bubbles.addTo(map);
+
+  // --- the local base layer: never a blank grey map --------------------------------------------
+  // When the tiles cannot be loaded (offline, blocked, no tile server configured), the areas'
+  // simplified outlines from the store are drawn underneath and a notice says why.
+  let tiles = null;
+  map.eachLayer((l) => { if (l instanceof L.TileLayer) tiles = l; });
+  let localBase = null;
+  let elderships = null;
+  let eldershipsFor = null;
+  map.createPane("localbase").style.zIndex = 150; // under the tiles (200): a tile that loads covers it
+  const OUTLINE = { pane: "localbase", interactive: false, color: "#7d8c96", weight: 1.2, fillColor: "#f4f1ea", fillOpacity: 1 };
+  const ELDERSHIP = { pane: "localbase", interactive: false, color: "#a3aeb5", weight: 0.8, dashArray: "3 3", fill: false };
+
+  async function drawElderships() {
+    if (!localBase || map.getZoom() < 9) {
+      if (elderships) { elderships.remove(); elderships = null; eldershipsFor = null; }
+      return;
+    }
+    const box = bboxParam();
+    if (eldershipsFor === box) return;
+    eldershipsFor = box;
+    try {
+      const gj = await getJSON(cfg.outlines + "?" + new URLSearchParams({ level: "eldership", bbox: box }).toString());
+      if (elderships) elderships.remove();
+      elderships = L.geoJSON(gj, ELDERSHIP).addTo(map);
+    } catch (err) { /* the municipalities stay */ }
+  }
+
+  async function useLocalBase() {
+    if (localBase) return;
+    localBase = L.layerGroup().addTo(map);
+    const note = document.createElement("p");
+    note.className = "base-notice";
+    note.setAttribute("role", "status");
+    note.textContent = S.base_unavailable;
+    map.getContainer().appendChild(note);
+    try {
+      const gj = await getJSON(cfg.outlines + "?level=municipality");
+      L.geoJSON(gj, OUTLINE).addTo(localBase);
+    } catch (err) { /* the notice stays: the markers still work */ }
+    drawElderships();
+  }
+  if (!tiles) useLocalBase();
+  else {
+    tiles.on("tileerror", useLocalBase);
+    // Tiles that failed before this script ran (folium's script asks for them first): an image
+    // that is complete but has no width did not load.
+    const failed = Array.from(map.getPane("tilePane").querySelectorAll("img.leaflet-tile"))
+      .some((img) => img.complete && img.naturalWidth === 0);
+    if (failed) useLocalBase();
+  }
 
   function fmt(template, values) {
     return template.replace(/\{(\w+)\}/g, (_, k) => (k in values ? String(values[k]) : ""));
@@ -139,12 +198,35 @@
     return frag;
   }
 
+  // The facility whose popup is open. Its marker survives reloads: opening a popup near an edge
+  // pans the map (autopan), the pan ends in "moveend", and a reload that replaced every marker
+  // would destroy the popup the user just opened.
+  let openId = null;
+  let autopanning = false;
+  map.on("popupopen", (e) => { openId = (e.popup._source && e.popup._source.options.facilityId) || null; });
+  map.on("popupclose", (e) => {
+    if (e.popup._source && e.popup._source.options.facilityId === openId) openId = null;
+  });
+  map.on("autopanstart", () => { autopanning = true; });
+
   function drawPoints(data) {
     bubbles.clearLayers();
-    points.clearLayers();
+    let kept = null;
+    if (openId && data.features.some((f) => f.id === openId)) {
+      points.eachLayer((m) => { if (m.options.facilityId === openId) kept = m; });
+    }
+    if (kept) {
+      const others = [];
+      points.eachLayer((m) => { if (m !== kept) others.push(m); });
+      if (points.removeLayers) points.removeLayers(others);
+      else others.forEach((m) => points.removeLayer(m));
+    } else {
+      points.clearLayers();
+    }
     const markers = [];
     for (const f of data.features) {
       if (!f.geometry) continue;
+      if (kept && f.id === openId) continue;
       const [lon, lat] = f.geometry.coordinates;
       const cat = category(f.properties);
       const icon = L.divIcon({ className: "atvira-marker", html: badge(cat), iconSize: [26, 26], iconAnchor: [13, 13] });
@@ -152,7 +234,7 @@
       const popup = document.createElement("div");
       popup.className = "popup";
       popup.appendChild(describe(f));
-      markers.push(L.marker([lat, lon], { icon, title: name, alt: name, keyboard: true }).bindPopup(popup));
+      markers.push(L.marker([lat, lon], { icon, title: name, alt: name, keyboard: true, facilityId: f.id }).bindPopup(popup));
     }
     if (points.addLayers) points.addLayers(markers);
     else markers.forEach((m) => points.addLayer(m));
@@ -236,7 +318,7 @@
         listFeatures(data.features);
         status.textContent = prefix + (data.features.length === 0 ? S.none
           : data.truncated ? fmt(S.in_view_more, { n: numbers.format(data.numberReturned), shown: numbers.format(data.numberReturned) })
-            : fmt(S.in_view, { n: numbers.format(data.numberReturned) }));
+            : fmt(plural(S.in_view, data.numberReturned), { n: numbers.format(data.numberReturned) }));
       } else {
         drawBubbles(cl);
         if (near) {
@@ -395,6 +477,14 @@
     const e = cfg.extent.map(Number);
     map.fitBounds([[e[1], e[0]], [e[3], e[2]]], { animate: false });
   }
-  map.on("moveend", load);
+  map.on("moveend", () => {
+    drawElderships();
+    if (autopanning) { // the map moved to show a popup: keep the view's markers, only the URL follows
+      autopanning = false;
+      writeUrl();
+      return;
+    }
+    load();
+  });
   load();
 })();
