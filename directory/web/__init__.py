@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import get_locale, gettext
-from flask_babel import lazy_gettext as _l
 
 from ..config import Settings
 from ..db import ReaderPool
@@ -15,6 +14,7 @@ from ..errors import AtviraError, NotFound
 from . import api, audit, opendata, pages
 from .auth import init_auth
 from .context import wants_json
+from .errorpages import error_texts
 from .httpcache import init_http_cache
 from .i18n import init_i18n
 from .limits import init_limits
@@ -54,23 +54,11 @@ def init_web(app: Flask, settings: Settings) -> None:
         return error_page(NotFound(gettext("There is no page at this address."), where=None), localized=True)
 
 
-# An error page's heading and what the reader can do, by HTTP status (the message follows).
-ERROR_TEXTS = {
-    400: (_l("Something in the address is not right"),
-          _l("A value in the address of this page could not be used. Check it, or start again from the map.")),
-    404: (_l("Not found"), _l("What this address points to does not exist (any more).")),
-    422: (_l("The data could not be read"), _l("A file or value sent to Atvira could not be read.")),
-    502: (_l("A source did not answer"), _l("A data source Atvira depends on did not answer. Try again later.")),
-    503: (_l("The store is unavailable"), _l("The data store cannot be used right now. Try again later.")),
-}
-OTHER_ERROR = (_l("Something went wrong"), _l("Atvira could not show this page."))
-
-
 def error_page(exc: AtviraError, *, localized: bool = False):
     """The error as a page in the reader's language: a translated heading and explanation, then the
     message. A message with a catalogue entry is shown translated; one built from values (most
     parameter errors) stays as written, labelled as English on a page in another language."""
-    heading, explanation = ERROR_TEXTS.get(exc.status, OTHER_ERROR)
+    heading, explanation = error_texts(exc.status)
     message = exc.message
     translated = gettext(message)
     english = not localized and translated == message and str(get_locale() or "lt") != "en"

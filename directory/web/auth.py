@@ -27,6 +27,7 @@ from ..config import Settings, check_production
 from ..errors import AtviraError
 from ..private_store import PrivatePool
 from .context import private_db, reader, settings, wants_json
+from .errorpages import message_page
 from .limits import limiter, login_limit
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -259,7 +260,7 @@ def _error(status: int, name: str, message: str) -> Response:
     if wants_json():
         resp = jsonify({"error": name, "message": message, "status": status})
     else:
-        resp = Response(render_template("error.html", error={"status": status, "message": message}),
+        resp = Response(message_page(status, message),
                         mimetype="text/html")
     resp.status_code = status
     resp.headers["Cache-Control"] = "no-store"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from flask import Flask, current_app, has_app_context, jsonify, render_template, request
+from flask import Flask, current_app, has_app_context, jsonify, request
 from flask_babel import gettext as _
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
@@ -27,6 +27,7 @@ from limits.strategies import RateLimiter
 
 from ..config import Settings
 from .context import settings, wants_json
+from .errorpages import message_page
 
 
 def _trusted(peer: str, allowed: str) -> bool:
@@ -111,7 +112,7 @@ def init_limits(app: Flask, settings_: Settings) -> None:
             body = {"error": "TooManyRequests", "message": message, "status": 429, "limit": str(exc.limit.limit)}
             resp = jsonify(body)
         else:
-            resp = app.make_response((render_template("error.html", error={"status": 429, "message": message}), 429))
+            resp = app.make_response((message_page(429, message), 429))
         resp.status_code = 429
         resp.headers["Retry-After"] = retry
         resp.headers["Cache-Control"] = "no-store"
