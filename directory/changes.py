@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import BadRequest, NotFound
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?")
 
 
 def _instant(value: str, *, param: str) -> str:
@@ -39,7 +39,7 @@ def resolve_bound(conn: sqlite3.Connection, value: str | None, *, param: str) ->
     if value is None or value.strip() == "":
         return None, None
     value = value.strip()
-    if re.fullmatch(r"\d{1,12}", value):
+    if re.fullmatch(r"[0-9]{1,12}", value):  # ASCII only: "５" is no snapshot id
         row = conn.execute("SELECT id, created_at, last_seq FROM snapshots WHERE id = ?", (int(value),)).fetchone()
         if row is None:
             raise NotFound(f"no snapshot {value}; see /api/snapshots", where=param)

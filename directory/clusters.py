@@ -26,6 +26,7 @@ from .hours import HoursEvaluator
 from .query import DEFAULT_STATUSES, FacilityQuery, compile_where, register_hours
 
 GRID_MIN_ZOOM = 0
+MAX_ZOOM = 30  # the deepest map zoom a cluster request may name
 GRID_MAX_ZOOM = 13  # above this a view is small enough to group on the fly
 CELLS_PER_TILE = 4
 
@@ -156,7 +157,7 @@ def clusters(conn: sqlite3.Connection, query: FacilityQuery, *, zoom: int) -> di
     Each cluster is [lon, lat, count] at its points' mean position. `source` says whether the
     precomputed grid ("grid") or an on-the-fly grouping ("live") answered.
     """
-    level = max(GRID_MIN_ZOOM, min(zoom, 30))
+    level = max(GRID_MIN_ZOOM, min(zoom, MAX_ZOOM))
     bbox = query.bbox or (-180.0, -85.0, 180.0, 85.0)
     if _grid_fits(query, level) and _has_grid(conn):
         cell = cell_deg(level)

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from .. import areas_store, clusters, places, search
 from ..errors import BadRequest, NotFound
 from ..features import feature_collection
-from ..query import parse_query
+from ..query import parse_query, parse_whole
 from ..store import get_facility
 from .context import next_link, reader, settings
 
@@ -37,13 +37,11 @@ def facilities() -> Response:
 def facility_clusters() -> Response:
     """Counts on a grid for a view too full to draw point by point: ?bbox=&zoom= and the list filters."""
     args = {k: v for k, v in request.args.items() if k != "zoom"}
-    raw = request.args.get("zoom", "")
-    if not raw.isdigit() or not 0 <= int(raw) <= 30:
-        raise BadRequest(f"expected a whole number 0..30, got {raw[:20]!r}", where="zoom")
+    zoom = parse_whole(request.args.get("zoom"), where="zoom", low=0, high=clusters.MAX_ZOOM)
     if not args.get("bbox"):
         raise BadRequest("a bbox=west,south,east,north is required", where="bbox")
     query = parse_query(args)
-    return jsonify(clusters.clusters(reader(), query, zoom=int(raw)))
+    return jsonify(clusters.clusters(reader(), query, zoom=zoom))
 
 
 @bp.get("/places")
@@ -71,7 +69,7 @@ def facility_feature(fac: dict) -> dict:
 def facility(facility_id: str) -> Response:
     fac = get_facility(reader(), facility_id)
     if fac is None:
-        raise NotFound(f"no facility with id {facility_id!r}", where="id")
+        raise NotFound(f"no facility with id {facility_id[:80]!r}", where="id")
     return Response(json.dumps(facility_feature(fac), ensure_ascii=False), mimetype=GEOJSON)
 
 

@@ -23,6 +23,7 @@ from ..audit_report import fmt
 from ..config import Settings
 from ..errors import BadRequest
 from ..model import CATEGORIES
+from ..query import parse_int
 from .context import reader, settings
 from .pages import base_map, map_parts
 
@@ -271,12 +272,10 @@ def api_municipalities() -> Response:
 def api_municipality(code: str) -> Response:
     category = report.check_category(request.args.get("category"))
     limit = request.args.get("institutions_limit")
-    try:
-        n = report.INSTITUTIONS_ON_PAGE if limit in (None, "") else None if limit == "all" else int(limit)
-    except ValueError:
-        n = -1
-    if n is not None and n < 0:
-        raise BadRequest("must be a whole number or 'all'", where="institutions_limit")
+    if limit == "all":
+        n = None
+    else:
+        n = parse_int(request.args, "institutions_limit", report.INSTITUTIONS_ON_PAGE, low=0, high=1_000_000)
     data = report.municipality(reader(), code, category=category, institutions_limit=n)
     data["checklist_documentation"] = report.checklist_documentation()
     return jsonify(data)

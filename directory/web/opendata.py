@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from .. import catalog, changes, exports, openapi, snapshots
 from ..errors import BadRequest
-from ..query import FacilityQuery, parse_int, parse_query
+from ..query import FacilityQuery, parse_int, parse_query, parse_whole
 from ..store import counts
 from .context import next_link, reader, settings
 
@@ -56,9 +56,10 @@ def download(fmt: str) -> Response:
     return resp
 
 
-@bp.get("/downloads/snapshots/<int:snapshot_id>.sqlite")
-def snapshot_file(snapshot_id: int) -> Response:
-    path = snapshots.snapshot_path(reader(), settings(), snapshot_id)
+@bp.get("/downloads/snapshots/<snapshot_id>.sqlite")
+def snapshot_file(snapshot_id: str) -> Response:
+    number = parse_whole(snapshot_id, where="snapshot", low=1, high=2**62)  # not werkzeug's int: unbounded
+    path = snapshots.snapshot_path(reader(), settings(), number)
     return send_file(path.resolve(), mimetype=exports.FORMATS["sqlite"], as_attachment=True, download_name=path.name,
                      conditional=False)
 
