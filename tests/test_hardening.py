@@ -92,3 +92,31 @@ def test_a_long_unknown_id_is_not_echoed_in_full(client):
     """Finding 10: a 5,000-character unknown id came back whole in the 404."""
     resp = client.get("/api/facilities/" + "x" * 5000)
     assert resp.status_code == 404 and len(resp.get_data()) < 600
+
+
+FORMULA = '=HYPERLINK("http://example.invalid","x")'
+
+
+def test_audit_csvs_neutralise_spreadsheet_formulas(audit_app):
+    """Finding 4: the audit CSVs used a plain csv.writer, so a formula name came out live."""
+    import sqlite3
+
+    conn = sqlite3.connect(audit_app.config["ATVIRA"].db)
+    with conn:
+        conn.execute("UPDATE audit_institutions SET name = ? WHERE municipality_code = '13'", (FORMULA,))
+        conn.execute("UPDATE audit_institutions SET name = ? WHERE meets_all = 1", ("@SUM(A1)",))
+    conn.close()
+    client = audit_app.test_client()
+    for url in ("/audit/13/institutions.csv", "/audit/institutions.csv"):
+        body = client.get(url).get_data(as_text=True)
+        assert body.startswith("\ufeff")
+        cells = [c for line in body.splitlines() for c in line.split(",")]
+        assert not any(c.lstrip('"').startswith(("=", "@", "+")) for c in cells), (url, body[:400])
+        assert "'=HYPERLINK" in body or "'@SUM" in body, body[:400]
+
+
+def test_the_one_csv_writer_guards_every_text_cell():
+    from directory.exports import csv_text
+
+    text = "".join(csv_text([["name", "n"], ["=1+1", -3], ["+x", None], ["\tx", "ok"]]))
+    assert text == "\ufeffname,n\r\n'=1+1,-3\r\n'+x,\r\n'\tx,ok\r\n"

@@ -7,8 +7,7 @@ shapes in a folium choropleth.
 
 from __future__ import annotations
 
-import csv
-import io
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -18,10 +17,10 @@ from flask import Blueprint, Response, jsonify, render_template, request
 from jinja2 import Template
 
 from .. import audit_report as report
+from .. import exports
 from ..audit import CHECKLIST, POINTS, QUALITY_PROBLEMS
 from ..audit_report import fmt
 from ..config import Settings
-from ..errors import BadRequest
 from ..model import CATEGORIES
 from ..query import parse_int
 from .context import reader, settings
@@ -147,23 +146,9 @@ def choropleth(settings: Settings, shapes: list[tuple[str, str, str]], values: d
 
 
 def _csv(rows: Iterator[list[Any]], filename: str) -> Response:
-    """Stream rows as CSV (UTF-8 with a BOM so spreadsheet programs read Lithuanian letters)."""
+    """Stream rows as CSV through the core's one guarded writer (`exports.csv_text`)."""
     first = next(rows)  # raise NotFound before the response starts
-
-    def generate() -> Iterator[str]:
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        buf.write("\ufeff")
-        writer.writerow(first)
-        for i, row in enumerate(rows, 1):
-            writer.writerow(["" if v is None else v for v in row])
-            if i % 500 == 0:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-        yield buf.getvalue()
-
-    return Response(generate(), mimetype="text/csv",
+    return Response(exports.csv_text(itertools.chain([first], rows)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
