@@ -38,9 +38,43 @@ FORMATS = {
     "gpkg": "application/geopackage+sqlite3",
     "sqlite": "application/vnd.sqlite3",
 }
-# Tables never published (none yet). Anything private another feature adds to the store (user
-# accounts, moderation notes ...) must be listed here so store copies and snapshots drop it.
-PRIVATE_TABLES: tuple[str, ...] = ()
+# What the public whole-store copy (the .sqlite download and every snapshot file) holds: the
+# published tables only. Everything else (ingest_runs with their error messages, the change log,
+# meta, the audit tables, map_grid: 2.5M rows at 1M facilities, snapshots) is left out, and so
+# are the columns in PRIVATE_COLUMNS (the raw record each source sent). A table another feature
+# adds is private until it is listed here. The full-text and R*Tree indexes belong to facilities.
+PUBLISHED_TABLES: tuple[str, ...] = ("facilities", "facilities_fts", "facilities_rtree", "source_records", "areas")
+PRIVATE_COLUMNS: dict[str, tuple[str, ...]] = {"source_records": ("data",)}
+
+
+def published_tables(conn: sqlite3.Connection) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """(tables to drop, columns to drop per kept table) to turn a copy of the store into the
+    public one: the one place that decides what a published SQLite file holds."""
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    virtual = [t for t in PUBLISHED_TABLES if t in names]
+
+    def kept(name: str) -> bool:  # a published table, or the shadow table of a published virtual one
+        return name in PUBLISHED_TABLES or name.startswith("sqlite_") or any(name.startswith(v + "_") for v in virtual)
+
+    drop = [n for n in names if not kept(n)]
+    return drop, {t: cols for t, cols in PRIVATE_COLUMNS.items() if t in names}
+
+
+def publish_copy(path: Path) -> None:
+    """Strip a fresh store copy at `path` down to `published_tables`, then compact it."""
+    out = sqlite3.connect(path, isolation_level=None)
+    try:
+        drop, columns = published_tables(out)
+        out.execute("BEGIN")
+        for table in drop:
+            out.execute(f'DROP TABLE IF EXISTS "{table}"')
+        for table, cols in columns.items():
+            for col in cols:
+                out.execute(f'ALTER TABLE "{table}" DROP COLUMN "{col}"')
+        out.execute("COMMIT")
+        out.execute("VACUUM")
+    finally:
+        out.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,24 +384,30 @@ def write_sqlite_slice(conn: sqlite3.Connection, query: FacilityQuery, path: Pat
     return n
 
 
-def copy_store(conn: sqlite3.Connection, path: Path) -> None:
-    """A consistent copy of the whole store (VACUUM INTO reads one transaction's view, so a
-    concurrent ingest never leaves it half-written), minus PRIVATE_TABLES. Written beside `path`
-    and renamed into place, so a reader of `path` never sees a partial file."""
+def copy_store(conn: sqlite3.Connection, path: Path, *, part: Path | None = None) -> None:
+    """A consistent copy of the store's published tables (VACUUM INTO reads one transaction's
+    view, so a concurrent ingest never leaves it half-written; then `publish_copy`). Written to
+    `part` (default: beside `path` + ".part") and renamed into place, so a reader of `path` never
+    sees a partial file; a failure removes the part file and its journal."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.unlink(missing_ok=True)
-    conn.execute("VACUUM INTO ?", (str(tmp),))
-    if PRIVATE_TABLES:
-        out = sqlite3.connect(tmp)
+    tmp = Path(part) if part is not None else path.with_name(path.name + ".part")
+    remove_partial(tmp)
+    try:
+        conn.execute("VACUUM INTO ?", (str(tmp),))
+        publish_copy(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        remove_partial(tmp)
+        raise
+
+
+def remove_partial(path: Path) -> None:
+    """A part file and the journal / WAL SQLite may have left beside it."""
+    for extra in ("", "-journal", "-wal", "-shm"):
         try:
-            for table in PRIVATE_TABLES:
-                out.execute(f'DROP TABLE IF EXISTS "{table}"')
-            out.commit()
-            out.execute("VACUUM")
-        finally:
-            out.close()
-    os.replace(tmp, path)
+            Path(str(path) + extra).unlink(missing_ok=True)
+        except OSError:  # e.g. its directory is a file: there is nothing to remove
+            pass
 
 
 def is_whole(query: FacilityQuery) -> bool:

@@ -5,6 +5,7 @@ The findings are numbered as in the issue's "Why" list; a test's docstring names
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -120,3 +121,163 @@ def test_the_one_csv_writer_guards_every_text_cell():
 
     text = "".join(csv_text([["name", "n"], ["=1+1", -3], ["+x", None], ["\tx", "ok"]]))
     assert text == "\ufeffname,n\r\n'=1+1,-3\r\n'+x,\r\n'\tx,ok\r\n"
+
+
+# --- finding 5: derived data and snapshots after a kill ------------------------------------------
+
+def _seed(db: Path, n: int = 300) -> None:
+    from directory.store import connect
+    from directory.sync import apply_records
+
+    conn = connect(db)
+    apply_records(conn, [facility(str(i), lon=25 + i / 1000, lat=54.6) for i in range(n)], source="test", scope="t")
+    conn.close()
+
+
+def _status(db: Path, tmp_path: Path, *args: str):
+    from click.testing import CliRunner
+
+    from tests.clitool import make_cli
+
+    env = {"ATVIRA_SNAPSHOTS_DIR": str(tmp_path / "snaps"), "ATVIRA_CACHE_DIR": str(tmp_path / "cache")}
+    return CliRunner().invoke(make_cli(), ["--db", str(db), "status", *args], env=env)
+
+
+def test_a_kill_after_the_data_commit_is_reported_stale_and_repaired_at_the_server_start(tmp_path, monkeypatch):
+    """Finding 5: a kill after the data commit left the audit stale and no snapshot, while
+    `atvira status` said "fresh"; now status says STALE and the server's start repairs it."""
+    import runpy
+
+    from directory.derived import stale_parts
+    from directory.store import connect
+
+    db = tmp_path / "a.db"
+    _seed(db)  # the run committed; its refresh_derived never ran (the process was killed)
+    out = _status(db, tmp_path).output
+    assert "derived data: STALE (map, audit, snapshot)" in out and "atvira status --repair" in out, out
+    monkeypatch.setenv("ATVIRA_DB", str(db))
+    monkeypatch.setenv("ATVIRA_SNAPSHOTS_DIR", str(tmp_path / "snaps"))
+    config = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))
+
+    class Server:  # what gunicorn hands on_starting: only its log is used
+        class log:
+            lines: list[str] = []
+            info = lines.append
+
+    config["on_starting"](Server)
+    assert any("snapshot" in line for line in Server.log.lines), Server.log.lines
+    conn = connect(db, readonly=True)
+    assert stale_parts(conn) == []
+    assert conn.execute("SELECT count(*) FROM snapshots WHERE path IS NOT NULL").fetchone()[0] == 1
+    conn.close()
+    assert "derived data: current" in _status(db, tmp_path).output
+
+
+def _child_snapshot(db: Path, snaps: Path, write_fd: int) -> None:
+    """In the forked child: a snapshot whose VACUUM INTO pauses part-way (the parent kills it)."""
+    import time
+
+    from directory import snapshots
+    from directory.store import connect
+
+    try:
+        original = snapshots.copy_store
+
+        def paused(conn, path, **kw):
+            calls = []
+
+            def handler():
+                if not calls:
+                    calls.append(1)
+                    os.write(write_fd, b"!")  # part-way through the copy: the part file and its journal exist
+                    time.sleep(60)
+                return 0
+
+            conn.set_progress_handler(handler, 200)
+            return original(conn, path, **kw)
+
+        snapshots.copy_store = paused
+        conn = connect(db)
+        snapshots.create_snapshot(conn, Settings(db=db, snapshots_dir=snaps))
+    finally:
+        os._exit(0)
+
+
+def test_a_kill_during_the_snapshot_copy_leaves_no_row_and_its_leftovers_are_removed(tmp_path):
+    """Finding 5: a kill during the snapshot copy left a row with no file ("pruned None") and a
+    .part file with its journal that were never cleaned up."""
+    import signal
+
+    from directory.derived import repair
+    from directory.snapshots import list_snapshots
+    from directory.store import connect
+
+    db, snaps = tmp_path / "k.db", tmp_path / "snaps"
+    _seed(db, 3000)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read_fd)
+        _child_snapshot(db, snaps, write_fd)
+    os.close(write_fd)
+    assert os.read(read_fd, 1) == b"!"
+    leftovers = sorted(p.name for p in snaps.iterdir())
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    os.close(read_fd)
+    assert leftovers and all(".part" in name for name in leftovers), leftovers
+    conn = connect(db)
+    assert list_snapshots(conn) == []  # no row for a file that was never finished
+    conn.close()
+    report, fixed = repair(Settings(db=db, snapshots_dir=snaps))
+    assert any("unfinished" in line for line in fixed), fixed
+    files = sorted(p.name for p in snaps.iterdir())
+    assert len(files) == 1 and files[0].endswith("-1.sqlite"), files  # only the repaired snapshot
+    conn = connect(db, readonly=True)
+    (snap,) = list_snapshots(conn)
+    assert snap["file"] == files[0] and (snaps / snap["file"]).is_file()
+    conn.close()
+
+
+def test_a_snapshot_row_never_points_to_a_missing_file(tmp_path):
+    from directory.derived import repair
+    from directory.snapshots import create_snapshot, list_snapshots
+    from directory.store import connect
+
+    db, snaps = tmp_path / "m.db", tmp_path / "snaps"
+    _seed(db, 10)
+    conn = connect(db)
+    cfg = Settings(db=db, snapshots_dir=snaps)
+    first = create_snapshot(conn, cfg)
+    (snaps / first["file"]).unlink()  # an operator's rm, a lost disk
+    conn.close()
+    _report, fixed = repair(cfg)
+    assert any("missing" in line for line in fixed)
+    conn = connect(db, readonly=True)
+    assert all(s["file"] is None or (snaps / s["file"]).is_file() for s in list_snapshots(conn))
+    conn.close()
+
+
+# --- finding 10: the public SQLite download holds the published tables only ---------------------
+
+def test_the_whole_sqlite_download_holds_the_published_tables_only(tmp_path, make_app, settings):
+    import sqlite3
+
+    from directory.store import connect
+
+    _seed(settings.db, 5)
+    conn = connect(settings.db)
+    derive(conn)
+    conn.close()
+    client = make_app().test_client()
+    path = tmp_path / "whole.sqlite"
+    path.write_bytes(client.get("/downloads/facilities.sqlite").get_data())
+    db = sqlite3.connect(path)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"facilities", "areas", "source_records"} <= tables
+    assert not tables & {"ingest_runs", "map_grid", "changes", "meta", "audit_institutions", "snapshots"}, tables
+    cols = {r[1] for r in db.execute("PRAGMA table_info(source_records)")}
+    assert "licence" in cols and "data" not in cols
+    assert db.execute("SELECT count(*) FROM facilities").fetchone()[0] == 5
+    assert db.execute("SELECT count(*) FROM facilities_fts WHERE facilities_fts MATCH 'place'").fetchone()[0] == 5
+    db.close()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 from flask import Flask
 
+from .. import derived
 from ..config import Settings
 from ..health import source_states
 from ..serving import exec_gunicorn
@@ -38,23 +39,41 @@ def make_serve(app_factory: Callable[[Settings], Flask]) -> click.Command:
               workers: int | None) -> None:
         """Serve the map, the API and the downloads (development server, or --production: gunicorn)."""
         connect(cfg.db).close()  # create/migrate once, so the read-only handles find a current schema
-        if production:
+        if production:  # gunicorn.conf.py's on_starting repairs derived data once, in the master
             exec_gunicorn(cfg, host=host, port=port, workers=workers)
             return
+        _echo_repair(cfg)
         app = app_factory(cfg)
         app.run(host=host or cfg.host, port=port or cfg.port, debug=debug, threaded=True)
 
     return serve
 
 
+def _echo_repair(cfg: Settings) -> None:
+    report, fixed = derived.repair(cfg)
+    for line in fixed:
+        click.echo(line)
+    if report is not None:
+        click.echo(report.describe())
+
+
 @click.command()
+@click.option("--repair", is_flag=True, help="Bring stale derived data (map grid, audit, snapshot) up to date.")
 @pass_settings
-def status(cfg: Settings) -> None:
-    """Counts of facilities, source records, changes and areas, and the last ingest runs."""
+def status(cfg: Settings, repair: bool) -> None:
+    """Counts of facilities, source records, changes and areas, the last ingest runs, and whether
+    the derived data (map grid, audit, snapshot) is current."""
+    if repair:
+        _echo_repair(cfg)
     conn = connect(cfg.db, readonly=True)
     click.echo(json.dumps(counts(conn)))
     for state in source_states(conn):
         click.echo(state.describe())
+    stale = derived.stale_parts(conn)
+    if stale:  # a kill between a run's commit and its refresh: the data is served, its derivations lag
+        click.echo(f"derived data: STALE ({', '.join(stale)}); run `atvira status --repair` (the server's start also repairs it)")
+    else:
+        click.echo("derived data: current")
     for r in conn.execute("SELECT * FROM ingest_runs ORDER BY id DESC LIMIT 10"):
         click.echo(f"run {r['id']}: {r['source']} [{r['scope']}] {r['status']} {r['started_at']} {r['counts']}"
                    + (f" {r['message']}" if r["message"] else ""))
