@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_TILE_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
@@ -35,6 +36,12 @@ class Settings:
     snapshots_dir: Path = Path("")  # ATVIRA_SNAPSHOTS_DIR: dated copies of the store (default: `snapshots/` beside the store)
     max_upload_bytes: int = 100_000_000  # ATVIRA_MAX_UPLOAD_BYTES: the largest registry/upload file read (refused before parsing)
     snapshot_retention: int = 12  # ATVIRA_SNAPSHOT_RETENTION: snapshot files kept (older ones pruned; 0 = keep all)
+    # Trusted hosts (issue 14): absolute URLs (canonical links, JSON-LD @id, next links, the Link
+    # header, OpenAPI servers, DCAT) are built from ATVIRA_SERVER_NAME when set ("https://atvira.lt"),
+    # else from the request's Host, which must then be one of ATVIRA_TRUSTED_HOSTS (any other: 400).
+    server_name: str = ""  # ATVIRA_SERVER_NAME: the public origin, scheme://host[:port]
+    trusted_hosts: str = "localhost,127.0.0.1,::1"  # ATVIRA_TRUSTED_HOSTS: comma-separated Host values accepted
+    production: bool = False  # ATVIRA_PRODUCTION: set by `atvira serve --production` (HSTS is sent only then)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -61,6 +68,21 @@ class Settings:
     def snapshot_dir(self) -> Path:
         """Where snapshots go: ATVIRA_SNAPSHOTS_DIR, or a `snapshots` directory beside the store."""
         return self.snapshots_dir if str(self.snapshots_dir) not in ("", ".") else self.db.parent / "snapshots"
+
+    def public_origin(self) -> str:
+        """ATVIRA_SERVER_NAME as scheme://host[:port] ("" when unset); https when no scheme is given."""
+        name = self.server_name.strip().rstrip("/")
+        if not name:
+            return ""
+        return name if "://" in name else f"https://{name}"
+
+    def host_allowlist(self) -> list[str]:
+        """Host values a request may carry: the trusted hosts and the server name's host."""
+        hosts = [h.strip() for h in self.trusted_hosts.split(",") if h.strip()]
+        origin = self.public_origin()
+        if origin and urlsplit(origin).hostname:
+            hosts.append(urlsplit(origin).hostname or "")
+        return hosts
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -35,6 +35,7 @@ def gunicorn_environment(settings: Settings, *, host: str | None = None, port: i
     env["ATVIRA_DB"] = str(Path(settings.db).resolve())
     env["ATVIRA_HOST"] = host or settings.host
     env["ATVIRA_PORT"] = str(port or settings.port)
+    env["ATVIRA_PRODUCTION"] = "1"  # HSTS on (directory.web.security)
     if workers:
         env["ATVIRA_WORKERS"] = str(workers)
     if threads:

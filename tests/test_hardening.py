@@ -281,3 +281,57 @@ def test_the_whole_sqlite_download_holds_the_published_tables_only(tmp_path, mak
     assert db.execute("SELECT count(*) FROM facilities").fetchone()[0] == 5
     assert db.execute("SELECT count(*) FROM facilities_fts WHERE facilities_fts MATCH 'place'").fetchone()[0] == 5
     db.close()
+
+
+# --- finding 8: the Host header is not trusted -----------------------------------------------------
+
+def _one_place(settings):
+    from directory.store import connect
+    from directory.sync import apply_records
+
+    conn = connect(settings.db)
+    apply_records(conn, [facility("1"), facility("2")], source="test", scope="t")
+    derive(conn)
+    conn.close()
+
+
+def test_an_untrusted_host_header_is_refused_everywhere(settings, make_app):
+    """Finding 8: `Host: evil.example` came back in the canonical link, the JSON-LD @id, next
+    links, the Link header and OpenAPI servers."""
+    _one_place(settings)
+    client = make_app().test_client()
+    for url in ("/facility/test-1", "/api/facilities?limit=1", "/downloads/facilities.csv", "/api/openapi.json",
+                "/datasets/catalog.jsonld", "/api/snapshots"):
+        resp = client.get(url, headers={"Host": "evil.example"})
+        assert resp.status_code == 400 and b"//evil.example" not in resp.get_data(), url
+        assert client.get(url).status_code == 200, url
+
+
+def test_absolute_urls_come_from_the_server_name(settings, make_app):
+    _one_place(settings)
+    client = make_app(server_name="https://atvira.example").test_client()
+    page = client.get("/facility/test-1").get_data(as_text=True)
+    assert '<link rel="canonical" href="https://atvira.example/facility/test-1">' in page
+    assert '"@id": "https://atvira.example/facility/test-1"' in page
+    assert client.get("/api/facilities?limit=1").get_json()["next"].startswith("https://atvira.example/api/facilities?")
+    assert client.get("/downloads/facilities.csv").headers["Link"].startswith("<https://atvira.example/datasets/")
+    assert client.get("/api/openapi.json").get_json()["servers"][0]["url"] == "https://atvira.example"
+    # the server name's own host is accepted as a Host header
+    assert client.get("/api/facilities?limit=1", headers={"Host": "atvira.example"}).status_code == 200
+
+
+def test_the_etag_varies_with_the_trusted_host(settings, make_app):
+    _one_place(settings)
+    client = make_app(trusted_hosts="a.example,b.example").test_client()
+    a = client.get("/api/facilities", headers={"Host": "a.example"}).headers["ETag"]
+    b = client.get("/api/facilities", headers={"Host": "b.example"}).headers["ETag"]
+    assert a != b
+    assert client.get("/api/facilities", headers={"Host": "b.example", "If-None-Match": a}).status_code == 200
+
+
+def test_permissions_policy_always_and_hsts_in_production_only(settings, make_app):
+    """Finding 10: no HSTS or Permissions-Policy header."""
+    dev = make_app().test_client().get("/api/areas")
+    assert "geolocation=(self)" in dev.headers["Permissions-Policy"] and "Strict-Transport-Security" not in dev.headers
+    prod = make_app(production=True).test_client().get("/api/areas")
+    assert prod.headers["Strict-Transport-Security"].startswith("max-age=")

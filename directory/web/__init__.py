@@ -23,6 +23,8 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["atvira_readers"] = ReaderPool(settings.db)
+    # Any other Host header is a 400 before a view runs, so no absolute URL is built from it.
+    app.config["TRUSTED_HOSTS"] = settings.host_allowlist()
     init_i18n(app)
     init_security(app, settings)
     init_http_cache(app)

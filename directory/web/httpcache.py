@@ -10,6 +10,7 @@ A view whose answer depends on something else (the clock, the user) opts out wit
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -53,6 +54,13 @@ def store_version(conn: sqlite3.Connection) -> tuple[str, datetime | None]:
     return etag, max(stamps) if stamps else None
 
 
+def _vary(etag: str, *parts: str) -> str:
+    """The ETag with a short digest of what else the body depends on (its absolute URLs' origin,
+    which differs per trusted Host when ATVIRA_SERVER_NAME is unset)."""
+    digest = format(zlib.crc32("|".join(parts).encode()), "08x")
+    return f'{etag[:-1]}-{digest}"'
+
+
 def _parse(value: str) -> datetime | None:
     try:
         dt = datetime.fromisoformat(value)
@@ -78,6 +86,7 @@ def init_http_cache(app: Flask) -> None:
         if not _applies():
             return None
         etag, last_modified = store_version(current_app.extensions["atvira_readers"].get())
+        etag = _vary(etag, request.host_url)
         g.atvira_validators = (etag, last_modified)
         match = False
         if request.if_none_match:

@@ -14,7 +14,7 @@ from .. import catalog, changes, exports, openapi, snapshots
 from ..errors import BadRequest
 from ..query import FacilityQuery, parse_int, parse_query, parse_whole
 from ..store import counts
-from .context import next_link, reader, settings
+from .context import base_url, external_url, next_link, reader, settings
 
 bp = Blueprint("opendata", __name__)
 
@@ -52,7 +52,7 @@ def download(fmt: str) -> Response:
     suffix = "" if exports.is_whole(query) else "-filtered"
     resp.headers["Content-Disposition"] = f'attachment; filename="atvira-facilities{suffix}-{stamp}.{fmt}"'
     if fmt == "csv":
-        resp.headers["Link"] = f'<{url_for("opendata.datapackage", _external=True)}>; rel="describedby"'
+        resp.headers["Link"] = f'<{external_url("opendata.datapackage")}>; rel="describedby"'
     return resp
 
 
@@ -68,18 +68,18 @@ def snapshot_file(snapshot_id: str) -> Response:
 
 @bp.get("/api/openapi.json")
 def openapi_json() -> Response:
-    return jsonify(openapi.build_spec(server_url=request.host_url.rstrip("/") or "/"))
+    return jsonify(openapi.build_spec(server_url=base_url() or "/"))
 
 
 @bp.get("/api")
 def api_page() -> str:
-    base = request.host_url.rstrip("/")
+    base = base_url()
     return render_template("api.html", base=base, spec=openapi.build_spec(server_url=base))
 
 
 def _snapshot_links(snaps: list[dict]) -> list[dict]:
     for s in snaps:
-        s["download"] = (url_for("opendata.snapshot_file", snapshot_id=s["id"], _external=True)
+        s["download"] = (external_url("opendata.snapshot_file", snapshot_id=s["id"])
                          if s["file"] else None)
     return snaps
 
@@ -136,10 +136,10 @@ def datasets_page() -> str:
 
 @bp.get("/datasets/catalog.jsonld")
 def catalog_jsonld() -> Response:
-    body = catalog.dcat_catalog(reader(), base_url=request.host_url)
+    body = catalog.dcat_catalog(reader(), base_url=base_url() + "/")
     return Response(current_app.json.dumps(body), mimetype=JSONLD)
 
 
 @bp.get("/datasets/datapackage.json")
 def datapackage() -> Response:
-    return jsonify(catalog.datapackage(reader(), base_url=request.host_url))
+    return jsonify(catalog.datapackage(reader(), base_url=base_url() + "/"))
