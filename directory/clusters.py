@@ -213,3 +213,13 @@ def _has_grid(conn: sqlite3.Connection) -> bool:
     except sqlite3.OperationalError:
         return False
     return conn.execute("SELECT 1 FROM facilities LIMIT 1").fetchone() is None
+
+
+def distinct_hours(conn: sqlite3.Connection) -> list[str | None]:
+    """Every distinct opening_hours string of the facilities the map shows, from the grid's
+    coarsest level (a few hundred rows at most), or from the table for a store without a grid."""
+    if _has_grid(conn):
+        return [r[0][6:] or None for r in conn.execute(
+            "SELECT DISTINCT category FROM map_grid WHERE zoom = ? AND category >= 'hours:' AND category < 'hours;'",
+            (GRID_MIN_ZOOM,))]
+    return [r[0] for r in conn.execute("SELECT DISTINCT opening_hours FROM facilities")]

@@ -335,3 +335,43 @@ def test_permissions_policy_always_and_hsts_in_production_only(settings, make_ap
     assert "geolocation=(self)" in dev.headers["Permissions-Policy"] and "Strict-Transport-Security" not in dev.headers
     prod = make_app(production=True).test_client().get("/api/areas")
     assert prod.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+# --- finding 3: "open now" answers are not served stale from cache ---------------------------------
+
+def test_yesterdays_etag_gets_no_304_on_time_dependent_answers(settings, make_app, monkeypatch):
+    """Finding 3: If-None-Match with yesterday's ETag got 304 on /api/facilities?open=open, the
+    clusters and /downloads/facilities.csv?open=open. The clock is frozen (directory.clock)."""
+    from datetime import UTC, datetime
+
+    from directory import clock
+    from directory.store import connect
+    from directory.sync import apply_records
+
+    conn = connect(settings.db)
+    apply_records(conn, [facility("1", opening_hours="Mo-Su 08:00-20:00"), facility("2", opening_hours="24/7")],
+                  source="test", scope="t")
+    derive(conn)
+    conn.close()
+    instant = {"now": datetime(2026, 11, 28, 10, 0, tzinfo=UTC)}  # 12:00 in Vilnius: open
+    monkeypatch.setattr(clock, "now", lambda: instant["now"])
+    client = make_app().test_client()
+    urls = ("/api/facilities?open=open", "/api/facilities", "/api/facilities/clusters?bbox=20,50,30,60&zoom=5&open=open",
+            "/downloads/facilities.csv?open=open", "/api/facilities?open_now=1")
+    yesterday = {}
+    for url in urls:
+        resp = client.get(url)
+        assert resp.status_code == 200 and "ETag" in resp.headers, url
+        yesterday[url] = resp.headers["ETag"]
+    instant["now"] = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)  # the same opening interval: still valid
+    for url in urls:
+        assert client.get(url, headers={"If-None-Match": yesterday[url]}).status_code == 304, url
+    instant["now"] = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)  # the next day, after a close and an open
+    for url in urls:
+        resp = client.get(url, headers={"If-None-Match": yesterday[url]})
+        assert resp.status_code == 200 and resp.headers["ETag"] != yesterday[url], url
+    instant["now"] = datetime(2026, 11, 29, 18, 30, tzinfo=UTC)  # 20:30 in Vilnius: closed now
+    body = client.get("/api/facilities?open=open").get_json()
+    assert [f["id"] for f in body["features"]] == ["test-2"]
+    assert client.get("/api/facilities?open=open", headers={"If-Modified-Since": "Sat, 28 Nov 2026 10:00:00 GMT"}
+                      ).status_code == 200
