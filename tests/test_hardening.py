@@ -375,3 +375,37 @@ def test_yesterdays_etag_gets_no_304_on_time_dependent_answers(settings, make_ap
     assert [f["id"] for f in body["features"]] == ["test-2"]
     assert client.get("/api/facilities?open=open", headers={"If-Modified-Since": "Sat, 28 Nov 2026 10:00:00 GMT"}
                       ).status_code == 200
+
+
+# --- finding 6: two source ids that slug to one facility id ----------------------------------------
+
+def test_source_ids_that_slug_alike_get_a_stable_suffix_and_are_reported(tmp_path):
+    """Finding 6: `a/b` and `a b` in a municipal upload failed the whole run with a raw
+    IntegrityError traceback."""
+    from click.testing import CliRunner
+
+    from tests.clitool import make_cli
+
+    template = (Path(__file__).resolve().parents[1] / "docs" / "templates" / "municipal-upload.csv").read_text()
+    header, first = template.splitlines()[:2]
+    rest = first.split(",", 1)[1]
+    upload = tmp_path / "upload.csv"
+    upload.write_text("\n".join([header, f"a/b,{rest}", f"a b,{rest}".replace("54.6872", "54.6873")]) + "\n")
+    db = tmp_path / "c.db"
+
+    def ingest():
+        return CliRunner().invoke(make_cli(), ["--db", str(db), "ingest", "registry", "municipal-upload", str(upload)],
+                                  env={"ATVIRA_CACHE_DIR": str(tmp_path / "cache"),
+                                       "ATVIRA_SNAPSHOTS_DIR": str(tmp_path / "snaps")})
+
+    result = ingest()
+    assert result.exit_code == 0 and result.exception is None, result.output
+    assert "2 added" in result.output and "(its slug was taken)" in result.output, result.output
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    ids = sorted(r[0] for r in conn.execute("SELECT facility_id FROM source_records"))
+    conn.close()
+    assert len(set(ids)) == 2 and ids[1].startswith(ids[0] + "-"), ids
+    again = ingest()  # the same ids next time: nothing added, nothing reported
+    assert "0 added" in again.output and "slug was taken" not in again.output, again.output
