@@ -41,6 +41,8 @@ class Settings:
     # else from the request's Host, which must then be one of ATVIRA_TRUSTED_HOSTS (any other: 400).
     server_name: str = ""  # ATVIRA_SERVER_NAME: the public origin, scheme://host[:port]
     trusted_hosts: str = "localhost,127.0.0.1,::1"  # ATVIRA_TRUSTED_HOSTS: comma-separated Host values accepted
+    expensive_concurrency: int = 1  # ATVIRA_EXPENSIVE_CONCURRENCY: downloads / live clusters at once per worker (more: 503)
+    export_cache_bytes: int = 2_000_000_000  # ATVIRA_EXPORT_CACHE_BYTES: cap on cached filtered GeoPackage/SQLite files
     production: bool = False  # ATVIRA_PRODUCTION: set by `atvira serve --production` (HSTS is sent only then)
 
     @classmethod

@@ -14,6 +14,8 @@ map and the API never imports it.
 from __future__ import annotations
 
 import csv
+import fcntl
+import hashlib
 import io
 import os
 import sqlite3
@@ -25,8 +27,8 @@ from itertools import islice
 from pathlib import Path
 
 from .errors import BadRequest
-from .model import FEATURES
 from .features import EXPORT_PROPERTIES, feature_sql
+from .model import FEATURES
 from .query import FacilityQuery, ordered_where, register_hours
 from .search import iter_rows, plan_scan
 from .store import SCHEMA_VERSION, connect
@@ -337,7 +339,24 @@ def geojson_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int
     yield b"\n]}\n"
 
 
-def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, batch: int = BATCH) -> int:
+class ExportCancelled(Exception):
+    """The client went away while its file was being built: stop, keep nothing."""
+
+
+Cancelled = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
+
+
+def _check(cancelled: Cancelled) -> None:
+    if cancelled():
+        raise ExportCancelled("the client went away")
+
+
+def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, batch: int = BATCH,
+               cancelled: Cancelled = _never) -> int:
     """Write a GeoPackage (layer `facilities`, EPSG:4326, with an R*Tree spatial index) batch by
     batch with pyogrio's append mode, so memory holds one batch; returns the row count."""
     import geopandas as gpd
@@ -348,6 +367,7 @@ def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, ba
     path.unlink(missing_ok=True)
     n = 0
     for chunk in _chunks(iter_rows(conn, query, batch=batch, select=flat_select()), batch):
+        _check(cancelled)  # once a batch: an abandoned whole-world GeoPackage stops within one
         frame = pd.DataFrame([tuple(r)[:-1] for r in chunk], columns=list(COLUMN_NAMES))
         # Fix the types, so a batch where a column happens to be all empty still appends cleanly.
         frame = frame.astype({c.name: ("float64" if c.type == "number" else "object") for c in COLUMNS})
@@ -364,7 +384,8 @@ def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, ba
     return n
 
 
-def write_sqlite_slice(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, batch: int = BATCH) -> int:
+def write_sqlite_slice(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, batch: int = BATCH,
+                       cancelled: Cancelled = _never) -> int:
     """A filtered slice as a small SQLite file: one flat `facilities` table (Datasette finds the
     latitude/longitude columns); returns the row count."""
     path = Path(path)
@@ -376,6 +397,7 @@ def write_sqlite_slice(conn: sqlite3.Connection, query: FacilityQuery, path: Pat
         n = 0
         marks = ", ".join("?" * len(COLUMNS))
         for chunk in _chunks(iter_rows(conn, query, batch=batch, select=flat_select()), batch):
+            _check(cancelled)
             out.executemany(f"INSERT INTO facilities VALUES ({marks})", (tuple(r)[:-1] for r in chunk))
             n += len(chunk)
         out.commit()
@@ -415,29 +437,31 @@ def is_whole(query: FacilityQuery) -> bool:
     return query == FacilityQuery(limit=query.limit)
 
 
-def write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path) -> int | None:
+def write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path, *,
+               cancelled: Cancelled = _never) -> int | None:
     """Write one export to `path` (the CLI's `atvira export` and the file-based downloads)."""
     fmt = parse_format(fmt)
     if fmt == "sqlite" and is_whole(query):
         copy_store(conn, Path(path))  # VACUUM INTO is its own consistent read (and refuses a transaction)
         return None
     with read_view(conn):
-        return _write_file(conn, query, fmt, Path(path))
+        return _write_file(conn, query, fmt, Path(path), cancelled=cancelled)
 
 
-def _write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path) -> int | None:
+def _write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path, *,
+                cancelled: Cancelled = _never) -> int | None:
     if fmt in ("csv", "geojson"):
         chunks = csv_chunks(conn, query) if fmt == "csv" else geojson_chunks(conn, query)
         with open(path, "wb") as fh:
             fh.writelines(chunks)
         return None
     if fmt == "gpkg":
-        return write_gpkg(conn, query, path)
-    return write_sqlite_slice(conn, query, path)
+        return write_gpkg(conn, query, path, cancelled=cancelled)
+    return write_sqlite_slice(conn, query, path, cancelled=cancelled)
 
 
 def temp_file_chunks(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, *, tmp_dir: Path | None = None,
-                     block: int = 1 << 20) -> Iterator[bytes]:
+                     block: int = 1 << 20, cancelled: Cancelled = _never) -> Iterator[bytes]:
     """Formats that need a finished file (GeoPackage, SQLite): write to a temporary file, stream
     it in blocks, and delete it when the response is done (or abandoned)."""
     if tmp_dir is not None:
@@ -446,7 +470,7 @@ def temp_file_chunks(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, *
     os.close(fd)
     path = Path(name)
     try:
-        write_file(conn, query, fmt, path)
+        write_file(conn, query, fmt, path, cancelled=cancelled)
         with open(path, "rb") as fh:
             while data := fh.read(block):
                 yield data
@@ -494,7 +518,66 @@ def cached_whole_chunks(conn: sqlite3.Connection, fmt: str, *, cache_dir: Path,
             yield data
 
 
-def download_chunks(db: Path, query: FacilityQuery, fmt: str, *, tmp_dir: Path | None = None) -> Iterator[bytes]:
+def cached_filtered_chunks(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, *, cache_dir: Path,
+                           cap_bytes: int, cancelled: Cancelled = _never, block: int = 1 << 20) -> Iterator[bytes]:
+    """A filtered GeoPackage / SQLite file built once per (content version, filter) into
+    `cache_dir`, then streamed from there; the directory is kept under `cap_bytes` (least
+    recently served files go first). One builder per file (an flock), so a burst of the same
+    request builds it once. A filter on "open now" depends on the clock too: never cached.
+    The build stops (ExportCancelled) when `cancelled()` says the client left."""
+    if query.open_states:
+        yield from temp_file_chunks(conn, query, fmt, tmp_dir=cache_dir, block=block, cancelled=cancelled)
+        return
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(f"{content_version(conn)}|{fmt}|{query!r}".encode()).hexdigest()[:32]
+    path = cache_dir / f"filtered-{key}.{fmt}"
+    with open(cache_dir / f"filtered-{key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another worker building the same file: wait for it
+        if not path.exists():
+            fd, name = tempfile.mkstemp(prefix="building-", suffix=f".{fmt}", dir=cache_dir)
+            os.close(fd)
+            tmp = Path(name)
+            try:
+                write_file(conn, query, fmt, tmp, cancelled=cancelled)
+                os.replace(tmp, path)
+            finally:
+                remove_partial(tmp)
+        fh = open(path, "rb")  # noqa: SIM115 (closed below; an open file survives eviction)
+    os.utime(path)  # served: the most recently used
+    evict(cache_dir, cap_bytes=cap_bytes, keep=path)
+    with fh:
+        while data := fh.read(block):
+            yield data
+
+
+def evict(cache_dir: Path, *, cap_bytes: int, keep: Path | None = None) -> list[Path]:
+    """Delete the least recently served filtered files until the directory holds <= cap_bytes."""
+    files = []
+    for p in Path(cache_dir).glob("filtered-*.*"):
+        if p.suffix == ".lock":
+            continue
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue
+        files.append((st.st_mtime, st.st_size, p))
+    total = sum(size for _, size, _ in files)
+    removed = []
+    for _mtime, size, p in sorted(files):
+        if total <= cap_bytes:
+            break
+        if p == keep:
+            continue
+        p.unlink(missing_ok=True)
+        p.with_suffix(".lock").unlink(missing_ok=True)
+        total -= size
+        removed.append(p)
+    return removed
+
+
+def download_chunks(db: Path, query: FacilityQuery, fmt: str, *, tmp_dir: Path | None = None,
+                    cancelled: Cancelled = _never, cache_bytes: int = 2_000_000_000) -> Iterator[bytes]:
     """The byte stream of one download, on its own read-only connection.
 
     Its own connection, because a download holds one read transaction for its whole length (the
@@ -511,7 +594,12 @@ def download_chunks(db: Path, query: FacilityQuery, fmt: str, *, tmp_dir: Path |
             yield from geojson_chunks(conn, query)
         elif is_whole(query) and tmp_dir is not None:
             yield from cached_whole_chunks(conn, fmt, cache_dir=tmp_dir)
+        elif tmp_dir is not None:
+            yield from cached_filtered_chunks(conn, query, fmt, cache_dir=tmp_dir, cap_bytes=cache_bytes,
+                                              cancelled=cancelled)
         else:
-            yield from temp_file_chunks(conn, query, fmt, tmp_dir=tmp_dir)
+            yield from temp_file_chunks(conn, query, fmt, tmp_dir=tmp_dir, cancelled=cancelled)
+    except ExportCancelled:
+        return  # the client left: nothing to send it, nothing kept
     finally:
         conn.close()

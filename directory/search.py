@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from .clusters import estimate_rows
 from .features import MAP_PROPERTIES, feature_sql
 from .planner import prefer_scan
-from .query import FacilityQuery, compile_where, ordered_where, register_hours, with_changes
+from .query import NEAR_MAX_M, FacilityQuery, compile_where, ordered_where, register_hours, with_changes
 
 MAP_FEATURE_SQL = feature_sql(MAP_PROPERTIES)
 
@@ -35,7 +35,6 @@ _DISTANCE_SQL = (
     " + cos(radians(?)) * cos(radians(f.lat)) * pow(sin(radians(f.lon - ?) / 2), 2))))"
 )
 NEAR_START_M = 1000.0
-NEAR_MAX_M = 20_100_000.0  # half the Earth's circumference: everything
 
 
 def _box_around(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:

@@ -13,6 +13,7 @@ from ..errors import AtviraError
 from . import api, audit, opendata, pages
 from .httpcache import init_http_cache
 from .i18n import init_i18n
+from .limits import init_limits
 from .security import init_security
 
 
@@ -28,6 +29,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     init_i18n(app)
     init_security(app, settings)
     init_http_cache(app)
+    init_limits(app, settings.expensive_concurrency)
 
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

@@ -12,6 +12,7 @@ from ..features import feature_collection
 from ..query import parse_query, parse_whole
 from ..store import get_facility
 from .context import next_link, reader, settings
+from .limits import busy, hold_slot
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -41,7 +42,15 @@ def facility_clusters() -> Response:
     if not args.get("bbox"):
         raise BadRequest("a bbox=west,south,east,north is required", where="bbox")
     query = parse_query(args)
-    return jsonify(clusters.clusters(reader(), query, zoom=zoom))
+    if not clusters.is_live(reader(), query, zoom=zoom):  # the precomputed grid: cheap, never limited
+        return jsonify(clusters.clusters(reader(), query, zoom=zoom))
+    release = hold_slot()  # grouping rows on the fly: one of the worker's expensive slots
+    if release is None:
+        return busy()
+    try:
+        return jsonify(clusters.clusters(reader(), query, zoom=zoom))
+    finally:
+        release()
 
 
 @bp.get("/places")

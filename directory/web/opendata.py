@@ -15,6 +15,7 @@ from ..errors import BadRequest
 from ..query import FacilityQuery, parse_int, parse_query, parse_whole
 from ..store import counts
 from .context import base_url, external_url, next_link, reader, settings
+from .limits import client_gone_check, expensive
 
 bp = Blueprint("opendata", __name__)
 
@@ -34,6 +35,7 @@ def download_query(args) -> FacilityQuery:
 
 
 @bp.get("/downloads/facilities.<fmt>")
+@expensive
 def download(fmt: str) -> Response:
     fmt = exports.parse_format(fmt)
     query = download_query(request.args)
@@ -44,7 +46,8 @@ def download(fmt: str) -> Response:
             return send_file(current.resolve(), mimetype=exports.FORMATS["sqlite"], as_attachment=True,
                              download_name=f"atvira-facilities-{datetime.now(UTC):%Y%m%d}.sqlite",
                              conditional=False)
-    stream = exports.download_chunks(cfg.db, query, fmt, tmp_dir=cfg.cache_dir / "exports")
+    stream = exports.download_chunks(cfg.db, query, fmt, tmp_dir=cfg.cache_dir / "exports",
+                                     cancelled=client_gone_check(), cache_bytes=cfg.export_cache_bytes)
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     resp = Response(stream, mimetype=exports.FORMATS[fmt].split(";")[0])
     if fmt == "csv":
@@ -89,12 +92,16 @@ def api_snapshots() -> Response:
     return jsonify({"snapshots": _snapshot_links(snapshots.list_snapshots(reader()))})
 
 
-def _changes_from(args) -> dict:
+CHANGES_HTML_MAX = 200  # /changes (HTML) rows per page: 5,000 was 7 MB of HTML; the JSON API pages to max_page_limit
+
+
+def _changes_from(args, *, most: int | None = None) -> dict:
     unknown = sorted(set(args) - {"since", "until", "limit", "after"})
     if unknown:
         raise BadRequest("unknown parameter; known are after, limit, since, until", where=unknown[0])
     cfg = settings()
-    limit = parse_int(args, "limit", cfg.page_limit, low=1, high=cfg.max_page_limit)
+    most = most or cfg.max_page_limit
+    limit = parse_int(args, "limit", min(cfg.page_limit, most), low=1, high=most)
     after = parse_int(args, "after", None, low=0, high=2**62)
     return changes.list_changes(reader(), since=args.get("since"), until=args.get("until"), limit=limit, after=after)
 
@@ -114,7 +121,7 @@ def changes_page() -> str:
     args = dict(request.args)
     if "since" not in args and len(snaps) >= 2:  # default: the latest snapshot against the one before
         args["since"], args["until"] = str(snaps[1]["id"]), str(snaps[0]["id"])
-    result = _changes_from(args)
+    result = _changes_from(args, most=CHANGES_HTML_MAX)
     nxt = result.pop("next_after")
     next_url = url_for("opendata.changes_page", **{**args, "after": nxt}) if nxt is not None else None
     api_url = url_for("opendata.api_changes", **{k: v for k, v in args.items() if k != "after"})
