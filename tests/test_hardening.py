@@ -409,3 +409,163 @@ def test_source_ids_that_slug_alike_get_a_stable_suffix_and_are_reported(tmp_pat
     assert len(set(ids)) == 2 and ids[1].startswith(ids[0] + "-"), ids
     again = ingest()  # the same ids next time: nothing added, nothing reported
     assert "0 added" in again.output and "slug was taken" not in again.output, again.output
+
+
+# --- findings 1, 2, 9: a bounded cost per request -------------------------------------------------
+
+def _places(settings, n: int = 50, **fields):
+    from directory.store import connect
+    from directory.sync import apply_records
+
+    conn = connect(settings.db)
+    apply_records(conn, [facility(str(i), lon=25 + i / 10_000, lat=54.6, **fields) for i in range(n)],
+                  source="test", scope="t")
+    derive(conn)
+    conn.close()
+
+
+def test_whole_world_clusters_at_zoom_30_are_refused_at_once(settings, make_app):
+    """Finding 2: /api/facilities/clusters?bbox=-180,-90,180,90&zoom=30 took 7.7 s and 23.8 MB."""
+    _places(settings)
+    client = make_app().test_client()
+    resp = client.get("/api/facilities/clusters?bbox=-180,-90,180,90&zoom=30")
+    assert resp.status_code == 400 and resp.get_json()["where"] == "bbox" and "cells" in resp.get_json()["message"]
+    world = client.get("/api/facilities/clusters?bbox=-180,-85,180,85&zoom=3")  # the map's world view is fine
+    assert world.status_code == 200 and world.get_json()["total"] == 50
+    live = client.get("/api/facilities/clusters?bbox=24,54,26,55&zoom=9&category=playground,library")
+    assert live.status_code == 200 and live.get_json()["source"] == "live"
+
+
+def test_live_clusters_read_at_most_the_row_ceiling(settings, store, monkeypatch):
+    from directory import clusters
+    from directory.query import parse_query
+
+    _places(settings, 30)
+    monkeypatch.setattr(clusters, "LIVE_ROW_CEILING", 10)
+    answer = clusters.clusters(store, parse_query({"bbox": "24,54,26,55", "status": "active,removed"}), zoom=9)
+    assert answer["source"] == "live" and answer["truncated"] and answer["total"] <= 11
+
+
+def test_near_with_nothing_around_stops_at_the_bounded_radius(settings, store, monkeypatch):
+    """Finding 2: near=-100,-60&status=removed grew its search to the whole Earth (3.3 s)."""
+    from directory import search
+    from directory.query import NEAR_MAX_M, parse_query
+
+    _places(settings, 5)
+    radii = []
+    real = search._box_around
+    monkeypatch.setattr(search, "_box_around", lambda lon, lat, r: radii.append(r) or real(lon, lat, r))
+    features, more = search.query_near(store, parse_query({"near": "-100,-60", "status": "removed"}))
+    assert features == [] and not more and max(radii) == NEAR_MAX_M <= 100_000
+    far = search.query_near(store, parse_query({"near": "24.9,54.6"}))[0]  # ~7 km away: still found
+    assert len(far) == 5
+
+
+def test_changes_pages_by_keyset_and_html_pages_are_bounded(settings, make_app, store):
+    """Finding 9: /changes scanned the whole range on every page (60 ms a page at 80k changes,
+    even with limit=1), and limit=5000 returned 7 MB of HTML."""
+    from directory.changes import list_changes
+
+    _places(settings, 2000)
+
+    def steps(**kw) -> int:
+        count = [0]
+
+        def tick():
+            count[0] += 1
+            return 0
+
+        store.set_progress_handler(tick, 10)
+        try:
+            list_changes(store, **kw)
+        finally:
+            store.set_progress_handler(None, 10)
+        return count[0]
+
+    first_page, later_page = steps(limit=1), steps(limit=1, after=1000)
+    assert first_page < 200 and later_page < 200, (first_page, later_page)  # about a page, not the 2,000 rows
+    first = list_changes(store, limit=7)
+    second = list_changes(store, limit=7, after=first["next_after"])
+    ids = [c["facility_id"] for c in first["changes"] + second["changes"]]
+    assert len(ids) == len(set(ids)) == 14
+    client = make_app().test_client()
+    assert client.get("/changes?limit=5000").status_code == 400
+    assert client.get("/changes?limit=200").status_code == 200
+    assert client.get("/api/changes?limit=5000").status_code == 200
+
+
+def test_expensive_requests_beyond_the_worker_slots_get_503_with_retry_after(settings, make_app):
+    """Finding 1: downloads queued the map behind them; now a worker runs one at a time and
+    answers the next at once with 503 + Retry-After."""
+    _places(settings, 20)
+    app = make_app()
+    client = app.test_client()
+    held = client.get("/downloads/facilities.csv", buffered=False)  # streaming, not yet read: holds the slot
+    assert held.status_code == 200
+    busy = client.get("/downloads/facilities.geojson")
+    assert busy.status_code == 503 and int(busy.headers["Retry-After"]) > 0 and busy.get_json()["error"] == "Busy"
+    assert client.get("/api/facilities?bbox=24,54,26,55").status_code == 200  # the map is never limited
+    assert client.get("/api/facilities/clusters?bbox=20,50,30,60&zoom=5").status_code == 200  # the grid neither
+    held.get_data()
+    held.close()
+    assert client.get("/downloads/facilities.geojson").status_code == 200
+
+
+def test_filtered_geopackage_is_built_once_per_version_and_filter_within_the_cap(settings, make_app, tmp_path,
+                                                                                  monkeypatch):
+    """Finding 1: a filtered GeoPackage/SQLite was built per request, uncached."""
+    from directory import exports
+
+    _places(settings, 20)
+    builds = []
+    real = exports.write_file
+    monkeypatch.setattr(exports, "write_file", lambda *a, **k: builds.append(a[2]) or real(*a, **k))
+    client = make_app(export_cache_bytes=10**9).test_client()
+    url = "/downloads/facilities.sqlite?bbox=24,54,26,55"
+    first = client.get(url).get_data()
+    assert client.get(url).get_data() == first and builds == ["sqlite"]  # the second is the cached file
+    client.get("/downloads/facilities.sqlite?bbox=24,54,25.001,55")
+    assert builds == ["sqlite", "sqlite"]
+    cache = settings.cache_dir / "exports"
+    assert len(list(cache.glob("filtered-*.sqlite"))) == 2
+    one = max(p.stat().st_size for p in cache.glob("filtered-*.sqlite"))
+    small = make_app(export_cache_bytes=one).test_client()
+    small.get("/downloads/facilities.sqlite?bbox=24,54,25.5,55")
+    assert sum(p.stat().st_size for p in cache.glob("filtered-*.sqlite")) <= max(one, 2 * one)
+    assert len(list(cache.glob("filtered-*.sqlite"))) <= 2
+
+
+def test_an_abandoned_filtered_download_stops_and_leaves_no_file(settings, store, tmp_path):
+    """Finding 1: `curl -m1` on a whole-world filtered GeoPackage kept a worker busy for 57 s
+    and left a 310 MB temp file; the build now stops at the next batch once the client left."""
+    from directory import exports
+    from directory.query import parse_query
+
+    _places(settings, 30)
+    checks = []
+
+    def gone() -> bool:
+        checks.append(1)
+        return True  # the client left (curl -m1) before the first batch was written
+
+    chunks = list(exports.download_chunks(settings.db, parse_query({"bbox": "-180,-90,180,90"}), "gpkg",
+                                          tmp_dir=tmp_path / "x", cancelled=gone, cache_bytes=10**9))
+    assert chunks == [] and len(checks) == 1
+    assert [p.name for p in (tmp_path / "x").iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_the_disconnect_check_sees_a_closed_socket():
+    import socket
+
+    from flask import Flask
+
+    from directory.web.limits import client_gone_check
+
+    server, client = socket.socketpair()
+    app = Flask(__name__)
+    with app.test_request_context(environ_base={"gunicorn.socket": server}):
+        gone = client_gone_check()
+        assert not gone()
+        client.close()
+        assert gone()
+    server.close()
