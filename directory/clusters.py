@@ -35,6 +35,7 @@ CELLS_PER_TILE = 4
 # then says "truncated": the counts are a lower bound; zoom in or filter less).
 MAX_CELLS = 16_384
 LIVE_ROW_CEILING = 200_000
+EXPENSIVE_LIVE_ROWS = 20_000  # a live grouping over more rows than this takes an expensive slot
 
 # The table is created by a migration in store.MIGRATIONS ("map_grid").
 
@@ -165,7 +166,6 @@ def clusters(conn: sqlite3.Connection, query: FacilityQuery, *, zoom: int) -> di
     """
     level = max(GRID_MIN_ZOOM, min(zoom, MAX_ZOOM))
     bbox = query.bbox or (-180.0, -85.0, 180.0, 85.0)
-    check_view(bbox, level)
     truncated = False
     if _grid_fits(query, level) and _has_grid(conn):
         cell = cell_deg(level)
@@ -209,8 +209,18 @@ def check_view(bbox: tuple[float, float, float, float], zoom: int) -> None:
 
 
 def is_live(conn: sqlite3.Connection, query: FacilityQuery, *, zoom: int) -> bool:
-    """Whether `clusters` will group rows on the fly (the expensive path) rather than read the grid."""
+    """Whether `clusters` will group rows on the fly rather than read the grid."""
     return not (_grid_fits(query, max(GRID_MIN_ZOOM, min(zoom, MAX_ZOOM))) and _has_grid(conn))
+
+
+def is_expensive(conn: sqlite3.Connection, query: FacilityQuery, *, zoom: int) -> bool:
+    """A live grouping over a box holding more than EXPENSIVE_LIVE_ROWS facilities (the grid's
+    count of everything in the box: an upper bound for any filter). The map's live requests at
+    street zoom read a few hundred rows and are never limited."""
+    if not is_live(conn, query, zoom=zoom):
+        return False
+    estimate = estimate_rows(conn, FacilityQuery(bbox=query.bbox or (-180.0, -85.0, 180.0, 85.0)))
+    return estimate is None or estimate[0] > EXPENSIVE_LIVE_ROWS
 
 
 def estimate_rows(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[int, int] | None:

@@ -112,8 +112,8 @@ def _clusters() -> dict[str, Any]:
         "summary": "Counts on a 64-px Web Mercator grid for a view too full to draw point by point",
         "description": f"Bounded: the box may span at most {MAX_CELLS:,} cells at the zoom (400 otherwise); "
                        f"filters the precomputed grid cannot answer group at most {LIVE_ROW_CEILING:,} rows on the fly "
-                       "(then `truncated: true`) and take one of the worker's expensive slots (503 + Retry-After when "
-                       "none is free).",
+                       "(then `truncated: true`); over a box of more than 20,000 facilities they take one of the worker's "
+                       "expensive slots (503 + Retry-After when none is free).",
         "operationId": "clusterFacilities", "tags": ["facilities"],
         "parameters": [_param("zoom", "the map's zoom level, 0..30", {"type": "string", "pattern": r"^\d{1,2}$"}),
                        *[p for p in FILTER_PARAMS if p["name"] not in ("near", "radius")]],

@@ -7,6 +7,7 @@ naming the parameter wherever it was given.
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from collections.abc import Mapping
@@ -51,6 +52,8 @@ def parse_bbox(value: str, *, param: str = "bbox") -> tuple[float, float, float,
         raise BadRequest(f"expected four numbers west,south,east,north (coordinates must be finite numbers in ASCII digits), got {value[:80]!r}",
                          where=param)
     west, south, east, north = (float(p) for p in parts)
+    if not all(math.isfinite(v) for v in (west, south, east, north)):  # 1e999
+        raise BadRequest("coordinates must be finite numbers", where=param)
     if not (-180 <= west <= 180 and -180 <= east <= 180):
         raise BadRequest("longitudes must be within -180..180", where=param)
     if not (-90 <= south <= 90 and -90 <= north <= 90):
@@ -67,7 +70,7 @@ def parse_near(value: str, *, param: str = "near") -> tuple[float, float]:
     if len(parts) != 2 or not all(_DECIMAL.fullmatch(p.strip()) for p in parts):
         raise BadRequest(f"expected two numbers lon,lat (coordinates must be finite numbers in ASCII digits), got {value[:80]!r}", where=param)
     lon, lat = (float(p) for p in parts)
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
         raise BadRequest("expected lon within -180..180 and lat within -90..90", where=param)
     return lon, lat
 
@@ -131,7 +134,7 @@ def parse_query(args: Mapping[str, str], *, default_limit: int = 500, max_limit:
 # The one number grammar for every parameter: ASCII digits only (float() and int() also take
 # "５", "1_000", " inf", "nan" and 4,000-digit integers), a bounded length, then a range check.
 _WHOLE = re.compile(r"[0-9]{1,19}")
-_DECIMAL = re.compile(r"[+-]?[0-9]{1,12}(\.[0-9]{1,15})?|[+-]?\.[0-9]{1,15}")
+_DECIMAL = re.compile(r"[+-]?([0-9]{1,12}(\.[0-9]{0,20})?|\.[0-9]{1,20})([eE][+-]?[0-9]{1,3})?")
 
 
 def parse_whole(raw: str | None, *, where: str, low: int, high: int) -> int:
@@ -151,7 +154,7 @@ def parse_decimal(raw: str | None, *, where: str, low: float, high: float) -> fl
     if not _DECIMAL.fullmatch(text):
         raise BadRequest(f"expected a number {low:g}..{high:g}, got {(raw or '')[:40]!r}", where=where)
     value = float(text)
-    if not low <= value <= high:
+    if not (math.isfinite(value) and low <= value <= high):
         raise BadRequest(f"must be between {low:g} and {high:g}, got {text[:40]}", where=where)
     return value
 

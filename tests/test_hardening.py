@@ -494,7 +494,7 @@ def test_changes_pages_by_keyset_and_html_pages_are_bounded(settings, make_app, 
     assert client.get("/api/changes?limit=5000").status_code == 200
 
 
-def test_expensive_requests_beyond_the_worker_slots_get_503_with_retry_after(settings, make_app):
+def test_expensive_requests_beyond_the_worker_slots_get_503_with_retry_after(settings, make_app, monkeypatch):
     """Finding 1: downloads queued the map behind them; now a worker runs one at a time and
     answers the next at once with 503 + Retry-After."""
     _places(settings, 20)
@@ -506,6 +506,13 @@ def test_expensive_requests_beyond_the_worker_slots_get_503_with_retry_after(set
     assert busy.status_code == 503 and int(busy.headers["Retry-After"]) > 0 and busy.get_json()["error"] == "Busy"
     assert client.get("/api/facilities?bbox=24,54,26,55").status_code == 200  # the map is never limited
     assert client.get("/api/facilities/clusters?bbox=20,50,30,60&zoom=5").status_code == 200  # the grid neither
+    live = client.get("/api/facilities/clusters?bbox=24.9,54.5,25.1,54.7&zoom=14&category=playground,library")
+    assert live.status_code == 200 and live.get_json()["source"] == "live"  # a street-zoom live grouping neither
+    from directory import clusters
+
+    monkeypatch.setattr(clusters, "EXPENSIVE_LIVE_ROWS", 5)  # now that box counts as a big live grouping
+    assert client.get("/api/facilities/clusters?bbox=24.9,54.5,25.1,54.7&zoom=14&category=playground,library"
+                      ).status_code == 503
     held.get_data()
     held.close()
     assert client.get("/downloads/facilities.geojson").status_code == 200

@@ -42,9 +42,10 @@ def facility_clusters() -> Response:
     if not args.get("bbox"):
         raise BadRequest("a bbox=west,south,east,north is required", where="bbox")
     query = parse_query(args)
-    if not clusters.is_live(reader(), query, zoom=zoom):  # the precomputed grid: cheap, never limited
+    clusters.check_view(query.bbox, zoom)  # a request's bound: no screen shows more cells than this
+    if not clusters.is_expensive(reader(), query, zoom=zoom):  # the grid, or a small box: never limited
         return jsonify(clusters.clusters(reader(), query, zoom=zoom))
-    release = hold_slot()  # grouping rows on the fly: one of the worker's expensive slots
+    release = hold_slot()  # grouping many rows on the fly: one of the worker's expensive slots
     if release is None:
         return busy()
     try:
