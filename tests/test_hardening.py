@@ -576,3 +576,10 @@ def test_the_disconnect_check_sees_a_closed_socket():
         client.close()
         assert gone()
     server.close()
+
+
+def test_status_repair_brings_the_derived_data_up_to_date(tmp_path):
+    db = tmp_path / "r.db"
+    _seed(db, 20)
+    repaired = _status(db, tmp_path, "--repair").output
+    assert "derived data refreshed" in repaired and "derived data: current" in repaired, repaired
