@@ -104,14 +104,27 @@ def query_near(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[list[str
         radius = min(radius * 4, limit_r)
 
 
-def query_features(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[list[str], int | None]:
-    """GeoJSON Feature strings for one page, and the cursor for the next page (None at the end)."""
+ANSWER_MAX_BYTES = 8_000_000  # a page ends early (its next link resumes) beyond this many bytes of features
+
+
+def query_features(conn: sqlite3.Connection, query: FacilityQuery, *,
+                   max_bytes: int = ANSWER_MAX_BYTES) -> tuple[list[str], int | None]:
+    """GeoJSON Feature strings for one page, and the cursor for the next page (None at the end).
+
+    A page holds at most `query.limit` rows and about `max_bytes` of features: rows with long
+    texts end it early, and its cursor resumes after the last row it holds."""
     register_hours(conn, query)
     source, where, params = ordered_where(query, scan=plan_scan(conn, query, rows=query.limit + 1))
     sql = f"SELECT {MAP_FEATURE_SQL} AS feature, f.rid AS rid FROM {source} WHERE {where} LIMIT ?"
     rows = conn.execute(sql, (*params, query.limit + 1)).fetchall()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
+    size = 0
+    for i, row in enumerate(rows):
+        size += len(row[0])
+        if size > max_bytes and i > 0:  # always at least one row, so paging moves on
+            rows, more = rows[:i], True
+            break
     next_after = rows[-1][1] if more and rows else None
     return [r[0] for r in rows], next_after
 

@@ -583,3 +583,15 @@ def test_status_repair_brings_the_derived_data_up_to_date(tmp_path):
     _seed(db, 20)
     repaired = _status(db, tmp_path, "--repair").output
     assert "derived data refreshed" in repaired and "derived data: current" in repaired, repaired
+
+
+def test_a_page_of_features_has_a_bytes_ceiling_and_resumes(settings, store):
+    from directory import search
+    from directory.query import parse_query
+
+    _places(settings, 30)
+    whole, _ = search.query_features(store, parse_query({"limit": "100"}))
+    small, after = search.query_features(store, parse_query({"limit": "100"}), max_bytes=len(whole[0]) * 5)
+    assert 4 <= len(small) <= 6 and after is not None
+    rest, _ = search.query_features(store, parse_query({"limit": "100", "after": str(after)}))
+    assert small + rest == whole
