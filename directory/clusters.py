@@ -22,9 +22,9 @@ import sqlite3
 from dataclasses import replace
 
 from .errors import BadRequest
-from .store import set_meta
 from .hours import HoursEvaluator
 from .query import DEFAULT_STATUSES, FacilityQuery, compile_where, register_hours
+from .store import set_meta
 
 GRID_MIN_ZOOM = 0
 MAX_ZOOM = 30  # the deepest map zoom a cluster request may name
@@ -144,6 +144,7 @@ def _grid_fits(query: FacilityQuery, zoom: int) -> bool:
         and not query.q
         and not query.municipality
         and not query.eldership
+        and query.within is None
         and set(query.statuses) == set(DEFAULT_STATUSES)
     )
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from .errors import BadRequest
 from .features import EXPORT_PROPERTIES, feature_sql
 from .model import FEATURES
+from .publish import prepare_copy
 from .query import FacilityQuery, ordered_where, register_hours
 from .search import iter_rows, plan_scan
 from .store import SCHEMA_VERSION, connect
@@ -359,9 +360,11 @@ def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, ba
                cancelled: Cancelled = _never) -> int:
     """Write a GeoPackage (layer `facilities`, EPSG:4326, with an R*Tree spatial index) batch by
     batch with pyogrio's append mode, so memory holds one batch; returns the row count."""
-    import geopandas as gpd
-    import pandas as pd
-    import pyogrio
+    # geopandas/pandas/pyogrio cost ~0.5 s and ~80 MB to import: only a GeoPackage pays for them,
+    # not every worker serving the map (the request path uses plain sqlite3).
+    import geopandas as gpd  # heavy, see above
+    import pandas as pd  # heavy, see above
+    import pyogrio  # heavy, see above
 
     path = Path(path)
     path.unlink(missing_ok=True)
@@ -416,7 +419,8 @@ def copy_store(conn: sqlite3.Connection, path: Path, *, part: Path | None = None
     remove_partial(tmp)
     try:
         conn.execute("VACUUM INTO ?", (str(tmp),))
-        publish_copy(tmp)
+        prepare_copy(tmp)  # full-text search in the form Datasette detects (see directory.publish)
+        publish_copy(tmp)  # the published tables only, compacted
         os.replace(tmp, path)
     except BaseException:
         remove_partial(tmp)

@@ -155,6 +155,10 @@ def test_a_kill_after_the_data_commit_is_reported_stale_and_repaired_at_the_serv
     _seed(db)  # the run committed; its refresh_derived never ran (the process was killed)
     out = _status(db, tmp_path).output
     assert "derived data: STALE (map, audit, snapshot)" in out and "atvira status --repair" in out, out
+    from tests.servers import TEST_SECRET_KEY
+
+    monkeypatch.setenv("ATVIRA_SECRET_KEY", TEST_SECRET_KEY)  # gunicorn.conf.py is production
+    monkeypatch.setenv("ATVIRA_PRODUCTION", "1")  # (it sets this default itself: undone after the test)
     monkeypatch.setenv("ATVIRA_DB", str(db))
     monkeypatch.setenv("ATVIRA_SNAPSHOTS_DIR", str(tmp_path / "snaps"))
     config = runpy.run_path(str(Path(__file__).resolve().parents[1] / "gunicorn.conf.py"))

@@ -8,11 +8,12 @@ from flask import Blueprint, Response, jsonify, request
 
 from .. import areas_store, clusters, places, search
 from ..errors import BadRequest, NotFound
-from ..features import feature_collection
-from ..query import parse_query, parse_whole
+from ..features import detail_feature, feature_collection
+from ..interpret import interpret
+from ..query import parse_int, parse_query, parse_whole
 from ..store import get_facility
 from .context import next_link, reader, settings
-from .limits import busy, hold_slot
+from .costs import busy, hold_slot
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -24,13 +25,15 @@ GEOJSON = "application/geo+json"
 @bp.get("/facilities")
 def facilities() -> Response:
     cfg = settings()
-    query = parse_query(request.args, default_limit=cfg.page_limit, max_limit=cfg.max_page_limit)
+    query, understood = interpret(reader(), parse_query(request.args, default_limit=cfg.page_limit,
+                                                        max_limit=cfg.max_page_limit))
     if query.near is not None:  # nearest first: one page, no cursor
         features, more = search.query_near(reader(), query)
-        return Response(feature_collection(features, next_url=None, truncated=more), mimetype=GEOJSON)
+        return Response(feature_collection(features, next_url=None, truncated=more, interpreted=understood),
+                        mimetype=GEOJSON)
     features, next_after = search.query_features(reader(), query)
     next_url = next_link(after=next_after) if next_after is not None else None
-    body = feature_collection(features, next_url=next_url)
+    body = feature_collection(features, next_url=next_url, interpreted=understood)
     return Response(body, mimetype=GEOJSON)
 
 
@@ -41,38 +44,41 @@ def facility_clusters() -> Response:
     zoom = parse_whole(request.args.get("zoom"), where="zoom", low=0, high=clusters.MAX_ZOOM)
     if not args.get("bbox"):
         raise BadRequest("a bbox=west,south,east,north is required", where="bbox")
-    query = parse_query(args)
+    query, understood = interpret(reader(), parse_query(args))
     clusters.check_view(query.bbox, zoom)  # a request's bound: no screen shows more cells than this
     if not clusters.is_expensive(reader(), query, zoom=zoom):  # the grid, or a small box: never limited
-        return jsonify(clusters.clusters(reader(), query, zoom=zoom))
-    release = hold_slot()  # grouping many rows on the fly: one of the worker's expensive slots
-    if release is None:
-        return busy()
-    try:
-        return jsonify(clusters.clusters(reader(), query, zoom=zoom))
-    finally:
-        release()
+        body = clusters.clusters(reader(), query, zoom=zoom)
+    else:
+        release = hold_slot()  # grouping many rows on the fly: one of the worker's expensive slots
+        if release is None:
+            return busy()
+        try:
+            body = clusters.clusters(reader(), query, zoom=zoom)
+        finally:
+            release()
+    if understood is not None:
+        body["interpreted"] = understood
+    return jsonify(body)
 
 
 @bp.get("/places")
 def place() -> Response:
-    """A typed place or address (for "near me" without geolocation), from the store's own data."""
+    """A typed place or address, best first (the gazetteer, then facility addresses and names):
+    the best match's fields at the top level (for "near me" without geolocation) and up to
+    `limit` suggestions (as the user types)."""
     text = (request.args.get("q") or "").strip()
     if not text or len(text) > 200:
         raise BadRequest("give a place name or address of 1..200 characters", where="q")
-    found = places.find_place(reader(), text)
-    if found is None:
+    unknown = sorted(set(request.args) - {"q", "limit"})
+    if unknown:
+        raise BadRequest("unknown parameter; known are limit, q", where=unknown[0])
+    limit = parse_int(request.args, "limit", 8, low=1, high=places.MAX_SUGGESTIONS)
+    conn = reader()
+    suggestions = places.suggest(conn, text, limit=limit)
+    best = suggestions[0] if suggestions else places.find_place(conn, text)
+    if best is None:
         raise NotFound(f"no place or address matches {text[:80]!r}", where="q")
-    return jsonify(found)
-
-
-def facility_feature(fac: dict) -> dict:
-    """A facility (with its sources) as a GeoJSON Feature."""
-    geometry = None
-    if fac.get("lon") is not None and fac.get("lat") is not None:
-        geometry = {"type": "Point", "coordinates": [fac["lon"], fac["lat"]]}
-    props = {k: v for k, v in fac.items() if k not in ("rid", "lon", "lat", "updated_at")}
-    return {"type": "Feature", "id": fac["id"], "geometry": geometry, "properties": props}
+    return jsonify({**best, "suggestions": suggestions or [best]})
 
 
 @bp.get("/facilities/<facility_id>")
@@ -80,7 +86,7 @@ def facility(facility_id: str) -> Response:
     fac = get_facility(reader(), facility_id)
     if fac is None:
         raise NotFound(f"no facility with id {facility_id[:80]!r}", where="id")
-    return Response(json.dumps(facility_feature(fac), ensure_ascii=False), mimetype=GEOJSON)
+    return Response(json.dumps(detail_feature(fac), ensure_ascii=False), mimetype=GEOJSON)
 
 
 @bp.get("/areas")

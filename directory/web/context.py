@@ -12,6 +12,9 @@ from urllib.parse import urlencode
 from flask import current_app, request, url_for
 
 from ..config import Settings
+from ..private_store import PrivatePool
+
+JSON_PREFIXES = ("/api", "/open311", "/downloads")
 
 
 def reader() -> sqlite3.Connection:
@@ -33,6 +36,18 @@ def base_url() -> str:
 def external_url(endpoint: str, **values: object) -> str:
     """url_for(endpoint) as an absolute URL on `base_url()` (never on an untrusted Host)."""
     return base_url() + url_for(endpoint, **values)
+
+
+def private_db() -> sqlite3.Connection:
+    """This thread's read-write connection to the private store (users, sessions, contributions)."""
+    pool: PrivatePool = current_app.extensions["atvira_private"]
+    return pool.get()
+
+
+def wants_json() -> bool:
+    """Whether an error for this request is answered as JSON (API clients) rather than a page."""
+    return (request.path.startswith(JSON_PREFIXES) or request.is_json
+            or request.accept_mimetypes.best == "application/json")
 
 
 def next_link(*, after: object, endpoint_url: str | None = None) -> str:

@@ -1,106 +1,128 @@
-"""Bounded cost per request: a small concurrency limit for the expensive endpoints, and noticing
-a client that went away.
+"""Per-client rate limits (Flask-Limiter) on logins and contributions.
 
-Each worker process has one semaphore of `ATVIRA_EXPENSIVE_CONCURRENCY` slots (default 1, with
-gunicorn's 2 threads per worker: one thread is always left for the map's cheap queries). An
-expensive request that finds no slot is answered at once with 503 and `Retry-After`, instead of
-queueing the map behind it (16 whole-world cluster requests took plain map queries from 10 ms
-to 76 s). A streamed answer keeps its slot until the stream ends or is abandoned.
+The storage is a setting (ATVIRA_RATELIMIT_STORAGE): `memory://` counts per process, which is
+right for one development server; with several gunicorn workers or machines it must be a shared
+Redis (`redis://127.0.0.1:6379`), or each worker would allow the whole limit on its own.
+
+Use: `@limiter.limit(submission_limit)` on a POST view (`login_limit` for the login). The limits
+are callables read from the app's Settings at request time, so each app keeps its own.
+
+The client is the TCP peer, unless that peer is a trusted proxy (ATVIRA_FORWARDED_ALLOW_IPS, the
+same list gunicorn.conf.py trusts for X-Forwarded-Proto): then it is the last address of
+X-Forwarded-For, the one our proxy appended. Addresses earlier in that header were written by the
+client and could be forged to dodge the limit, so they are never used.
 """
 
 from __future__ import annotations
 
-import select
-import socket
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from functools import wraps
-from typing import Any
+import ipaddress
+import math
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, current_app, has_app_context, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from limits.storage import Storage
+from limits.strategies import RateLimiter
 
-RETRY_AFTER_S = 10
-
-
-def init_limits(app: Flask, slots: int) -> None:
-    app.extensions["atvira_expensive"] = threading.BoundedSemaphore(max(1, slots))
+from ..config import Settings
+from .context import settings, wants_json
 
 
-def busy() -> Response:
-    resp = jsonify({"error": "Busy", "status": 503, "where": request.path,
-                    "message": "the server is busy with other downloads or large queries; try again shortly"})
-    resp.status_code = 503
-    resp.headers["Retry-After"] = str(RETRY_AFTER_S)
-    return resp
-
-
-def hold_slot() -> Callable[[], None] | None:
-    """Take one of this worker's expensive slots without waiting; the function that gives it
-    back (call it once), or None when every slot is taken."""
-    sem: threading.BoundedSemaphore = current_app.extensions["atvira_expensive"]
-    if not sem.acquire(blocking=False):
-        return None
-    released = threading.Event()
-
-    def release() -> None:
-        if not released.is_set():
-            released.set()
-            sem.release()
-
-    return release
-
-
-def expensive(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Run `view` in one of the worker's expensive slots, or answer 503 + Retry-After."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        release = hold_slot()
-        if release is None:
-            return busy()
+def _trusted(peer: str, allowed: str) -> bool:
+    entries = [e.strip() for e in allowed.split(",") if e.strip()]
+    if "*" in entries:
+        return True
+    try:
+        addr = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    for entry in entries:
         try:
-            resp = current_app.make_response(view(*args, **kwargs))
-        except BaseException:
-            release()
-            raise
-        # a stream keeps the slot until it ends (the generator's finally) or is closed unfinished
-        resp.response = _releasing(resp.response, release)
-        resp.call_on_close(release)
+            if addr in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def client_address() -> str:
+    """The address a rate limit counts against (see the module docstring for proxies)."""
+    peer = request.remote_addr or "unknown"
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and _trusted(peer, settings().forwarded_allow_ips):
+        last = forwarded.split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(last))
+        except ValueError:
+            return peer  # a malformed header from the proxy: count against the proxy itself
+    return peer
+
+
+def login_limit() -> str:
+    return settings().login_limit
+
+
+def submission_limit() -> str:
+    return settings().submission_limit
+
+
+class PerAppLimiter(Limiter):
+    """Flask-Limiter keeps its storage on the Limiter object, so one process-wide `limiter` bound to
+    several apps (the tests build many; an embedding may build two) would count every app in the
+    storage of the last one bound. This one keeps the storage per app and picks the serving app's:
+    views still decorate the one `limiter` at import time."""
+
+    def init_app(self, app: Flask) -> None:
+        super().init_app(app)
+        app.extensions["atvira_ratelimit"] = (Limiter.storage.fget(self), Limiter.limiter.fget(self))
+
+    @property
+    def storage(self) -> Storage:
+        if has_app_context() and "atvira_ratelimit" in current_app.extensions:
+            return current_app.extensions["atvira_ratelimit"][0]
+        return Limiter.storage.fget(self)
+
+    @property
+    def limiter(self) -> RateLimiter:
+        if has_app_context() and "atvira_ratelimit" in current_app.extensions:
+            return current_app.extensions["atvira_ratelimit"][1]
+        return Limiter.limiter.fget(self)
+
+
+# One Limiter for the process, as Flask extensions are; `init_limits` binds it to each app with
+# that app's storage (ATVIRA_RATELIMIT_STORAGE).
+limiter = PerAppLimiter(key_func=client_address, headers_enabled=True, key_prefix="atvira")
+
+
+def init_limits(app: Flask, settings_: Settings) -> None:
+    app.config["RATELIMIT_ENABLED"] = True
+    app.config["RATELIMIT_STORAGE_URI"] = settings_.ratelimit_storage
+    app.config["RATELIMIT_STRATEGY"] = "fixed-window"
+    limiter.init_app(app)
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many(exc: RateLimitExceeded):
+        message = _("Too many requests from your address: please wait a little and try again.")
+        # Flask-Limiter sets the exact Retry-After after this (headers_enabled); this is the
+        # fallback when no window is known.
+        retry = str(max(1, math.ceil(_window_seconds(exc))))
+        if wants_json():
+            body = {"error": "TooManyRequests", "message": message, "status": 429, "limit": str(exc.limit.limit)}
+            resp = jsonify(body)
+        else:
+            resp = app.make_response((render_template("error.html", error={"status": 429, "message": message}), 429))
+        resp.status_code = 429
+        resp.headers["Retry-After"] = retry
+        resp.headers["Cache-Control"] = "no-store"
         return resp
 
-    return wrapper
 
-
-def _releasing(body: Iterable[bytes], release: Callable[[], None]) -> Iterator[bytes]:
+def _window_seconds(exc: RateLimitExceeded) -> float:
     try:
-        yield from body
-    finally:
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
-        release()
+        return exc.limit.limit.get_expiry()
+    except Exception:  # noqa: BLE001 - a header hint is never worth a 500
+        return 60.0
 
 
-def client_gone_check() -> Callable[[], bool]:
-    """A function that says whether this request's client has closed its connection: the socket
-    reads as closed (EOF) or errors. gunicorn (gunicorn.socket) and werkzeug's server
-    (werkzeug.socket) hand the socket over; with neither, the client is never seen to leave.
-
-    A sync or gthread worker writes nothing while a file is being built, so a write failure
-    would only be seen after the build; this look at the socket is what notices it during."""
-    sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
-    if not isinstance(sock, socket.socket):
-        return lambda: False
-
-    def gone() -> bool:
-        try:
-            readable, _, errored = select.select([sock], [], [sock], 0)
-            if errored:
-                return True
-            if readable:
-                return sock.recv(1, socket.MSG_PEEK) == b""  # EOF: the client closed; data: a pipelined request
-        except (OSError, ValueError):
-            return True
-        return False
-
-    return gone
+__all__ = ["client_address", "init_limits", "limiter", "login_limit", "submission_limit"]
