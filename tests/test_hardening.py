@@ -337,7 +337,9 @@ def test_permissions_policy_always_and_hsts_in_production_only(settings, make_ap
     """Finding 10: no HSTS or Permissions-Policy header."""
     dev = make_app().test_client().get("/api/areas")
     assert "geolocation=(self)" in dev.headers["Permissions-Policy"] and "Strict-Transport-Security" not in dev.headers
-    prod = make_app(production=True).test_client().get("/api/areas")
+    from tests.servers import TEST_SECRET_KEY
+
+    prod = make_app(production=True, secret_key=TEST_SECRET_KEY).test_client().get("/api/areas", base_url="https://localhost")
     assert prod.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
@@ -570,7 +572,7 @@ def test_the_disconnect_check_sees_a_closed_socket():
 
     from flask import Flask
 
-    from directory.web.limits import client_gone_check
+    from directory.web.costs import client_gone_check
 
     server, client = socket.socketpair()
     app = Flask(__name__)
