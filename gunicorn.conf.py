@@ -28,6 +28,7 @@ import os
 import sys
 
 from directory.config import Settings, check_production
+from directory.derived import repair
 from directory.errors import ConfigError
 
 os.environ.setdefault("ATVIRA_PRODUCTION", "1")
@@ -65,3 +66,13 @@ loglevel = "info"
 proc_name = "atvira"
 # No runtime control socket: several instances on one machine would contend for one path.
 control_socket_disable = True
+
+
+def on_starting(server):
+    """Once, in the master, before any worker forks: repair what a killed ingest or snapshot left
+    (a stale audit or map grid, a missing snapshot, part files): one writer, not one per worker."""
+    report, fixed = repair(Settings.from_env())
+    for line in fixed:
+        server.log.info(line)
+    if report is not None:
+        server.log.info(report.describe())

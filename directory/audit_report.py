@@ -199,7 +199,7 @@ def municipality(conn: sqlite3.Connection, code: str, *, category: str,
     area = conn.execute("SELECT code, name, county, parent_code, population, min_lon, min_lat, max_lon, max_lat"
                         " FROM areas WHERE level = 'municipality' AND code = ?", (code,)).fetchone()
     if area is None:
-        raise NotFound(f"no municipality with code {code!r}", where="code")
+        raise NotFound(f"no municipality with code {code[:40]!r}", where="code")
     by_level: dict[tuple[str, str], dict[str, Any]] = {}
     for r in conn.execute(f"SELECT level, category, {', '.join(_IND_COLUMNS)} FROM audit_indicators"
                           " WHERE (level = 'municipality' AND code = ?) OR (level = 'county' AND code = ?)"
@@ -308,7 +308,7 @@ def municipality_csv(conn: sqlite3.Connection, code: str) -> Iterator[list[Any]]
     """The municipality, its county, the country and its elderships × every category."""
     area = conn.execute("SELECT parent_code FROM areas WHERE level = 'municipality' AND code = ?", (code,)).fetchone()
     if area is None:
-        raise NotFound(f"no municipality with code {code!r}", where="code")
+        raise NotFound(f"no municipality with code {code[:40]!r}", where="code")
     yield list(AREA_CSV)
     for r in conn.execute(f"""
         SELECT i.level, i.code, coalesce(a.name, i.code) AS name, i.category, {', '.join(f'i.{c}' for c in _IND_COLUMNS)}
@@ -328,7 +328,7 @@ INSTITUTION_CSV = ("facility_id", "name", "categories", "sector", "eldership_cod
 
 def institutions_csv(conn: sqlite3.Connection, code: str, *, meets_all: bool = False) -> Iterator[list[Any]]:
     if conn.execute("SELECT 1 FROM areas WHERE level = 'municipality' AND code = ?", (code,)).fetchone() is None:
-        raise NotFound(f"no municipality with code {code!r}", where="code")
+        raise NotFound(f"no municipality with code {code[:40]!r}", where="code")
     yield list(INSTITUTION_CSV)
     extra = " AND meets_all = 1" if meets_all else ""
     for r in conn.execute(f"SELECT * FROM audit_institutions WHERE municipality_code = ?{extra}"

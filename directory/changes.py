@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import BadRequest, NotFound
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?")
 
 
 def _instant(value: str, *, param: str) -> str:
@@ -39,7 +39,7 @@ def resolve_bound(conn: sqlite3.Connection, value: str | None, *, param: str) ->
     if value is None or value.strip() == "":
         return None, None
     value = value.strip()
-    if re.fullmatch(r"\d{1,12}", value):
+    if re.fullmatch(r"[0-9]{1,12}", value):  # ASCII only: "５" is no snapshot id
         row = conn.execute("SELECT id, created_at, last_seq FROM snapshots WHERE id = ?", (int(value),)).fetchone()
         if row is None:
             raise NotFound(f"no snapshot {value}; see /api/snapshots", where=param)
@@ -92,10 +92,14 @@ def list_changes(conn: sqlite3.Connection, *, since: str | None = None, until: s
     if hi is None:
         hi = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
     hi = max(hi, lo)  # `until` before `since`: an empty range, not an error
+    # Keyset: walk the log from the cursor in seq order and keep each facility's first change in
+    # the range (no change of it between `lo` and this one), stopping after limit + 1 of them, so
+    # a page reads about a page of rows (grouping the whole range cost 60 ms a page at 80k).
     groups = conn.execute(
-        "SELECT facility_id, min(seq) AS first FROM changes WHERE seq > ? AND seq <= ?"
-        " GROUP BY facility_id HAVING min(seq) > ? ORDER BY first LIMIT ?",
-        (lo, hi, after or 0, limit + 1),
+        "SELECT c.facility_id, c.seq AS first FROM changes c WHERE c.seq > ? AND c.seq <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM changes e WHERE e.facility_id = c.facility_id AND e.seq > ? AND e.seq < c.seq)"
+        " ORDER BY c.seq LIMIT ?",
+        (max(lo, after or 0), hi, lo, limit + 1),
     ).fetchall()
     more = len(groups) > limit
     groups = groups[:limit]

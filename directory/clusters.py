@@ -21,13 +21,21 @@ import math
 import sqlite3
 from dataclasses import replace
 
+from .errors import BadRequest
 from .hours import HoursEvaluator
 from .query import DEFAULT_STATUSES, FacilityQuery, compile_where, register_hours
 from .store import set_meta
 
 GRID_MIN_ZOOM = 0
+MAX_ZOOM = 30  # the deepest map zoom a cluster request may name
 GRID_MAX_ZOOM = 13  # above this a view is small enough to group on the fly
 CELLS_PER_TILE = 4
+# Bounded cost (issue 14): a view of at most this many cells (a 4K screen holds ~2,000; the whole
+# world at zoom 5 is 16,384), and a live grouping reads at most LIVE_ROW_CEILING rows (the answer
+# then says "truncated": the counts are a lower bound; zoom in or filter less).
+MAX_CELLS = 16_384
+LIVE_ROW_CEILING = 200_000
+EXPENSIVE_LIVE_ROWS = 20_000  # a live grouping over more rows than this takes an expensive slot
 
 # The table is created by a migration in store.MIGRATIONS ("map_grid").
 
@@ -157,8 +165,9 @@ def clusters(conn: sqlite3.Connection, query: FacilityQuery, *, zoom: int) -> di
     Each cluster is [lon, lat, count] at its points' mean position. `source` says whether the
     precomputed grid ("grid") or an on-the-fly grouping ("live") answered.
     """
-    level = max(GRID_MIN_ZOOM, min(zoom, 30))
+    level = max(GRID_MIN_ZOOM, min(zoom, MAX_ZOOM))
     bbox = query.bbox or (-180.0, -85.0, 180.0, 85.0)
+    truncated = False
     if _grid_fits(query, level) and _has_grid(conn):
         cell = cell_deg(level)
         x0, y0, x1, y1 = _cell_range(bbox, cell)
@@ -174,15 +183,45 @@ def clusters(conn: sqlite3.Connection, query: FacilityQuery, *, zoom: int) -> di
         cell = cell_deg(level)
         register_hours(conn, query)
         src, where, params, _key = compile_where(replace(query, bbox=bbox, after=None, near=None))
-        merc = _MERC_SQL.format(lat="f.lat")
+        merc = _MERC_SQL.format(lat="p.lat")
         rows = conn.execute(
-            f"SELECT avg(f.lon), avg(f.lat), count(*) FROM {src} WHERE {where}"
-            f" GROUP BY CAST((f.lon + 180) / {cell!r} AS INTEGER), CAST(({merc} + 180) / {cell!r} AS INTEGER)",
-            params,
+            f"SELECT avg(p.lon), avg(p.lat), count(*) FROM"
+            f" (SELECT f.lon, f.lat FROM {src} WHERE {where} LIMIT ?) AS p"
+            f" GROUP BY CAST((p.lon + 180) / {cell!r} AS INTEGER), CAST(({merc} + 180) / {cell!r} AS INTEGER)",
+            (*params, LIVE_ROW_CEILING + 1),
         ).fetchall()
         source = "live"
+        truncated = sum(r[2] for r in rows) > LIVE_ROW_CEILING
     out = [[round(r[0], 6), round(r[1], 6), r[2]] for r in rows]
-    return {"zoom": level, "source": source, "total": sum(c[2] for c in out), "clusters": out}
+    answer = {"zoom": level, "source": source, "total": sum(c[2] for c in out), "clusters": out}
+    if truncated:
+        answer["truncated"] = True
+    return answer
+
+
+def check_view(bbox: tuple[float, float, float, float], zoom: int) -> None:
+    """Refuse a box holding more than MAX_CELLS grid cells at `zoom` (a view no screen shows:
+    the whole world at zoom 30 was 7.7 s and 23.8 MB)."""
+    x0, y0, x1, y1 = _cell_range(bbox, cell_deg(zoom))
+    cells = (x1 - x0 + 1) * (y1 - y0 + 1)
+    if cells > MAX_CELLS:
+        raise BadRequest(f"this box spans {cells:,} cells at zoom {zoom}; at most {MAX_CELLS:,}"
+                         " (a bigger screen than any): shrink the box or lower the zoom", where="bbox")
+
+
+def is_live(conn: sqlite3.Connection, query: FacilityQuery, *, zoom: int) -> bool:
+    """Whether `clusters` will group rows on the fly rather than read the grid."""
+    return not (_grid_fits(query, max(GRID_MIN_ZOOM, min(zoom, MAX_ZOOM))) and _has_grid(conn))
+
+
+def is_expensive(conn: sqlite3.Connection, query: FacilityQuery, *, zoom: int) -> bool:
+    """A live grouping over a box holding more than EXPENSIVE_LIVE_ROWS facilities (the grid's
+    count of everything in the box: an upper bound for any filter). The map's live requests at
+    street zoom read a few hundred rows and are never limited."""
+    if not is_live(conn, query, zoom=zoom):
+        return False
+    estimate = estimate_rows(conn, FacilityQuery(bbox=query.bbox or (-180.0, -85.0, 180.0, 85.0)))
+    return estimate is None or estimate[0] > EXPENSIVE_LIVE_ROWS
 
 
 def estimate_rows(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[int, int] | None:
@@ -213,3 +252,13 @@ def _has_grid(conn: sqlite3.Connection) -> bool:
     except sqlite3.OperationalError:
         return False
     return conn.execute("SELECT 1 FROM facilities LIMIT 1").fetchone() is None
+
+
+def distinct_hours(conn: sqlite3.Connection) -> list[str | None]:
+    """Every distinct opening_hours string of the facilities the map shows, from the grid's
+    coarsest level (a few hundred rows at most), or from the table for a store without a grid."""
+    if _has_grid(conn):
+        return [r[0][6:] or None for r in conn.execute(
+            "SELECT DISTINCT category FROM map_grid WHERE zoom = ? AND category >= 'hours:' AND category < 'hours;'",
+            (GRID_MIN_ZOOM,))]
+    return [r[0] for r in conn.execute("SELECT DISTINCT opening_hours FROM facilities")]

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -40,6 +41,13 @@ class Settings:
     # and of the country outline goes to the nearest municipality (directory.areas).
     border_tolerance_m: float = 2000.0  # ATVIRA_BORDER_TOLERANCE_M
     snapshot_retention: int = 12  # ATVIRA_SNAPSHOT_RETENTION: snapshot files kept (older ones pruned; 0 = keep all)
+    # Trusted hosts (issue 14): absolute URLs (canonical links, JSON-LD @id, next links, the Link
+    # header, OpenAPI servers, DCAT) are built from ATVIRA_SERVER_NAME when set ("https://atvira.lt"),
+    # else from the request's Host, which must then be one of ATVIRA_TRUSTED_HOSTS (any other: 400).
+    server_name: str = ""  # ATVIRA_SERVER_NAME: the public origin, scheme://host[:port]
+    trusted_hosts: str = "localhost,127.0.0.1,::1"  # ATVIRA_TRUSTED_HOSTS: comma-separated Host values accepted
+    expensive_concurrency: int = 1  # ATVIRA_EXPENSIVE_CONCURRENCY: downloads / live clusters at once per worker (more: 503)
+    export_cache_bytes: int = 2_000_000_000  # ATVIRA_EXPORT_CACHE_BYTES: cap on cached filtered GeoPackage/SQLite files
     # Accounts, sessions and abuse defences (issue 11). Personal data lives in a PRIVATE SQLite
     # file, never in the public store (whose snapshots and download are published whole).
     private_db: Path = Path("")  # ATVIRA_PRIVATE_DB: users, sessions, pending contributions (default: <store stem>.private.db beside the store)
@@ -81,6 +89,20 @@ class Settings:
         """Where snapshots go: ATVIRA_SNAPSHOTS_DIR, or a `snapshots` directory beside the store."""
         return self.snapshots_dir if str(self.snapshots_dir) not in ("", ".") else self.db.parent / "snapshots"
 
+    def public_origin(self) -> str:
+        """ATVIRA_SERVER_NAME as scheme://host[:port] ("" when unset); https when no scheme is given."""
+        name = self.server_name.strip().rstrip("/")
+        if not name:
+            return ""
+        return name if "://" in name else f"https://{name}"
+
+    def host_allowlist(self) -> list[str]:
+        """Host values a request may carry: the trusted hosts and the server name's host."""
+        hosts = [h.strip() for h in self.trusted_hosts.split(",") if h.strip()]
+        origin = self.public_origin()
+        if origin and urlsplit(origin).hostname:
+            hosts.append(urlsplit(origin).hostname or "")
+        return hosts
     def private_db_path(self) -> Path:
         """The private file: ATVIRA_PRIVATE_DB, or `<store stem>.private.db` beside the store."""
         if str(self.private_db) not in ("", "."):

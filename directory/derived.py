@@ -25,8 +25,9 @@ from typing import Any
 from . import audit, clock
 from .clusters import refresh_map_data
 from .config import Settings
-from .snapshots import create_snapshot, last_seq
-from .store import get_meta, refresh_extent, set_meta, transaction
+from .errors import StoreError
+from .snapshots import create_snapshot, last_seq, repair_snapshots
+from .store import connect, get_meta, refresh_extent, set_meta, transaction
 
 META_KEY = "derived"
 
@@ -137,3 +138,23 @@ def refresh_derived(conn: sqlite3.Connection, settings: Settings, *, today: date
         report.snapshot = create_snapshot(conn, settings, run_id=run_id)
         report.done["snapshot"] = time.perf_counter() - started
     return report
+
+
+def repair(settings: Settings) -> tuple[DerivedReport | None, list[str]]:
+    """What the server's start and `atvira status --repair` run: remove what a killed snapshot
+    left behind, then bring every derived part up to the change log (one writer, once).
+
+    Returns (the refresh's report, the snapshot repairs); (None, [reason]) when the store
+    cannot be written here (a read-only published copy is served as it is, and says so).
+    """
+    try:
+        conn = connect(settings.db)
+    except StoreError as exc:
+        return None, [f"derived data not checked: {exc.message}"]
+    try:
+        fixed = repair_snapshots(conn, settings)
+        return refresh_derived(conn, settings), fixed
+    except StoreError as exc:
+        return None, [f"derived data not repaired: {exc.message}"]
+    finally:
+        conn.close()

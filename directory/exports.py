@@ -13,10 +13,14 @@ map and the API never imports it.
 
 from __future__ import annotations
 
+import csv
+import fcntl
+import hashlib
+import io
 import os
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import islice
@@ -37,9 +41,43 @@ FORMATS = {
     "gpkg": "application/geopackage+sqlite3",
     "sqlite": "application/vnd.sqlite3",
 }
-# Tables never published (none yet). Anything private another feature adds to the store (user
-# accounts, moderation notes ...) must be listed here so store copies and snapshots drop it.
-PRIVATE_TABLES: tuple[str, ...] = ()
+# What the public whole-store copy (the .sqlite download and every snapshot file) holds: the
+# published tables only. Everything else (ingest_runs with their error messages, the change log,
+# meta, the audit tables, map_grid: 2.5M rows at 1M facilities, snapshots) is left out, and so
+# are the columns in PRIVATE_COLUMNS (the raw record each source sent). A table another feature
+# adds is private until it is listed here. The full-text and R*Tree indexes belong to facilities.
+PUBLISHED_TABLES: tuple[str, ...] = ("facilities", "facilities_fts", "facilities_rtree", "source_records", "areas")
+PRIVATE_COLUMNS: dict[str, tuple[str, ...]] = {"source_records": ("data",)}
+
+
+def published_tables(conn: sqlite3.Connection) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """(tables to drop, columns to drop per kept table) to turn a copy of the store into the
+    public one: the one place that decides what a published SQLite file holds."""
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    virtual = [t for t in PUBLISHED_TABLES if t in names]
+
+    def kept(name: str) -> bool:  # a published table, or the shadow table of a published virtual one
+        return name in PUBLISHED_TABLES or name.startswith("sqlite_") or any(name.startswith(v + "_") for v in virtual)
+
+    drop = [n for n in names if not kept(n)]
+    return drop, {t: cols for t, cols in PRIVATE_COLUMNS.items() if t in names}
+
+
+def publish_copy(path: Path) -> None:
+    """Strip a fresh store copy at `path` down to `published_tables`, then compact it."""
+    out = sqlite3.connect(path, isolation_level=None)
+    try:
+        drop, columns = published_tables(out)
+        out.execute("BEGIN")
+        for table in drop:
+            out.execute(f'DROP TABLE IF EXISTS "{table}"')
+        for table, cols in columns.items():
+            for col in cols:
+                out.execute(f'ALTER TABLE "{table}" DROP COLUMN "{col}"')
+        out.execute("COMMIT")
+        out.execute("VACUUM")
+    finally:
+        out.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +104,37 @@ def _cell(expr: str) -> str:
     """A quoted RFC 4180 CSV cell ('' for NULL) that a spreadsheet will not run as a formula:
     a value starting with = + - @ TAB or CR gets a leading apostrophe (OWASP's advice)."""
     return "coalesce('\"' || " + _guard(expr) + " || replace(" + expr + ", '\"', '\"\"') || '\"', '')"
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula (OWASP)
+
+
+def guard_cell(value: object) -> object:
+    """A cell value a spreadsheet will not run: text starting with = + - @ TAB or CR gets a
+    leading apostrophe (the same rule `_guard` applies in SQL); numbers pass as they are (a
+    negative number is data, not a formula), None becomes ''."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_text(rows: Iterable[Sequence[object]], *, every: int = 500) -> Iterator[str]:
+    """The one CSV writer for every CSV the app writes in Python (the audit's, the change log's,
+    anything new; the big facility export builds the same cells in SQL): UTF-8 BOM so
+    spreadsheet programs read Lithuanian letters, RFC 4180 quoting with CRLF, every cell through
+    `guard_cell`. Yields text every `every` rows, so memory stays flat."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    buf.write("\ufeff")
+    for i, row in enumerate(rows, 1):
+        writer.writerow([guard_cell(v) for v in row])
+        if i % every == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue()
 
 
 def _plain(expr: str) -> str:
@@ -312,7 +381,24 @@ def geojson_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int
     yield b"\n]}\n"
 
 
-def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, batch: int = BATCH) -> int:
+class ExportCancelled(Exception):
+    """The client went away while its file was being built: stop, keep nothing."""
+
+
+Cancelled = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
+
+
+def _check(cancelled: Cancelled) -> None:
+    if cancelled():
+        raise ExportCancelled("the client went away")
+
+
+def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, batch: int = BATCH,
+               cancelled: Cancelled = _never) -> int:
     """Write a GeoPackage (layer `facilities`, EPSG:4326, with an R*Tree spatial index) batch by
     batch with pyogrio's append mode, so memory holds one batch; returns the row count."""
     # geopandas/pandas/pyogrio cost ~0.5 s and ~80 MB to import: only a GeoPackage pays for them,
@@ -325,6 +411,7 @@ def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, ba
     path.unlink(missing_ok=True)
     n = 0
     for chunk in _chunks(iter_rows(conn, query, batch=batch, select=flat_select()), batch):
+        _check(cancelled)  # once a batch: an abandoned whole-world GeoPackage stops within one
         frame = pd.DataFrame([tuple(r)[:-1] for r in chunk], columns=list(COLUMN_NAMES))
         # Fix the types, so a batch where a column happens to be all empty still appends cleanly.
         frame = frame.astype(GPKG_DTYPES)
@@ -340,7 +427,8 @@ def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, ba
     return n
 
 
-def write_sqlite_slice(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, batch: int = BATCH) -> int:
+def write_sqlite_slice(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, batch: int = BATCH,
+                       cancelled: Cancelled = _never) -> int:
     """A filtered slice as a small SQLite file: one flat `facilities` table (Datasette finds the
     latitude/longitude columns); returns the row count."""
     path = Path(path)
@@ -352,6 +440,7 @@ def write_sqlite_slice(conn: sqlite3.Connection, query: FacilityQuery, path: Pat
         n = 0
         marks = ", ".join("?" * len(COLUMNS))
         for chunk in _chunks(iter_rows(conn, query, batch=batch, select=flat_select()), batch):
+            _check(cancelled)
             out.executemany(f"INSERT INTO facilities VALUES ({marks})", (tuple(r)[:-1] for r in chunk))
             n += len(chunk)
         out.commit()
@@ -360,25 +449,31 @@ def write_sqlite_slice(conn: sqlite3.Connection, query: FacilityQuery, path: Pat
     return n
 
 
-def copy_store(conn: sqlite3.Connection, path: Path) -> None:
-    """A consistent copy of the whole store (VACUUM INTO reads one transaction's view, so a
-    concurrent ingest never leaves it half-written), minus PRIVATE_TABLES. Written beside `path`
-    and renamed into place, so a reader of `path` never sees a partial file."""
+def copy_store(conn: sqlite3.Connection, path: Path, *, part: Path | None = None) -> None:
+    """A consistent copy of the store's published tables (VACUUM INTO reads one transaction's
+    view, so a concurrent ingest never leaves it half-written; then `publish_copy`). Written to
+    `part` (default: beside `path` + ".part") and renamed into place, so a reader of `path` never
+    sees a partial file; a failure removes the part file and its journal."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.unlink(missing_ok=True)
-    conn.execute("VACUUM INTO ?", (str(tmp),))
-    prepare_copy(tmp)  # full-text search in the form Datasette detects (see directory.publish)
-    if PRIVATE_TABLES:
-        out = sqlite3.connect(tmp)
+    tmp = Path(part) if part is not None else path.with_name(path.name + ".part")
+    remove_partial(tmp)
+    try:
+        conn.execute("VACUUM INTO ?", (str(tmp),))
+        prepare_copy(tmp)  # full-text search in the form Datasette detects (see directory.publish)
+        publish_copy(tmp)  # the published tables only, compacted
+        os.replace(tmp, path)
+    except BaseException:
+        remove_partial(tmp)
+        raise
+
+
+def remove_partial(path: Path) -> None:
+    """A part file and the journal / WAL SQLite may have left beside it."""
+    for extra in ("", "-journal", "-wal", "-shm"):
         try:
-            for table in PRIVATE_TABLES:
-                out.execute(f'DROP TABLE IF EXISTS "{table}"')
-            out.commit()
-            out.execute("VACUUM")
-        finally:
-            out.close()
-    os.replace(tmp, path)
+            Path(str(path) + extra).unlink(missing_ok=True)
+        except OSError:  # e.g. its directory is a file: there is nothing to remove
+            pass
 
 
 def is_whole(query: FacilityQuery) -> bool:
@@ -386,7 +481,8 @@ def is_whole(query: FacilityQuery) -> bool:
     return query == FacilityQuery(limit=query.limit)
 
 
-def write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path) -> int | None:
+def write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path, *,
+               cancelled: Cancelled = _never) -> int | None:
     """Write one export to `path` (the CLI's `atvira export` and the file-based downloads)."""
     fmt = parse_format(fmt)
     check_writable(Path(path))
@@ -394,7 +490,7 @@ def write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: P
         copy_store(conn, Path(path))  # VACUUM INTO is its own consistent read (and refuses a transaction)
         return None
     with read_view(conn):
-        return _write_file(conn, query, fmt, Path(path))
+        return _write_file(conn, query, fmt, Path(path), cancelled=cancelled)
 
 
 def check_writable(path: Path) -> None:
@@ -411,19 +507,20 @@ def check_writable(path: Path) -> None:
         raise InputError(f"the folder {folder} is not writable", where=str(path))
 
 
-def _write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path) -> int | None:
+def _write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: Path, *,
+                cancelled: Cancelled = _never) -> int | None:
     if fmt in ("csv", "geojson"):
         chunks = csv_chunks(conn, query) if fmt == "csv" else geojson_chunks(conn, query)
         with open(path, "wb") as fh:
             fh.writelines(chunks)
         return None
     if fmt == "gpkg":
-        return write_gpkg(conn, query, path)
-    return write_sqlite_slice(conn, query, path)
+        return write_gpkg(conn, query, path, cancelled=cancelled)
+    return write_sqlite_slice(conn, query, path, cancelled=cancelled)
 
 
 def temp_file_chunks(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, *, tmp_dir: Path | None = None,
-                     block: int = 1 << 20) -> Iterator[bytes]:
+                     block: int = 1 << 20, cancelled: Cancelled = _never) -> Iterator[bytes]:
     """Formats that need a finished file (GeoPackage, SQLite): write to a temporary file, stream
     it in blocks, and delete it when the response is done (or abandoned)."""
     if tmp_dir is not None:
@@ -432,7 +529,7 @@ def temp_file_chunks(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, *
     os.close(fd)
     path = Path(name)
     try:
-        write_file(conn, query, fmt, path)
+        write_file(conn, query, fmt, path, cancelled=cancelled)
         with open(path, "rb") as fh:
             while data := fh.read(block):
                 yield data
@@ -480,7 +577,66 @@ def cached_whole_chunks(conn: sqlite3.Connection, fmt: str, *, cache_dir: Path,
             yield data
 
 
-def download_chunks(db: Path, query: FacilityQuery, fmt: str, *, tmp_dir: Path | None = None) -> Iterator[bytes]:
+def cached_filtered_chunks(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, *, cache_dir: Path,
+                           cap_bytes: int, cancelled: Cancelled = _never, block: int = 1 << 20) -> Iterator[bytes]:
+    """A filtered GeoPackage / SQLite file built once per (content version, filter) into
+    `cache_dir`, then streamed from there; the directory is kept under `cap_bytes` (least
+    recently served files go first). One builder per file (an flock), so a burst of the same
+    request builds it once. A filter on "open now" depends on the clock too: never cached.
+    The build stops (ExportCancelled) when `cancelled()` says the client left."""
+    if query.open_states:
+        yield from temp_file_chunks(conn, query, fmt, tmp_dir=cache_dir, block=block, cancelled=cancelled)
+        return
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(f"{content_version(conn)}|{fmt}|{query!r}".encode()).hexdigest()[:32]
+    path = cache_dir / f"filtered-{key}.{fmt}"
+    with open(cache_dir / f"filtered-{key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another worker building the same file: wait for it
+        if not path.exists():
+            fd, name = tempfile.mkstemp(prefix="building-", suffix=f".{fmt}", dir=cache_dir)
+            os.close(fd)
+            tmp = Path(name)
+            try:
+                write_file(conn, query, fmt, tmp, cancelled=cancelled)
+                os.replace(tmp, path)
+            finally:
+                remove_partial(tmp)
+        fh = open(path, "rb")  # noqa: SIM115 (closed below; an open file survives eviction)
+    os.utime(path)  # served: the most recently used
+    evict(cache_dir, cap_bytes=cap_bytes, keep=path)
+    with fh:
+        while data := fh.read(block):
+            yield data
+
+
+def evict(cache_dir: Path, *, cap_bytes: int, keep: Path | None = None) -> list[Path]:
+    """Delete the least recently served filtered files until the directory holds <= cap_bytes."""
+    files = []
+    for p in Path(cache_dir).glob("filtered-*.*"):
+        if p.suffix == ".lock":
+            continue
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue
+        files.append((st.st_mtime, st.st_size, p))
+    total = sum(size for _, size, _ in files)
+    removed = []
+    for _mtime, size, p in sorted(files):
+        if total <= cap_bytes:
+            break
+        if p == keep:
+            continue
+        p.unlink(missing_ok=True)
+        p.with_suffix(".lock").unlink(missing_ok=True)
+        total -= size
+        removed.append(p)
+    return removed
+
+
+def download_chunks(db: Path, query: FacilityQuery, fmt: str, *, tmp_dir: Path | None = None,
+                    cancelled: Cancelled = _never, cache_bytes: int = 2_000_000_000) -> Iterator[bytes]:
     """The byte stream of one download, on its own read-only connection.
 
     Its own connection, because a download holds one read transaction for its whole length (the
@@ -497,7 +653,12 @@ def download_chunks(db: Path, query: FacilityQuery, fmt: str, *, tmp_dir: Path |
             yield from geojson_chunks(conn, query)
         elif is_whole(query) and tmp_dir is not None:
             yield from cached_whole_chunks(conn, fmt, cache_dir=tmp_dir)
+        elif tmp_dir is not None:
+            yield from cached_filtered_chunks(conn, query, fmt, cache_dir=tmp_dir, cap_bytes=cache_bytes,
+                                              cancelled=cancelled)
         else:
-            yield from temp_file_chunks(conn, query, fmt, tmp_dir=tmp_dir)
+            yield from temp_file_chunks(conn, query, fmt, tmp_dir=tmp_dir, cancelled=cancelled)
+    except ExportCancelled:
+        return  # the client left: nothing to send it, nothing kept
     finally:
         conn.close()

@@ -9,11 +9,14 @@ a dictionary lookup per row.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from opening_hours import OpeningHours
+
+from . import clock
 
 TIMEZONE = ZoneInfo("Europe/Vilnius")
 STATES = ("open", "closed", "unknown")
@@ -46,7 +49,7 @@ class HoursEvaluator:
     """Answers open / closed / unknown for hours strings at one instant, caching by string."""
 
     def __init__(self, now: datetime | None = None) -> None:
-        now = now or datetime.now(UTC)
+        now = now or clock.now()  # the one clock: a test that freezes it freezes "open now" too
         if now.tzinfo is None:
             now = now.replace(tzinfo=TIMEZONE)
         self.now = now.astimezone(TIMEZONE)
@@ -103,3 +106,13 @@ def week(hours: str | None, *, start: datetime, days: int = 7) -> list[DaySchedu
             return None
         out.append(DaySchedule(day_start.date(), tuple(intervals), unknown))
     return out
+
+
+def next_boundary(hours: Iterable[str | None], *, now: datetime | None = None) -> datetime | None:
+    """The first instant after `now` at which any of these hours strings opens or closes (None:
+    none changes within the evaluator's reach). Between two boundaries every facility's
+    open/closed/unknown state is constant, so an answer that carries or filters by it stays
+    valid until then: the HTTP cache keys time-dependent answers on this instant."""
+    evaluator = HoursEvaluator(now)
+    changes = [s.next_change for s in map(evaluator.state, set(hours)) if s.next_change is not None]
+    return min(changes) if changes else None

@@ -76,6 +76,14 @@ def make_facility_id(source: str, source_id: str) -> str:
     return _ID_UNSAFE.sub("-", f"{source}-{source_id}").strip("-")
 
 
+def suffixed_facility_id(source: str, source_id: str) -> str:
+    """The id for a record whose `make_facility_id` another record already holds ("a/b" and
+    "a b" both slug to "x-a-b"): the slug plus a digest of the exact source id, so the same
+    record gets the same id in every run and on every machine."""
+    digest = hashlib.sha1(f"{source}\0{source_id}".encode()).hexdigest()[:8]
+    return f"{make_facility_id(source, source_id)}-{digest}"
+
+
 @dataclass(slots=True)
 class Facility:
     """One place as a source describes it (before it is merged with other sources)."""

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .audit_report import SORT_KEYS
+from .clusters import LIVE_ROW_CEILING, MAX_CELLS
 from .model import CATEGORIES, FEATURES, SECTORS, STATUSES
-from .query import OPEN_STATES
+from .query import NEAR_MAX_M, OPEN_STATES
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -59,7 +60,8 @@ FILTER_PARAMS = [
     _param("near", "lon,lat (longitude first; a Lithuanian lat,lon is refused with the fix): nearest first,"
            " each feature with properties.distance_m (not paged: raise limit)",
            {"type": "string", "pattern": r"^-?\d{1,3}(\.\d{1,7})?,-?\d{1,2}(\.\d{1,7})?$"}, example="25.28,54.68"),
-    _param("radius", "with near: at most this many metres away", {"type": "integer", "minimum": 1, "maximum": 20000000}),
+    _param("radius", f"with near: at most this many metres away (near= never looks farther than {NEAR_MAX_M:,} m)",
+           {"type": "integer", "minimum": 1, "maximum": NEAR_MAX_M}),
     _param("open", "comma-separated opening states now (Europe/Vilnius): " + ", ".join(OPEN_STATES),
            _csv_of(list(OPEN_STATES)), example="open,unknown"),
     _param("open_now", "1: only places open now (same as open=open)", {"type": "string", "enum": ["0", "1"]}),
@@ -80,12 +82,18 @@ ERRORS = {
     "400": {"description": "A parameter is wrong; `where` names it",
             "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}},
 }
+BUSY = {"description": "Busy: this worker already runs its expensive requests (downloads, live clusters); "
+                       "try again after Retry-After seconds", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
 NOT_FOUND = {"description": "No such thing", "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
 def _facilities() -> dict[str, Any]:
     return {"/api/facilities": {"get": {
         "summary": "Facilities as a GeoJSON FeatureCollection (RFC 7946), keyset-paged",
+        "description": "Bounded: at most `limit` (<= 5000) rows per page; near= looks at most "
+                       f"{NEAR_MAX_M:,} m away. Every feature carries open_state, so the ETag also holds the next "
+                       "opening-hours boundary (no 304 across an open/close).",
         "operationId": "listFacilities", "tags": ["facilities"],
         "parameters": FILTER_PARAMS + PAGE_PARAMS,
         "responses": {"200": _ok("FeatureCollection", GEOJSON), **ERRORS},
@@ -106,6 +114,10 @@ def _facility() -> dict[str, Any]:
 def _clusters() -> dict[str, Any]:
     return {"/api/facilities/clusters": {"get": {
         "summary": "Counts on a 64-px Web Mercator grid for a view too full to draw point by point",
+        "description": f"Bounded: the box may span at most {MAX_CELLS:,} cells at the zoom (400 otherwise); "
+                       f"filters the precomputed grid cannot answer group at most {LIVE_ROW_CEILING:,} rows on the fly "
+                       "(then `truncated: true`); over a box of more than 20,000 facilities they take one of the worker's "
+                       "expensive slots (503 + Retry-After when none is free).",
         "operationId": "clusterFacilities", "tags": ["facilities"],
         "parameters": [_param("zoom", "the map's zoom level, 0..30", {"type": "string", "pattern": r"^\d{1,2}$"}),
                        *[p for p in FILTER_PARAMS if p["name"] not in ("near", "radius")]],
@@ -113,8 +125,9 @@ def _clusters() -> dict[str, Any]:
                       "required": ["zoom", "clusters"], "properties": {
                           "zoom": {"type": "integer"}, "source": STR, "total": {"type": "integer"},
                           "clusters": {"type": "array", "items": {"type": "array", "items": {"type": "number"},
-                                                                   "description": "[lon, lat, count]"}}}}}}},
-                      **ERRORS},
+                                                                   "description": "[lon, lat, count]"}},
+                          "truncated": {"type": "boolean"}}}}}},
+                      **ERRORS, "503": BUSY},
     }}}
 
 
@@ -193,6 +206,8 @@ def _changes() -> dict[str, Any]:
     bound = {"anyOf": [{"type": "string", "pattern": r"^\d{1,6}$"}, {"type": "string", "format": "date"}]}
     return {"/api/changes": {"get": {
         "summary": "What was added, changed (field by field, old and new) and removed between two snapshots or dates",
+        "description": "Keyset-paged by each facility's first change in the range (follow `next`): a page reads "
+                       "about a page of the log. At most 5000 entries a page here, 200 on the /changes HTML page.",
         "operationId": "listChanges", "tags": ["changes"],
         "parameters": [
             _param("since", "a snapshot id or an ISO date (UTC); changes after it", bound, example="2026-01-01"),
@@ -225,10 +240,17 @@ def _downloads() -> dict[str, Any]:
     for fmt, mt in media.items():
         paths[f"/downloads/facilities.{fmt}"] = {"get": {
             "summary": f"Every matching facility as {fmt} (the same filters as /api/facilities; never paged)",
+            "description": "Streamed. One download (or live cluster request) at a time per server worker: "
+                           "503 + Retry-After when busy. " + (
+                               "A filtered file is built once per (data version, filter) into a size-capped cache "
+                               "(ATVIRA_EXPORT_CACHE_BYTES), and the build stops when the client disconnects."
+                               if fmt in ("gpkg", "sqlite") else "Written batch by batch as it is sent.") + (
+                               " The whole-store file holds the published tables only (facilities, areas, "
+                               "source_records with licences, without the raw record)." if fmt == "sqlite" else ""),
             "operationId": f"download{fmt.capitalize()}", "tags": ["downloads"],
             "parameters": FILTER_PARAMS,
             "responses": {"200": {"description": "The file", "content": {mt: {"schema": {"type": "string", "format": "binary"}}}},
-                          **ERRORS},
+                          **ERRORS, "503": BUSY},
         }}
     return paths
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from .clusters import estimate_rows
 from .features import MAP_PROPERTIES, feature_sql
 from .planner import prefer_scan
-from .query import FacilityQuery, compile_where, ordered_where, register_hours, with_changes
+from .query import NEAR_MAX_M, FacilityQuery, compile_where, ordered_where, register_hours, with_changes
 
 MAP_FEATURE_SQL = feature_sql(MAP_PROPERTIES)
 
@@ -35,7 +35,6 @@ _DISTANCE_SQL = (
     " + cos(radians(?)) * cos(radians(f.lat)) * pow(sin(radians(f.lon - ?) / 2), 2))))"
 )
 NEAR_START_M = 1000.0
-NEAR_MAX_M = 20_100_000.0  # half the Earth's circumference: everything
 
 
 def _box_around(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
@@ -105,14 +104,27 @@ def query_near(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[list[str
         radius = min(radius * 4, limit_r)
 
 
-def query_features(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[list[str], int | None]:
-    """GeoJSON Feature strings for one page, and the cursor for the next page (None at the end)."""
+ANSWER_MAX_BYTES = 8_000_000  # a page ends early (its next link resumes) beyond this many bytes of features
+
+
+def query_features(conn: sqlite3.Connection, query: FacilityQuery, *,
+                   max_bytes: int = ANSWER_MAX_BYTES) -> tuple[list[str], int | None]:
+    """GeoJSON Feature strings for one page, and the cursor for the next page (None at the end).
+
+    A page holds at most `query.limit` rows and about `max_bytes` of features: rows with long
+    texts end it early, and its cursor resumes after the last row it holds."""
     register_hours(conn, query)
     source, where, params = ordered_where(query, scan=plan_scan(conn, query, rows=query.limit + 1))
     sql = f"SELECT {MAP_FEATURE_SQL} AS feature, f.rid AS rid FROM {source} WHERE {where} LIMIT ?"
     rows = conn.execute(sql, (*params, query.limit + 1)).fetchall()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
+    size = 0
+    for i, row in enumerate(rows):
+        size += len(row[0])
+        if size > max_bytes and i > 0:  # always at least one row, so paging moves on
+            rows, more = rows[:i], True
+            break
     next_after = rows[-1][1] if more and rows else None
     return [r[0] for r in rows], next_after
 

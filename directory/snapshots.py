@@ -11,6 +11,9 @@ change log between any two of them can still be listed.
 from __future__ import annotations
 
 import json
+import os
+import re
+import secrets
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any
 from . import clock
 from .config import Settings
 from .errors import NotFound, StoreError
-from .exports import copy_store
+from .exports import copy_store, remove_partial
 from .store import counts, transaction
 
 
@@ -31,9 +34,18 @@ def last_seq(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
 
 
+PART_PREFIX = "building-"  # building-<pid>-<token>.sqlite.part: the writer's pid says whether it is alive
+
+
 def create_snapshot(conn: sqlite3.Connection, settings: Settings, *, run_id: int | None = None,
                     now: datetime | None = None) -> dict[str, Any]:
     """Copy the store to a dated file, record it, prune beyond the retention; returns its row.
+
+    The copy is written to a part file first; its row is inserted, the file renamed to its final
+    name (the row's id is in it) and the row given its path in one write transaction. So a kill
+    at any point leaves either no row, or a row whose file exists; what a kill leaves behind (a
+    part file and its journal, a renamed file whose row never committed) is removed by
+    `repair_snapshots`, which the next run, `atvira status --repair` and the server's start call.
 
     `conn` must be a writer with no transaction open (VACUUM INTO refuses to run inside one).
     """
@@ -41,27 +53,84 @@ def create_snapshot(conn: sqlite3.Connection, settings: Settings, *, run_id: int
     directory = settings.snapshot_dir()
     seq = last_seq(conn)
     stamp = now.isoformat().replace("+00:00", "Z")
-    with transaction(conn):  # the row first: its id names the file, so two snapshots never collide
-        snapshot_id = conn.execute(
-            "INSERT INTO snapshots(created_at, run_id, last_seq, counts) VALUES (?, ?, ?, ?)",
-            (stamp, run_id, seq, json.dumps(counts(conn))),
-        ).lastrowid
-    name = f"atvira-{now.strftime('%Y%m%dT%H%M%SZ')}-{snapshot_id}.sqlite"
-    path = directory / name
+    part = directory / f"{PART_PREFIX}{os.getpid()}-{secrets.token_hex(4)}.sqlite.part"
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        copy_store(conn, path)
-    except BaseException as exc:
-        with transaction(conn):
-            conn.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
-        if isinstance(exc, (OSError, sqlite3.Error)):  # e.g. a full disk: the data itself is safe
-            raise StoreError(f"the store is unchanged by this, but its snapshot could not be written: {exc}",
-                             where=str(path)) from exc
+        repair_snapshots(conn, settings)
+        copy_store(conn, part, part=part.with_name(part.name + "~"))
+    except (OSError, sqlite3.Error) as exc:  # e.g. a full disk: the data itself is safe
+        remove_partial(part)
+        raise StoreError(f"the store is unchanged by this, but its snapshot could not be written: {exc}",
+                         where=str(part)) from exc
+    except BaseException:
+        remove_partial(part)
         raise
-    with transaction(conn):
-        conn.execute("UPDATE snapshots SET path = ?, size = ? WHERE id = ?", (name, path.stat().st_size, snapshot_id))
+    path = None
+    try:
+        with transaction(conn):
+            snapshot_id = conn.execute(
+                "INSERT INTO snapshots(created_at, run_id, last_seq, counts) VALUES (?, ?, ?, ?)",
+                (stamp, run_id, seq, json.dumps(counts(conn))),
+            ).lastrowid
+            name = f"atvira-{now.strftime('%Y%m%dT%H%M%SZ')}-{snapshot_id}.sqlite"
+            path = directory / name
+            os.replace(part, path)
+            conn.execute("UPDATE snapshots SET path = ?, size = ? WHERE id = ?", (name, path.stat().st_size, snapshot_id))
+    except BaseException:
+        remove_partial(part)
+        if path is not None:
+            path.unlink(missing_ok=True)  # renamed, but its row rolled back
+        raise
     prune_snapshots(conn, settings)
     return get_snapshot(conn, snapshot_id)
+
+
+_SNAPSHOT_FILE = re.compile(r"atvira-[0-9]{8}T[0-9]{6}Z-([0-9]+)\.sqlite")
+_PART_FILE = re.compile(re.escape(PART_PREFIX) + r"([0-9]+)-[0-9a-f]+\.sqlite\.part.*")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def repair_snapshots(conn: sqlite3.Connection, settings: Settings) -> list[str]:
+    """Undo what a killed snapshot left: part files (and their journals) of writers no longer
+    running, snapshot files no row records, rows never given a file (an older layout's half
+    step), and rows whose file has gone (marked pruned). Returns what it did, one line each.
+
+    Runs inside a write transaction, so a snapshot being committed by another writer is either
+    fully visible (row and file) or not yet renamed (its part file's writer is alive)."""
+    directory = settings.snapshot_dir()
+    done: list[str] = []
+    with transaction(conn):
+        rows = {r["id"]: r for r in conn.execute("SELECT id, path, pruned_at FROM snapshots")}
+        if directory.is_dir():
+            for f in directory.iterdir():
+                part = _PART_FILE.fullmatch(f.name)
+                if part and not _alive(int(part.group(1))):
+                    f.unlink(missing_ok=True)
+                    done.append(f"removed the unfinished {f.name}")
+                    continue
+                whole = _SNAPSHOT_FILE.fullmatch(f.name)
+                if whole and (int(whole.group(1)) not in rows or rows[int(whole.group(1))]["path"] != f.name):
+                    f.unlink(missing_ok=True)
+                    done.append(f"removed {f.name}: no snapshot row records it")
+        for r in rows.values():
+            if r["path"] is None and r["pruned_at"] is None:
+                conn.execute("DELETE FROM snapshots WHERE id = ?", (r["id"],))
+                done.append(f"removed snapshot row {r['id']}: its file was never written")
+            elif r["path"] is not None and not (directory / r["path"]).is_file():
+                conn.execute("UPDATE snapshots SET path = NULL, pruned_at = ? WHERE id = ?", (clock.stamp(), r["id"]))
+                done.append(f"snapshot {r['id']}'s file {r['path']} is missing: marked pruned")
+    return done
 
 
 def snapshot_after_run(conn: sqlite3.Connection, *, run_id: int | None, changed: bool,

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from . import clock
 from .conflate import merge
-from .model import Facility, Rejection, make_facility_id, validate
+from .model import Facility, Rejection, make_facility_id, suffixed_facility_id, validate
 from .store import transaction
 
 # The facility columns a source record sets; a change to any of them is an "update".
@@ -60,6 +60,8 @@ class IngestReport:
     rejected: list[Rejection] = field(default_factory=list)
     without_position: int = 0
     merged: int = 0  # added records linked to a facility another source already described
+    # records whose slugged id another record already held: (source_id, the suffixed id given)
+    id_collisions: list[tuple[str, str]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -79,6 +81,7 @@ class IngestReport:
             f"{c['unchanged']} unchanged, {c['removed']} removed, {c['rejected']} rejected"
             + (f", {c['without_position']} without a map position" if c["without_position"] else "")
             + (f", {c['merged']} merged into places another source describes" if c["merged"] else "")
+            + "".join(f"; id {fid} given to {sid!r} (its slug was taken)" for sid, fid in self.id_collisions)
         )
 
 
@@ -267,6 +270,9 @@ def _upsert(
         reason = getattr(found, "reason", None) if found is not None else None
         if facility_id is None:
             facility_id = make_facility_id(rec.source, rec.source_id)
+            if conn.execute("SELECT 1 FROM facilities WHERE id = ?", (facility_id,)).fetchone():
+                facility_id = suffixed_facility_id(rec.source, rec.source_id)  # unique by construction
+                report.id_collisions.append((rec.source_id, facility_id))
             conn.execute(
                 f"INSERT INTO facilities(id, {', '.join(values)}, source, source_id, fetched_at, updated_at)"
                 f" VALUES (?, {', '.join('?' * len(values))}, ?, ?, ?, ?)",

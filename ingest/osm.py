@@ -254,8 +254,9 @@ def read_elements(path: Path, *, keep: TagFilter | None = None) -> Iterator[OsmE
 
 # What pyosmium raises for an unreadable file: RuntimeError for most format errors, and its own
 # InvalidLocationError (not a RuntimeError) for a coordinate it cannot read, such as lat="šiaurė"
-# or LKS-94 metres (lat="6061000") in an .osm file.
-_OSMIUM_ERRORS = (RuntimeError, osmium.InvalidLocationError)
+# or LKS-94 metres (lat="6061000") in an .osm file; ValueError for a tag key or value over
+# libosmium's 1024-character limit ("OSM tag value is too long").
+_OSMIUM_ERRORS = (RuntimeError, ValueError, osmium.InvalidLocationError)
 
 
 def _tags(obj: Any) -> dict[str, str]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .. import derived
 from ..config import Settings, check_production
 from ..health import source_states
 from ..private_store import connect_private
@@ -46,20 +47,33 @@ def make_serve(app_factory: Callable[[Settings], Flask]) -> click.Command:
             check_production(cfg.with_(production=True))  # refuse before touching anything
         connect(cfg.db).close()  # create/migrate once, so the read-only handles find a current schema
         connect_private(cfg).close()  # likewise the private store (users, sessions): no worker races to create it
-        if production:
+        if production:  # gunicorn.conf.py's on_starting repairs derived data once, in the master
             exec_gunicorn(cfg, host=host, port=port, workers=workers)
             return
+        _echo_repair(cfg)
         app = app_factory(cfg)
         app.run(host=host or cfg.host, port=port or cfg.port, debug=debug, threaded=True)
 
     return serve
 
 
+def _echo_repair(cfg: Settings) -> None:
+    report, fixed = derived.repair(cfg)
+    for line in fixed:
+        click.echo(line)
+    if report is not None:
+        click.echo(report.describe())
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (counts, sources, runs) instead of text.")
+@click.option("--repair", is_flag=True, help="Bring stale derived data (map grid, audit, snapshot) up to date.")
 @pass_settings
-def status(cfg: Settings, as_json: bool) -> None:
-    """Counts of facilities, source records, changes and areas, and the last ingest runs."""
+def status(cfg: Settings, as_json: bool, repair: bool) -> None:
+    """Counts of facilities, source records, changes and areas, the last ingest runs, and whether
+    the derived data (map grid, audit, snapshot) is current."""
+    if repair:
+        _echo_repair(cfg)
     conn = connect(cfg.db, readonly=True)
     totals = counts(conn)
     states = source_states(conn)
@@ -74,6 +88,11 @@ def status(cfg: Settings, as_json: bool) -> None:
     click.echo("  " + ", ".join(f"{n:,} {name.replace('_', ' ')}" for name, n in totals.items()))
     for state in states:
         click.echo(state.describe())
+    stale = derived.stale_parts(conn)
+    if stale:  # a kill between a run's commit and its refresh: the data is served, its derivations lag
+        click.echo(f"derived data: STALE ({', '.join(stale)}); run `atvira status --repair` (the server's start also repairs it)")
+    else:
+        click.echo("derived data: current")
     for r in runs:
         done = json.loads(r["counts"]) if r.get("counts") else {}
         summary = ", ".join(f"{n} {k}" for k, n in done.items()) if isinstance(done, dict) else str(done)

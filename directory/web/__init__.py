@@ -14,6 +14,7 @@ from ..errors import AtviraError, NotFound
 from . import api, audit, opendata, pages
 from .auth import init_auth
 from .context import wants_json
+from .costs import init_costs
 from .errorpages import error_texts
 from .httpcache import init_http_cache
 from .i18n import init_i18n
@@ -28,9 +29,12 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["atvira_readers"] = ReaderPool(settings.db)
+    # Any other Host header is a 400 before a view runs, so no absolute URL is built from it.
+    app.config["TRUSTED_HOSTS"] = settings.host_allowlist()
     init_i18n(app)
     init_security(app, settings)
     init_http_cache(app)
+    init_costs(app, settings.expensive_concurrency)
     # A view's limit is checked when the view runs, after the CSRF check: a forged post is
     # refused (cheaply, no password hashed) without using up the sender's budget.
     init_limits(app, settings)

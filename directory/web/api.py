@@ -10,9 +10,10 @@ from .. import areas_store, clusters, places, search
 from ..errors import BadRequest, NotFound
 from ..features import detail_feature, feature_collection
 from ..interpret import interpret
-from ..query import parse_bbox, parse_int, parse_query
+from ..query import parse_bbox, parse_int, parse_query, parse_whole
 from ..store import get_facility
 from .context import next_link, reader, settings
+from .costs import busy, hold_slot
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -40,13 +41,21 @@ def facilities() -> Response:
 def facility_clusters() -> Response:
     """Counts on a grid for a view too full to draw point by point: ?bbox=&zoom= and the list filters."""
     args = {k: v for k, v in request.args.items() if k != "zoom"}
-    raw = request.args.get("zoom", "")
-    if not raw.isdigit() or not 0 <= int(raw) <= 30:
-        raise BadRequest(f"expected a whole number 0..30, got {raw[:20]!r}", where="zoom")
+    zoom = parse_whole(request.args.get("zoom"), where="zoom", low=0, high=clusters.MAX_ZOOM)
     if not args.get("bbox"):
         raise BadRequest("a bbox=west,south,east,north is required", where="bbox")
     query, understood = interpret(reader(), parse_query(args))
-    body = clusters.clusters(reader(), query, zoom=int(raw))
+    clusters.check_view(query.bbox, zoom)  # a request's bound: no screen shows more cells than this
+    if not clusters.is_expensive(reader(), query, zoom=zoom):  # the grid, or a small box: never limited
+        body = clusters.clusters(reader(), query, zoom=zoom)
+    else:
+        release = hold_slot()  # grouping many rows on the fly: one of the worker's expensive slots
+        if release is None:
+            return busy()
+        try:
+            body = clusters.clusters(reader(), query, zoom=zoom)
+        finally:
+            release()
     if understood is not None:
         body["interpreted"] = understood
     return jsonify(body)
@@ -76,7 +85,7 @@ def place() -> Response:
 def facility(facility_id: str) -> Response:
     fac = get_facility(reader(), facility_id)
     if fac is None:
-        raise NotFound(f"no facility with id {facility_id!r}", where="id")
+        raise NotFound(f"no facility with id {facility_id[:80]!r}", where="id")
     return Response(json.dumps(detail_feature(fac), ensure_ascii=False), mimetype=GEOJSON)
 
 

@@ -7,8 +7,7 @@ shapes in a folium choropleth.
 
 from __future__ import annotations
 
-import csv
-import io
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -20,10 +19,11 @@ from flask_babel import lazy_gettext as _l
 from jinja2 import Template
 
 from .. import audit_report as report
+from .. import exports
 from ..audit import CHECKLIST, POINTS, QUALITY_PROBLEMS
 from ..config import Settings
-from ..errors import BadRequest
 from ..model import CATEGORIES
+from ..query import parse_int
 from .context import reader, settings
 from .i18n import number as fmt
 from .pages import base_map, map_parts
@@ -172,23 +172,9 @@ def choropleth(settings: Settings, shapes: list[tuple[str, str, str]], values: d
 
 
 def _csv(rows: Iterator[list[Any]], filename: str) -> Response:
-    """Stream rows as CSV (UTF-8 with a BOM so spreadsheet programs read Lithuanian letters)."""
+    """Stream rows as CSV through the core's one guarded writer (`exports.csv_text`)."""
     first = next(rows)  # raise NotFound before the response starts
-
-    def generate() -> Iterator[str]:
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        buf.write("\ufeff")
-        writer.writerow(first)
-        for i, row in enumerate(rows, 1):
-            writer.writerow(["" if v is None else v for v in row])
-            if i % 500 == 0:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-        yield buf.getvalue()
-
-    return Response(generate(), mimetype="text/csv",
+    return Response(exports.csv_text(itertools.chain([first], rows)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
@@ -300,12 +286,10 @@ def api_municipalities() -> Response:
 def api_municipality(code: str) -> Response:
     category = report.check_category(request.args.get("category"))
     limit = request.args.get("institutions_limit")
-    try:
-        n = report.INSTITUTIONS_ON_PAGE if limit in (None, "") else None if limit == "all" else int(limit)
-    except ValueError:
-        n = -1
-    if n is not None and n < 0:
-        raise BadRequest("must be a whole number or 'all'", where="institutions_limit")
+    if limit == "all":
+        n = None
+    else:
+        n = parse_int(request.args, "institutions_limit", report.INSTITUTIONS_ON_PAGE, low=0, high=1_000_000)
     data = report.municipality(reader(), code, category=category, institutions_limit=n)
     data["checklist_documentation"] = report.checklist_documentation()
     return jsonify(data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from urllib.parse import urlencode
 
-from flask import current_app, request
+from flask import current_app, request, url_for
 
 from ..config import Settings
 from ..private_store import PrivatePool
@@ -24,6 +24,18 @@ def reader() -> sqlite3.Connection:
 
 def settings() -> Settings:
     return current_app.config["ATVIRA"]
+
+
+def base_url() -> str:
+    """The origin every absolute URL starts with: ATVIRA_SERVER_NAME, else this request's scheme
+    and Host (a Host outside ATVIRA_TRUSTED_HOSTS never gets this far: Flask answers 400; the
+    scheme comes from X-Forwarded-Proto only behind the proxies gunicorn trusts)."""
+    return settings().public_origin() or request.host_url.rstrip("/")
+
+
+def external_url(endpoint: str, **values: object) -> str:
+    """url_for(endpoint) as an absolute URL on `base_url()` (never on an untrusted Host)."""
+    return base_url() + url_for(endpoint, **values)
 
 
 def private_db() -> sqlite3.Connection:
@@ -42,4 +54,4 @@ def next_link(*, after: object, endpoint_url: str | None = None) -> str:
     """The URL of the next keyset page: this request's parameters with `after` replaced."""
     args = {k: v for k, v in request.args.items() if k != "after"}
     args["after"] = str(after)
-    return f"{endpoint_url or request.base_url}?{urlencode(args)}"
+    return f"{endpoint_url or base_url() + request.script_root + request.path}?{urlencode(args)}"

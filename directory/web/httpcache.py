@@ -3,23 +3,32 @@
 The validator is the store's version: schema version, last change seq, last ingest run, last
 snapshot and the number of areas: four index look-ups, no table scan. It is checked *before*
 the view runs, so a client that already has the data costs neither the query nor the export.
-A view whose answer depends on something else (the clock, the user) opts out with
-`@no_validators`, and requests carrying a time-dependent parameter are never answered 304.
+A view whose answer depends on something else (the user) opts out with `@no_validators`.
+
+Answers that carry or filter by `open_state` (every facility feature, the clusters and downloads
+filtered by `open`/`open_now`) depend on the clock too: their ETag also holds the next instant
+any stored opening hours open or close (`hours.next_boundary`), so a validator from before that
+boundary never gets a 304 after it, and they carry no Last-Modified (a date cannot say that).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
+import zlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 
+from .. import clock, clusters, hours
 from ..store import SCHEMA_VERSION
 
 PREFIXES = ("/api/", "/downloads/", "/datasets/")
-TIME_DEPENDENT_PARAMS = frozenset({"open_now"})
+TIME_DEPENDENT_PARAMS = frozenset({"open_now", "open"})
+TIME_DEPENDENT_PATHS = ("/api/facilities",)  # features carry open_state (clusters: only when filtered)
+BOUNDARY_RECHECK = timedelta(hours=1)  # with no boundary in reach, look again this often
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
@@ -53,6 +62,44 @@ def store_version(conn: sqlite3.Connection) -> tuple[str, datetime | None]:
     return etag, max(stamps) if stamps else None
 
 
+def _vary(etag: str, *parts: str) -> str:
+    """The ETag with a short digest of what else the body depends on (its absolute URLs' origin,
+    which differs per trusted Host when ATVIRA_SERVER_NAME is unset)."""
+    digest = format(zlib.crc32("|".join(parts).encode()), "08x")
+    return f'{etag[:-1]}-{digest}"'
+
+
+def _time_dependent() -> bool:
+    if request.path == "/api/facilities/clusters":
+        return bool(TIME_DEPENDENT_PARAMS & set(request.args))
+    return request.path.startswith(TIME_DEPENDENT_PATHS) or bool(TIME_DEPENDENT_PARAMS & set(request.args))
+
+
+# Per process: the store version the hours strings were read at, the strings, and the boundary
+# last computed with the instant it stays valid until (recomputed once that instant has passed).
+_bucket_cache: dict[str, Any] = {}
+_bucket_lock = threading.Lock()
+
+
+def _open_state_bucket(version: str) -> str:
+    """The next open/close boundary after now, as text (the same in every worker: any instant
+    between two boundaries yields the later one)."""
+    now = clock.now()
+    with _bucket_lock:
+        cached = _bucket_cache.get("entry")
+        if cached and cached[0] == version and now < cached[3]:
+            return cached[2]
+        hours_list = cached[1] if cached and cached[0] == version else None
+    if hours_list is None:
+        hours_list = clusters.distinct_hours(current_app.extensions["atvira_readers"].get())
+    boundary = hours.next_boundary(hours_list, now=now)
+    text = boundary.astimezone(UTC).isoformat() if boundary else "none"
+    valid_until = min(boundary, now + BOUNDARY_RECHECK) if boundary else now + BOUNDARY_RECHECK
+    with _bucket_lock:
+        _bucket_cache["entry"] = (version, hours_list, text, valid_until)
+    return text
+
+
 def _parse(value: str) -> datetime | None:
     try:
         dt = datetime.fromisoformat(value)
@@ -63,8 +110,6 @@ def _parse(value: str) -> datetime | None:
 
 def _applies() -> bool:
     if request.method not in ("GET", "HEAD") or not request.path.startswith(PREFIXES):
-        return False
-    if TIME_DEPENDENT_PARAMS & set(request.args):
         return False
     view = current_app.view_functions.get(request.endpoint or "")
     return view is not None and not getattr(view, "atvira_no_validators", False)
@@ -78,6 +123,9 @@ def init_http_cache(app: Flask) -> None:
         if not _applies():
             return None
         etag, last_modified = store_version(current_app.extensions["atvira_readers"].get())
+        etag = _vary(etag, request.host_url)
+        if _time_dependent():
+            etag, last_modified = _vary(etag, _open_state_bucket(etag)), None
         g.atvira_validators = (etag, last_modified)
         match = False
         if request.if_none_match:

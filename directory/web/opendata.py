@@ -15,9 +15,10 @@ from flask_babel import lazy_gettext as _l
 from .. import catalog, changes, clock, exports, openapi, snapshots
 from ..errors import BadRequest
 from ..interpret import interpret
-from ..query import FacilityQuery, parse_int, parse_query
+from ..query import FacilityQuery, parse_int, parse_query, parse_whole
 from ..store import counts
-from .context import next_link, reader, settings
+from .context import base_url, external_url, next_link, reader, settings
+from .costs import client_gone_check, expensive
 from .i18n import number, translated_or_marked
 from .pages import CATEGORY_LABELS, FEATURE_LABELS, FEATURE_VALUE_LABELS, SECTOR_LABELS, STATUS_LABELS
 
@@ -39,6 +40,7 @@ def download_query(args) -> FacilityQuery:
 
 
 @bp.get("/downloads/facilities.<fmt>")
+@expensive
 def download(fmt: str) -> Response:
     fmt = exports.parse_format(fmt)
     query = download_query(request.args)
@@ -49,7 +51,8 @@ def download(fmt: str) -> Response:
             return send_file(current.resolve(), mimetype=exports.FORMATS["sqlite"], as_attachment=True,
                              download_name=f"atvira-facilities-{clock.now():%Y%m%d}.sqlite",
                              conditional=False)
-    stream = exports.download_chunks(cfg.db, query, fmt, tmp_dir=cfg.cache_dir / "exports")
+    stream = exports.download_chunks(cfg.db, query, fmt, tmp_dir=cfg.cache_dir / "exports",
+                                     cancelled=client_gone_check(), cache_bytes=cfg.export_cache_bytes)
     stamp = clock.now().strftime("%Y%m%d")
     resp = Response(stream, mimetype=exports.FORMATS[fmt].split(";")[0])
     if fmt == "csv":
@@ -57,13 +60,14 @@ def download(fmt: str) -> Response:
     suffix = "" if exports.is_whole(query) else "-filtered"
     resp.headers["Content-Disposition"] = f'attachment; filename="atvira-facilities{suffix}-{stamp}.{fmt}"'
     if fmt == "csv":
-        resp.headers["Link"] = f'<{url_for("opendata.datapackage", _external=True)}>; rel="describedby"'
+        resp.headers["Link"] = f'<{external_url("opendata.datapackage")}>; rel="describedby"'
     return resp
 
 
-@bp.get("/downloads/snapshots/<int:snapshot_id>.sqlite")
-def snapshot_file(snapshot_id: int) -> Response:
-    path = snapshots.snapshot_path(reader(), settings(), snapshot_id)
+@bp.get("/downloads/snapshots/<snapshot_id>.sqlite")
+def snapshot_file(snapshot_id: str) -> Response:
+    number = parse_whole(snapshot_id, where="snapshot", low=1, high=2**62)  # not werkzeug's int: unbounded
+    path = snapshots.snapshot_path(reader(), settings(), number)
     return send_file(path.resolve(), mimetype=exports.FORMATS["sqlite"], as_attachment=True, download_name=path.name,
                      conditional=False)
 
@@ -72,7 +76,7 @@ def snapshot_file(snapshot_id: int) -> Response:
 
 @bp.get("/api/openapi.json")
 def openapi_json() -> Response:
-    return jsonify(openapi.build_spec(server_url=request.host_url.rstrip("/") or "/"))
+    return jsonify(openapi.build_spec(server_url=base_url() or "/"))
 
 
 # The endpoint summaries of directory/openapi.py as the /api page shows them (the OpenAPI
@@ -98,14 +102,14 @@ API_SUMMARIES = (
 
 @bp.get("/api")
 def api_page() -> str:
-    base = request.host_url.rstrip("/")
+    base = base_url()
     return render_template("api.html", base=base, spec=openapi.build_spec(server_url=base),
                            pandas_recipe=catalog.pandas_recipe(base_url=base, query="?category=playground"))
 
 
 def _snapshot_links(snaps: list[dict]) -> list[dict]:
     for s in snaps:
-        s["download"] = (url_for("opendata.snapshot_file", snapshot_id=s["id"], _external=True)
+        s["download"] = (external_url("opendata.snapshot_file", snapshot_id=s["id"])
                          if s["file"] else None)
     return snaps
 
@@ -115,12 +119,16 @@ def api_snapshots() -> Response:
     return jsonify({"snapshots": _snapshot_links(snapshots.list_snapshots(reader()))})
 
 
-def _changes_from(args) -> dict:
+CHANGES_HTML_MAX = 200  # /changes (HTML) rows per page: 5,000 was 7 MB of HTML; the JSON API pages to max_page_limit
+
+
+def _changes_from(args, *, most: int | None = None) -> dict:
     unknown = sorted(set(args) - {"since", "until", "limit", "after", "lang"})  # lang: the UI language
     if unknown:
         raise BadRequest("unknown parameter; known are after, limit, since, until", where=unknown[0])
     cfg = settings()
-    limit = parse_int(args, "limit", cfg.page_limit, low=1, high=cfg.max_page_limit)
+    most = most or cfg.max_page_limit
+    limit = parse_int(args, "limit", min(cfg.page_limit, most), low=1, high=most)
     after = parse_int(args, "after", None, low=0, high=2**62)
     return changes.list_changes(reader(), since=args.get("since"), until=args.get("until"), limit=limit, after=after)
 
@@ -224,7 +232,7 @@ def changes_page() -> str:
     args = dict(request.args)
     if "since" not in args and len(snaps) >= 2:  # default: the latest snapshot against the one before
         args["since"], args["until"] = str(snaps[1]["id"]), str(snaps[0]["id"])
-    result = _changes_from(args)
+    result = _changes_from(args, most=CHANGES_HTML_MAX)
     nxt = result.pop("next_after")
     next_url = url_for("opendata.changes_page", **{**args, "after": nxt}) if nxt is not None else None
     api_url = url_for("opendata.api_changes", **{k: v for k, v in args.items() if k not in ("after", "lang")})
@@ -287,20 +295,20 @@ def datasets_page() -> str:
     return render_template(
         "datasets.html", licences=licences, formats=formats, counts=counts(conn),
         modified=when(catalog.modified(conn)), snapshots=_snapshot_links(snapshots.list_snapshots(conn))[:20],
-        columns=columns, pandas_recipe=catalog.pandas_recipe(base_url=request.host_url),
-        geopandas_recipe=catalog.geopandas_recipe(base_url=request.host_url),
+        columns=columns, pandas_recipe=catalog.pandas_recipe(base_url=base_url()),
+        geopandas_recipe=catalog.geopandas_recipe(base_url=base_url()),
     )
 
 
 @bp.get("/datasets/catalog.jsonld")
 def catalog_jsonld() -> Response:
-    body = catalog.dcat_catalog(reader(), base_url=request.host_url)
+    body = catalog.dcat_catalog(reader(), base_url=base_url() + "/")
     return Response(current_app.json.dumps(body), mimetype=JSONLD)
 
 
 @bp.get("/datasets/datapackage.json")
 def datapackage() -> Response:
-    return jsonify(catalog.datapackage(reader(), base_url=request.host_url))
+    return jsonify(catalog.datapackage(reader(), base_url=base_url() + "/"))
 
 
 @bp.get("/downloads/datasette-metadata.json")

@@ -19,7 +19,7 @@ from .. import hours as hours_mod
 from ..config import DEFAULT_TILE_ATTRIBUTION, Settings
 from ..errors import NotFound
 from ..store import get_facility, get_meta
-from .context import reader
+from .context import external_url, reader
 from .i18n import plural_forms, translated_or_marked
 from .security import add_nonces
 
@@ -305,14 +305,14 @@ def facility(facility_id: str) -> str:
     if fac.get("last_verified"):
         verified = format_date(datetime.fromisoformat(fac["last_verified"][:10]).date(), "long")
     capacity = (fac.get("extra") or {}).get("capacity")
-    url = url_for("pages.facility", facility_id=fac["id"], _external=True)
+    url = external_url("pages.facility", facility_id=fac["id"])
     return render_template(
         "facility.html", fac=fac, small=small, directions=directions, hours=hours_view(fac.get("opening_hours")),
         sources=sources, fetched=fetched, verified=verified, json_ld=json_ld(fac, url), lang=lang,
         categories=CATEGORY_LABELS, feature_labels=FEATURE_LABELS, value_labels=FEATURE_VALUE_LABELS,
         sector_labels=SECTOR_LABELS, status_labels=STATUS_LABELS,
         capacity=format_decimal(capacity) if isinstance(capacity, (int, float)) else None,
-        attribution=data_attribution(reader()),
+        attribution=data_attribution(reader()), canonical=url,
     )
 
 

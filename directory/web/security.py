@@ -10,6 +10,10 @@ from flask import Flask, g
 
 from ..config import Settings
 
+PERMISSIONS_POLICY = (
+    "geolocation=(self), camera=(), microphone=(), payment=(), usb=(), interest-cohort=(), "
+    "accelerometer=(), gyroscope=(), magnetometer=()"
+)
 _BARE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*\bnonce=)([^>]*)>", re.IGNORECASE)
 
 
@@ -52,4 +56,8 @@ def init_security(app: Flask, settings: Settings) -> None:
         resp.headers.setdefault("Content-Security-Policy", policy)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        # The map's "near me" asks for the location itself; nothing else is ever needed.
+        resp.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if settings.production:  # never on a development server, which may be plain http on a LAN
+            resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return resp
