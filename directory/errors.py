@@ -30,6 +30,18 @@ class NotFound(AtviraError):
     status = 404
 
 
+class Forbidden(AtviraError):
+    """The signed-in user may not act here (an editor outside their municipalities)."""
+
+    status = 403
+
+
+class Conflict(AtviraError):
+    """The request conflicts with the current state (e.g. a contribution already decided)."""
+
+    status = 409
+
+
 class InputError(AtviraError):
     """A source file or payload cannot be read; `where` names the file (and line / element)."""
 

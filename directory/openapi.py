@@ -257,6 +257,9 @@ def _schemas() -> dict[str, Any]:
                             "facility_id": STR, "name": NSTR,
                             "kind": {"type": "string", "enum": ["added", "updated", "removed"]},
                             "source": STR, "source_id": STR, "at": STR, "seq": {"type": "integer"},
+                            "actor": {**NSTR, "description": "who made the change, as a role (e.g. "
+                                      "'public suggestion, approved by editor, Vilniaus m. sav.'); "
+                                      "null for a source's own ingest. Never a name or an email."},
                             "fields": {"type": "object", "additionalProperties": {"type": "object",
                                        "properties": {"old": {}, "new": {}}}}}}},
         }},

@@ -273,6 +273,12 @@ MIGRATIONS: list[str] = [
     -- Exports list a facility's source records in (source, source_id) order without a sort per row.
     CREATE INDEX source_records_facility_order ON source_records(facility_id, source, source_id);
     """,
+    # (issue 11, contributions) who made a run, as a role ("editor, Vilniaus m. sav.", "public
+    # suggestion, approved by editor, ..."): shown on /changes. Never a name or an email. NULL for
+    # source ingests (the source is the actor).
+    """
+    ALTER TABLE ingest_runs ADD COLUMN actor TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

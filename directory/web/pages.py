@@ -47,6 +47,7 @@ FEATURE_LABELS = {
     "seating": _l("Place to sit"),
     "cafe": _l("Café"),
     "open_foyer": _l("Open to anyone"),
+    "pram_access": _l("Pram access"),
 }
 # The features a parent filters by (the rest show on the detail page).
 PARENT_FEATURES = ("changing_table", "feeding_room", "free", "wheelchair", "play_corner")
