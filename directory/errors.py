@@ -30,12 +30,6 @@ class NotFound(AtviraError):
     status = 404
 
 
-class Forbidden(AtviraError):
-    """The signed-in user may not act here (an editor outside their municipalities)."""
-
-    status = 403
-
-
 class Conflict(AtviraError):
     """The request conflicts with the current state (e.g. a contribution already decided)."""
 
