@@ -12,9 +12,11 @@ from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import lazy_gettext as _l
 
 from .. import hours as hours_mod
+from ..accounts import can_edit
 from ..config import Settings
 from ..errors import NotFound
 from ..store import get_facility, get_meta
+from .auth import current_user
 from .context import reader
 from .security import add_nonces
 
@@ -267,14 +269,5 @@ def facility(facility_id: str) -> str:
         categories=CATEGORY_LABELS, feature_labels=FEATURE_LABELS, value_labels=FEATURE_VALUE_LABELS,
         sector_labels=SECTOR_LABELS, status_labels=STATUS_LABELS,
         capacity=format_decimal(capacity) if isinstance(capacity, (int, float)) else None,
-        attribution=data_attribution(reader()),
+        attribution=data_attribution(reader()), editable=can_edit(current_user(), fac.get("municipality_code")),
     )
-
-
-@bp.get("/facility/<facility_id>/report")
-def report(facility_id: str) -> str:
-    """Where "report a problem" leads; the form itself comes later (it says so)."""
-    fac = get_facility(reader(), facility_id)
-    if fac is None:
-        raise NotFound(gettext("No facility with id %(id)s", id=facility_id[:80]), where="id")
-    return render_template("report.html", fac=fac)
