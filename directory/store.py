@@ -336,14 +336,14 @@ def migrate(conn: sqlite3.Connection) -> int:
     applied = 0
     for number in range(version + 1, SCHEMA_VERSION + 1):
         with transaction(conn):
-            for statement in _split_sql(MIGRATIONS[number - 1]):
+            for statement in split_sql(MIGRATIONS[number - 1]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")
         applied += 1
     return applied
 
 
-def _split_sql(script: str) -> Iterator[str]:
+def split_sql(script: str) -> Iterator[str]:
     """Split a migration into statements (sqlite3.complete_statement handles trigger bodies)."""
     buf = ""
     for line in script.splitlines(keepends=True):

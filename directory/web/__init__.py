@@ -11,10 +11,12 @@ from ..config import Settings
 from ..db import ReaderPool
 from ..errors import AtviraError
 from . import api, audit, open311, opendata, pages
-from .auth import csrf
+from .auth import csrf, init_auth
+from .context import wants_json
 from .contribute import UploadRunner, init_contribute
 from .httpcache import init_http_cache
 from .i18n import init_i18n
+from .limits import init_limits
 from .security import init_security
 
 
@@ -31,6 +33,10 @@ def init_web(app: Flask, settings: Settings, *, upload_runner: UploadRunner | No
     init_i18n(app)
     init_security(app, settings)
     init_http_cache(app)
+    # Limits before CSRF: their before_request hooks run in this order, so a flood of forged
+    # posts still counts against the sender's limit.
+    init_limits(app, settings)
+    init_auth(app, settings)
 
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
@@ -44,7 +50,7 @@ def init_web(app: Flask, settings: Settings, *, upload_runner: UploadRunner | No
 
     @app.errorhandler(AtviraError)
     def handle_atvira_error(exc: AtviraError):
-        if request.path.startswith(("/api", "/downloads")) or request.accept_mimetypes.best == "application/json":
+        if wants_json():
             return jsonify(exc.to_json()), exc.status
         return render_template("error.html", error=exc), exc.status
 
