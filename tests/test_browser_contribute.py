@@ -32,7 +32,8 @@ def browser_template(tmp_path_factory, shared_data):
 def site(browser_template, settings, live_server):
     shutil.copy(browser_template, settings.db)
     add_account(settings, login="vilnius", municipalities=[VILNIUS])
-    return live_server(snapshots_dir=settings.db.parent / "snaps")
+    # the limiter counts per process: a generous limit, so other tests in this worker cannot use it up
+    return live_server(snapshots_dir=settings.db.parent / "snaps", submission_limit="1000 per minute")
 
 
 def vilnius_baby_rooms(page, base) -> int:

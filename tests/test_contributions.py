@@ -22,7 +22,15 @@ from directory.private_store import connect_private
 from directory.store import connect
 from ingest.runs import run_osm
 from tests.contrib_data import (
-    ADMIN, EDITOR_KAUNAS, EDITOR_VILNIUS, KAUNAS_POINT, OSM_PLACES, VILNIUS, VILNIUS_POINT, build_public, copy_store,
+    ADMIN,
+    EDITOR_KAUNAS,
+    EDITOR_VILNIUS,
+    KAUNAS_POINT,
+    OSM_PLACES,
+    VILNIUS,
+    VILNIUS_POINT,
+    build_public,
+    copy_store,
     write_osm,
 )
 from tests.storecheck import store_digest
