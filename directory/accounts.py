@@ -203,15 +203,15 @@ def authenticate(conn: sqlite3.Connection, *, login: str, password: str, now: da
     if locked_until is not None and locked_until > now:
         raise AccountLocked(locked_until)
     if not check_password_hash(row["password_hash"], password):
-        failed = row["failed_logins"] + 1
         with transaction(conn):
+            # Counted in SQL, not from the row read above: two workers' wrong tries both count.
+            failed = conn.execute("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?"
+                                  " RETURNING failed_logins", (row["id"],)).fetchone()[0]
             if lockout > 0 and failed >= lockout:
                 until = now + timedelta(minutes=lock_minutes)
                 # The count starts again after the lock, so each lock costs `lockout` more tries.
                 conn.execute("UPDATE users SET failed_logins = 0, locked_until = ? WHERE id = ?",
                              (clock.stamp(until), row["id"]))
-            else:
-                conn.execute("UPDATE users SET failed_logins = ? WHERE id = ?", (failed, row["id"]))
         if lockout > 0 and failed >= lockout:
             raise AccountLocked(until)
         raise InvalidCredentials()

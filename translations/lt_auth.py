@@ -30,4 +30,10 @@ LT = {
         "Formos apsaugos žetonas negalioja. Iš naujo įkelkite puslapį ir siųskite dar kartą.",
     "Too many requests from your address: please wait a little and try again.":
         "Iš jūsų adreso gauta per daug užklausų: šiek tiek palaukite ir bandykite dar kartą.",
+    "Your account": "Jūsų paskyra",
+    "Role": "Vaidmuo",
+    "administrator: every municipality": "administratorius: visos savivaldybės",
+    "editor": "redaktorius",
+    "Municipalities you may edit": "Savivaldybės, kurių duomenis galite redaguoti",
+    "Your changes are published as": "Jūsų pakeitimai skelbiami kaip",
 }

@@ -24,8 +24,9 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from .. import accounts, clock
 from ..accounts import AccountDisabled, AccountLocked, AuthError, PermissionDenied, SessionExpired, User
 from ..config import Settings, check_production
+from ..errors import AtviraError
 from ..private_store import PrivatePool
-from .context import private_db, settings, wants_json
+from .context import private_db, reader, settings, wants_json
 from .limits import limiter, login_limit
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -163,6 +164,22 @@ def login_submit() -> Response:
     session[SESSION_KEY] = token
     session.permanent = True
     return redirect(_safe_next(request.form.get("next")), code=303)  # type: ignore[return-value]
+
+
+@bp.get("/account")
+@login_required
+def account() -> Response:
+    """Who is signed in, as what, for which municipalities (and the way out)."""
+    user = require_user()
+    try:
+        names = accounts.municipality_names(reader())
+    except AtviraError:  # no public store yet: codes instead of names
+        names = {}
+    html = render_template("account.html", user=user, label=accounts.role_label(user, names),
+                           municipalities=[(c, names.get(c, c)) for c in user.municipalities])
+    resp = Response(html, mimetype="text/html")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @bp.post("/logout")
