@@ -55,7 +55,8 @@ class Open311Error(AtviraError):
 
 @bp.errorhandler(AtviraError)
 def spec_error(exc: AtviraError):
-    description = exc.message if exc.where is None else f"{exc.where}: {exc.message}"
+    named = exc.where is None or exc.message.startswith(f"{exc.where}:")
+    description = exc.message if named else f"{exc.where}: {exc.message}"
     return jsonify([{"code": exc.status, "description": description}]), exc.status
 
 
