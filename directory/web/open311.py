@@ -101,8 +101,9 @@ def services():
     return jsonify([_service_json(code) for code in SERVICES])
 
 
-@bp.get("/services/<code>.json")
-def service_definition(code: str):
+@bp.get("/services/<service_code>.json")
+def service_definition(service_code: str):
+    code = service_code
     if code not in SERVICES:
         raise BadRequest(f"unknown service_code {code[:40]!r}; see services.json", where="service_code")
     return jsonify({"service_code": code, "attributes": _attributes(code)})
@@ -211,9 +212,9 @@ def requests_list():
     return jsonify([_request_json(r, public, names) for r in rows])
 
 
-@bp.get("/requests/<request_id>.json")
-def request_one(request_id: str):
-    row = core.get_contribution(private_db(), request_id)
+@bp.get("/requests/<service_request_id>.json")
+def request_one(service_request_id: str):
+    row = core.get_contribution(private_db(), service_request_id)
     public = reader()
     return jsonify([_request_json(row, public, municipality_names(public))])
 
