@@ -265,3 +265,17 @@ def test_contact_emails_are_purged_after_the_retention(env):
     emails = dict(env.private.execute("SELECT id, email FROM contributions"))
     assert emails == {old: None, new: "mama@example.lt"}
     assert VILNIUS in env.names
+
+
+def test_cli_lists_pending_and_purges(env):
+    from click.testing import CliRunner
+
+    from tests.clitool import make_cli
+
+    core.submit(env.private, env.public, baby_room(), locator=env.locator, now=clock.now() - timedelta(days=100))
+    envvars = {"ATVIRA_PRIVATE_DB": str(env.settings.private_db_path())}
+    result = CliRunner().invoke(make_cli(), ["--db", str(env.db), "contributions", "list"], env=envvars)
+    assert result.exit_code == 0 and "add_place" in result.output and "Motinos ir vaiko kambarys" in result.output
+    assert "mama@example.lt" not in result.output
+    result = CliRunner().invoke(make_cli(), ["--db", str(env.db), "contributions", "purge"], env=envvars)
+    assert result.exit_code == 0 and "1 contact email(s) older than 90 days deleted" in result.output

@@ -13,7 +13,7 @@ import click
 from flask import Flask
 
 from ..config import Settings
-from . import audit, ingest, map, opendata, serve, users  # modules, not their commands: no name shadows a module
+from . import audit, contributions, ingest, map, opendata, serve, users  # modules, not their commands: no name shadows a module
 from .base import AtviraGroup
 
 
@@ -30,6 +30,6 @@ def build_cli(*, app_factory: Callable[[Settings], Flask]) -> click.Group:
 
     for command in (serve.init, serve.make_serve(app_factory), serve.status, ingest.ingest, ingest.areas,
                     ingest.sources, audit.audit, map.map_group, opendata.export, opendata.snapshots_cli,
-                    users.users):
+                    users.users, contributions.contributions):
         cli.add_command(command)
     return cli

@@ -93,6 +93,18 @@ def contribution_helpers() -> dict[str, Any]:
             "retention_days": settings().contact_retention_days}
 
 
+PRIVATE_ENDPOINTS = frozenset({"contribute.moderate", "contribute.moderate_item", "contribute.edit",
+                               "contribute.upload", "contribute.add_place", "contribute.report"})
+
+
+@bp.after_request
+def no_store(resp):
+    """Moderation pages show unpublished suggestions, and forms carry a per-session token: no cache."""
+    if request.endpoint in PRIVATE_ENDPOINTS:
+        resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 # --- connections --------------------------------------------------------------------------------
 
 def locator_for(conn: sqlite3.Connection):
