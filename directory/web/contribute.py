@@ -24,7 +24,7 @@ from .. import contributions as core
 from ..accounts import User, municipality_names, require_edit, role_label
 from ..areas_store import load_locator
 from ..audit import CHECKLIST
-from ..derived import areas_signature, refresh_derived
+from ..derived import refresh_derived
 from ..errors import AtviraError, BadRequest, InputError, NotFound
 from ..model import FEATURES, SECTORS
 from ..store import connect, get_facility
@@ -110,7 +110,10 @@ def no_store(resp):
 def locator_for(conn: sqlite3.Connection):
     """The areas locator, built once per process and rebuilt when the areas change."""
     cache = current_app.extensions.setdefault("atvira_locator", {})
-    sig = tuple(areas_signature(conn))
+    # derived.areas_signature reads every geometry's length (megabytes); per submission this
+    # cheaper fingerprint is enough: loading areas replaces the rows (new rowids) and their boxes.
+    sig = tuple(conn.execute(
+        "SELECT count(*), total(population), total(min_lon), total(max_lat), max(rowid) FROM areas").fetchone())
     if cache.get("sig") != sig:
         cache["locator"], cache["sig"] = load_locator(conn), sig
     return cache["locator"]
@@ -254,15 +257,46 @@ def _after() -> int | None:
     return int(raw)
 
 
+def _with_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each item's (field, now, proposed) in words, and its heading: translated once per distinct
+    string (a queue page of 50 items would otherwise make hundreds of gettext calls)."""
+    memo: dict[tuple, str] = {}
+
+    def once(key: tuple, make: Callable[[], str]) -> str:
+        if key not in memo:
+            memo[key] = make()
+        return memo[key]
+
+    for item in items:
+        rows = []
+        for key, value in item["proposed"].items():
+            now = "—" if item["kind"] == "add_place" else once(
+                ("v", key, repr(item["current"].get(key))), lambda k=key: value_label(k, item["current"].get(k)))
+            rows.append((once(("f", key), lambda k=key: field_label(k)),
+                         now, once(("v", key, repr(value)), lambda k=key, v=value: value_label(k, v))))
+        item["rows"] = rows
+        item["title"] = once(("t", item["kind"], item["problem"]), lambda i=item: str(KIND_LABELS[i["kind"]]) + (
+            f": {PROBLEM_LABELS.get(i['problem'], i['problem'])}" if i["problem"] else ""))
+    return items
+
+
+def _strings() -> dict[str, str]:
+    return {"field": gettext("Field"), "now": gettext("Now"), "proposed": gettext("Proposed"),
+            "values": gettext("Current and proposed values"), "note": gettext("Note:"), "approve": gettext("Approve"),
+            "reject": gettext("Reject"), "reason": gettext("Reason for rejecting"),
+            "contact": gettext("contact given")}
+
+
 @bp.get("/moderate")
 @login_required
 def moderate() -> str:
     """The pending suggestions in the editor's area, newest first, current beside proposed."""
     user = _user()
     page = core.list_pending(private_db(), public=reader(), user=user, limit=core.PAGE_LIMIT, after=_after())
+    _with_rows(page["items"])
     names = municipality_names(reader())
     nxt = url_for("contribute.moderate", after=page["next_after"]) if page["next_after"] else None
-    return render_template("moderate.html", page=page, names=names, next_url=nxt, user=user,
+    return render_template("moderate.html", page=page, names=names, next_url=nxt, user=user, t=_strings(),
                            done=request.args.get("done", "")[:20], outcome=request.args.get("outcome", "")[:20])
 
 
@@ -270,7 +304,8 @@ def moderate() -> str:
 @login_required
 def moderate_item(contribution_id: str) -> str:
     item = core.show(private_db(), contribution_id, public=reader(), user=_user())
-    return render_template("moderate_item.html", item=item, names=municipality_names(reader()))
+    _with_rows([item])
+    return render_template("moderate_item.html", item=item, names=municipality_names(reader()), t=_strings())
 
 
 @bp.post("/moderate/<contribution_id>/approve")
