@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sqlite3
 import time
 from pathlib import Path
 

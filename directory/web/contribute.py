@@ -271,7 +271,7 @@ def _with_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows = []
         for key, value in item["proposed"].items():
             now = "—" if item["kind"] == "add_place" else once(
-                ("v", key, repr(item["current"].get(key))), lambda k=key: value_label(k, item["current"].get(k)))
+                ("v", key, repr(item["current"].get(key))), lambda k=key, c=item["current"]: value_label(k, c.get(k)))
             rows.append((once(("f", key), lambda k=key: field_label(k)),
                          now, once(("v", key, repr(value)), lambda k=key, v=value: value_label(k, v))))
         item["rows"] = rows
