@@ -107,9 +107,14 @@ def gunicorn_server(settings: Settings, tmp: Path, *, workers: int = 4, threads:
         _stop(proc)
 
 
-def access_lines(tmp: Path) -> list[tuple[str, str, str, str]]:
+def access_lines(tmp: Path) -> list[tuple[str, ...]]:
     """(pid, method, path, status) of every request in the access log gunicorn_server wrote."""
     path = tmp / "access.log"
     if not path.exists():
         return []
-    return [tuple(line.strip().strip("<>").split(" ")[:4]) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 4:
+            rows.append((parts[0].strip("<>"), parts[1], parts[2], parts[3]))
+    return rows

@@ -65,3 +65,32 @@ def test_login_without_csrf_token_is_400_and_with_it_signs_in(settings, client):
     assert "Sign out" in client.get("/?lang=en").get_data(as_text=True)
     client.post("/logout", data={"csrf_token": csrf_token(client, "/?lang=en")})
     assert "Sign out" not in client.get("/?lang=en").get_data(as_text=True)
+
+
+def test_reset_and_disable_end_sessions_and_idle_sessions_end(private):
+    user = accounts.add_user(private, login="vilnius", password=PASSWORD, role="editor", municipalities=["13"])
+    token = accounts.create_session(private, user, now=T0)
+    accounts.reset_password(private, "vilnius", password="a new long password", now=T0)
+    with pytest.raises(SessionExpired):
+        accounts.get_session(private, token, now=T0)
+    token = accounts.create_session(private, user, now=T0)
+    assert accounts.get_session(private, token, now=T0 + timedelta(minutes=50), idle_minutes=60).login == "vilnius"
+    # Seen at 50 min: the idle clock restarted there.
+    assert accounts.get_session(private, token, now=T0 + timedelta(minutes=100), idle_minutes=60).login == "vilnius"
+    with pytest.raises(SessionExpired):
+        accounts.get_session(private, token, now=T0 + timedelta(minutes=161), idle_minutes=60)
+    token = accounts.create_session(private, user, now=T0)
+    accounts.disable_user(private, "vilnius")
+    with pytest.raises(SessionExpired):
+        accounts.get_session(private, token, now=T0)
+    # The table holds token hashes only: the token itself opens nothing if the file leaks.
+    assert token not in {r[0] for r in private.execute("SELECT id FROM sessions")}
+
+
+def test_a_right_password_resets_the_count(private):
+    accounts.add_user(private, login="kaunas", password=PASSWORD, role="editor", municipalities=["15"])
+    for _ in range(2):
+        for i in range(9):
+            with pytest.raises(InvalidCredentials):
+                accounts.authenticate(private, login="kaunas", password=f"wrong {i}", now=T0)
+        assert accounts.authenticate(private, login="kaunas", password=PASSWORD, now=T0).login == "kaunas"

@@ -33,8 +33,8 @@ def init_web(app: Flask, settings: Settings, *, upload_runner: UploadRunner | No
     init_i18n(app)
     init_security(app, settings)
     init_http_cache(app)
-    # Limits before CSRF: their before_request hooks run in this order, so a flood of forged
-    # posts still counts against the sender's limit.
+    # A view's limit is checked when the view runs, after the CSRF check: a forged post is
+    # refused (cheaply, no password hashed) without using up the sender's budget.
     init_limits(app, settings)
     init_auth(app, settings)
 

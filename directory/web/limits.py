@@ -18,10 +18,12 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, has_app_context, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
+from limits.storage import Storage
+from limits.strategies import RateLimiter
 
 from ..config import Settings
 from .context import settings, wants_json
@@ -65,10 +67,32 @@ def submission_limit() -> str:
     return settings().submission_limit
 
 
-# One Limiter for the process, as Flask extensions are; `init_limits` binds it to each app
-# with that app's storage. (Flask-Limiter keeps the storage on the Limiter object, so a process
-# that builds several apps (the tests) gets the storage of the last one built.)
-limiter = Limiter(key_func=client_address, headers_enabled=True, key_prefix="atvira")
+class PerAppLimiter(Limiter):
+    """Flask-Limiter keeps its storage on the Limiter object, so one process-wide `limiter` bound to
+    several apps (the tests build many; an embedding may build two) would count every app in the
+    storage of the last one bound. This one keeps the storage per app and picks the serving app's:
+    views still decorate the one `limiter` at import time."""
+
+    def init_app(self, app: Flask) -> None:
+        super().init_app(app)
+        app.extensions["atvira_ratelimit"] = (Limiter.storage.fget(self), Limiter.limiter.fget(self))
+
+    @property
+    def storage(self) -> Storage:
+        if has_app_context() and "atvira_ratelimit" in current_app.extensions:
+            return current_app.extensions["atvira_ratelimit"][0]
+        return Limiter.storage.fget(self)
+
+    @property
+    def limiter(self) -> RateLimiter:
+        if has_app_context() and "atvira_ratelimit" in current_app.extensions:
+            return current_app.extensions["atvira_ratelimit"][1]
+        return Limiter.limiter.fget(self)
+
+
+# One Limiter for the process, as Flask extensions are; `init_limits` binds it to each app with
+# that app's storage (ATVIRA_RATELIMIT_STORAGE).
+limiter = PerAppLimiter(key_func=client_address, headers_enabled=True, key_prefix="atvira")
 
 
 def init_limits(app: Flask, settings_: Settings) -> None:
