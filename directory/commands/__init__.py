@@ -13,7 +13,15 @@ import click
 from flask import Flask
 
 from ..config import Settings
-from . import audit, contributions, ingest, map, opendata, serve, users  # modules, not their commands: no name shadows a module
+from . import (  # modules, not their commands: no name shadows a module
+    audit,
+    contributions,
+    ingest,
+    map,
+    opendata,
+    serve,
+    users,
+)
 from .base import AtviraGroup
 
 
