@@ -12,15 +12,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from flask import Flask
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
+from app import create_app
+from directory import accounts
 from directory.config import Settings
+from directory.private_store import connect_private
 from tests.authtool import PASSWORD, add_account, csrf_token, sign_in
 
 
 def make_client(db: Path, tmp: Path, **changes):
-    from app import create_app
-
     settings = Settings(db=db, cache_dir=tmp / "cache", offline=True, tile_url="", private_db=tmp / "private.db",
                         **changes)
     add_account(settings, login="vilnius", municipalities=["13"])
@@ -98,8 +100,6 @@ def logout_without_token(db, tmp):
 
 
 def _expire_sessions(settings: Settings) -> None:
-    from directory.private_store import connect_private
-
     conn = connect_private(settings)
     conn.execute("UPDATE sessions SET expires_at = '2000-01-01T00:00:00Z'")
     conn.close()
@@ -122,8 +122,6 @@ def session_expired_json(db, tmp):
 
 def session_idle(db, tmp):
     """Idle longer than ATVIRA_SESSION_IDLE_MINUTES: logged out too."""
-    from directory.private_store import connect_private
-
     _app, client, settings = make_client(db, tmp)
     sign_in(client, "vilnius")
     conn = connect_private(settings)
@@ -142,8 +140,6 @@ def session_token_unknown(db, tmp):
 
 def session_cookie_forged(db, tmp):
     """A session cookie signed with another key: ignored, so not signed in."""
-    from flask import Flask
-
     app, client, _ = make_client(db, tmp)
     other = Flask("other")
     other.secret_key = "another key the attacker chose"
@@ -210,9 +206,6 @@ def open_redirect(db, tmp):
 
 
 def disabled_account(db, tmp):
-    from directory import accounts
-    from directory.private_store import connect_private
-
     _app, client, settings = make_client(db, tmp)
     conn = connect_private(settings)
     accounts.disable_user(conn, "vilnius")

@@ -4,6 +4,7 @@ through a real redis-server; and the production secret key."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,6 +12,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from app import create_app
 from directory.config import Settings
 from directory.errors import ConfigError
 from directory.serving import ROOT, gunicorn_command, gunicorn_environment
@@ -112,8 +114,6 @@ def test_memory_storage_would_not_hold_across_workers_documented(tmp_path):
 
 
 def test_create_app_refuses_production_without_secret_key(settings):
-    from app import create_app
-
     with pytest.raises(ConfigError, match="ATVIRA_SECRET_KEY is not set"):
         create_app(settings.with_(production=True))
     with pytest.raises(ConfigError, match="ATVIRA_SECRET_KEY is too short"):
@@ -124,8 +124,6 @@ def test_create_app_refuses_production_without_secret_key(settings):
 
 
 def test_development_gets_a_per_process_key(settings):
-    from app import create_app
-
     a, b = create_app(settings), create_app(settings)
     assert a.secret_key and a.secret_key == b.secret_key and len(a.secret_key) >= 32
     assert a.config["SESSION_COOKIE_SECURE"] is False
@@ -140,8 +138,6 @@ def test_serve_production_refuses_without_secret_key(db_path):
 
 
 def test_gunicorn_refuses_without_secret_key(db_path, tmp_path):
-    import subprocess
-
     connect(db_path).close()
     env = gunicorn_environment(Settings(db=db_path), port=1)
     env.pop("ATVIRA_SECRET_KEY", None)

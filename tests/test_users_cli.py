@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
+from flask import jsonify
 
-from directory import accounts
+from directory import accounts, clock
 from directory.accounts import AccountLocked, InvalidCredentials, PermissionDenied
 from directory.private_store import PRIVATE_SCHEMA_VERSION, connect_private
 from directory.store import connect
+from directory.web.auth import editor_for, login_required
 from tests.authtool import PASSWORD, add_account, csrf_token, sign_in
 from tests.clitool import make_cli
 
@@ -48,16 +50,17 @@ def test_add_list_disable_reset(areas_store):
     assert "vilnius\teditor\t13,15\tactive" in users(s, "list").output
 
     conn = connect_private(s)
+    now = clock.now()  # `users list` shows a lock while it holds, by the real clock
     for i in range(10):
         with pytest.raises((InvalidCredentials, AccountLocked)):
-            accounts.authenticate(conn, login="vilnius", password=f"wrong {i}", now=T0)
+            accounts.authenticate(conn, login="vilnius", password=f"wrong {i}", now=now)
     with pytest.raises(AccountLocked):
-        accounts.authenticate(conn, login="vilnius", password=PASSWORD, now=T0)
+        accounts.authenticate(conn, login="vilnius", password=PASSWORD, now=now)
     assert "locked until" in users(s, "list").output
     new = "another long password"
     r = users(s, "reset", "vilnius", input=f"{new}\n{new}\n")
     assert r.exit_code == 0 and "lockout cleared" in r.output, r.output
-    assert accounts.authenticate(conn, login="vilnius", password=new, now=T0).login == "vilnius"  # unlocked at once
+    assert accounts.authenticate(conn, login="vilnius", password=new, now=now).login == "vilnius"  # unlocked at once
 
     r = users(s, "disable", "vilnius")
     assert r.exit_code == 0 and "vilnius\teditor\t13,15\tdisabled" in users(s, "list").output
@@ -109,10 +112,6 @@ def test_can_edit_and_role_label():
 
 def test_editor_outside_their_area_gets_403_and_strangers_sign_in_first(settings, make_app):
     """`editor_for` and `login_required` as contrib's views use them (routes added for the test)."""
-    from flask import jsonify
-
-    from directory.web.auth import editor_for, login_required
-
     app = make_app()
 
     @login_required

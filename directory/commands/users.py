@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from .. import accounts
+from .. import accounts, clock
 from ..areas_store import find_area
 from ..config import Settings
 from ..errors import BadRequest
@@ -79,7 +79,8 @@ def list_cmd(cfg: Settings, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(u, ensure_ascii=False))
             continue
-        state = "disabled" if u["disabled"] else (f"locked until {u['locked_until']}" if u["locked_until"] else "active")
+        locked = u["locked_until"] and u["locked_until"] > clock.stamp()  # same ISO form: compares as text
+        state = "disabled" if u["disabled"] else (f"locked until {u['locked_until']}" if locked else "active")
         click.echo(f"{u['login']}\t{u['role']}\t{','.join(u['municipalities']) or '-'}\t{state}")
 
 

@@ -148,9 +148,11 @@ def login_submit() -> Response:
     try:
         user = accounts.authenticate(conn, login=login, password=password, now=clock.now(),
                                      lockout=cfg.login_lockout, lock_minutes=cfg.login_lock_minutes)
-    except AccountLocked:
-        return _login_page(error=_("Too many wrong passwords: this account is locked for a while. "
+    except AccountLocked as exc:
+        resp = _login_page(error=_("Too many wrong passwords: this account is locked for a while. "
                                    "Try again later or ask an administrator to reset it."), status=429, login=login)
+        resp.headers["Retry-After"] = str(max(1, int((exc.until - clock.now()).total_seconds())))
+        return resp
     except AccountDisabled:
         return _login_page(error=_("This account is disabled. Ask an administrator."), status=403, login=login)
     except AuthError:
