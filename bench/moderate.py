@@ -25,6 +25,7 @@ import random
 import time
 from pathlib import Path
 
+from app import create_app
 from directory import clock
 from directory import contributions as core
 from directory.accounts import User, add_user
@@ -34,6 +35,7 @@ from directory.model import Facility
 from directory.private_store import connect_private
 from directory.store import connect
 from directory.sync import apply_records
+from ingest.areas import read_areas
 
 from .common import ratio, timeit, write_result
 
@@ -57,7 +59,6 @@ def _places(n: int, rng: random.Random) -> list[Facility]:
 
 def prepare(work: Path, *, pending: int, seed: int = 11) -> Settings:
     """Both stores in `work` (rebuilt every run: the queue must hold exactly `pending` items)."""
-    from ingest.areas import read_areas
 
     rng = random.Random(seed)
     work.mkdir(parents=True, exist_ok=True)
@@ -97,7 +98,6 @@ def prepare(work: Path, *, pending: int, seed: int = 11) -> Settings:
 
 
 def run_one(*, pending: int = 10_000, work: Path, repeat: int = 50, submits: int = 300) -> dict:
-    from app import create_app
 
     settings = prepare(work, pending=pending)
     private = connect_private(settings)

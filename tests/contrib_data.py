@@ -13,6 +13,8 @@ from directory.accounts import User
 from directory.areas_store import save_areas
 from directory.config import Settings
 from directory.store import connect
+from ingest.areas import read_areas
+from ingest.runs import run_osm
 
 VILNIUS, KAUNAS = "13", "19"
 EDITOR_VILNIUS = User(id=1, login="vilnius-editor", role="editor", municipalities=(VILNIUS,))
@@ -37,8 +39,6 @@ def write_osm(path: Path, elements: list[dict]) -> Path:
 
 def build_public(db: Path, shared_data: Path, tmp: Path) -> Path:
     """Areas, then the OSM places (as `atvira ingest osm FILE` does), derived data refreshed."""
-    from ingest.areas import read_areas
-    from ingest.runs import run_osm
 
     conn = connect(db)
     save_areas(conn, read_areas(shared_data / "govlt-powerbi-map-lt"))

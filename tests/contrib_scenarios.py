@@ -12,6 +12,7 @@ before its replay) works on its own scratch copy and checks that copy itself.
 
 from __future__ import annotations
 
+import io
 import shutil
 import sqlite3
 import time
@@ -20,7 +21,9 @@ from pathlib import Path
 
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
+from app import create_app
 from directory.config import Settings
+from directory.private_store import connect_private
 from tests.authtool import add_account, csrf_token, sign_in
 from tests.storecheck import store_digest
 
@@ -30,7 +33,6 @@ MB100K = "x" * 100 * 1024
 
 
 def make_client(db: Path, tmp: Path):
-    from app import create_app
 
     settings = Settings(db=db, cache_dir=tmp / "cache", offline=True, tile_url="", private_db=tmp / "private.db",
                         snapshots_dir=tmp / "snaps", submission_limit="1000 per minute")
@@ -211,7 +213,6 @@ def reject_without_reason(db, tmp):
 
 
 def approve_session_expired(db, tmp):
-    from directory.private_store import connect_private
 
     app, client, settings = make_client(db, tmp)
     cid = _pending(client)
@@ -234,7 +235,6 @@ def approve_csrf_missing(db, tmp):
 
 
 def upload_other_municipality(db, tmp):
-    import io
 
     app, client, settings = make_client(db, tmp)
     sign_in(client, "vilnius")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.authtool import csrf_token
 from tests.contrib_data import VILNIUS_POINT, build_public, copy_store
 from tests.servers import access_lines
 
@@ -54,7 +55,6 @@ def test_past_the_submission_limit_one_address_gets_429_across_4_workers_with_re
 
 
 def test_the_forms_and_open311_share_one_submission_limit(limits_template, settings, make_app):
-    from tests.authtool import csrf_token
 
     copy_store(limits_template, settings.db)
     client = make_app(submission_limit="2 per minute").test_client()

@@ -4,12 +4,14 @@ post, nothing public before approval, attribution by role on /changes and /api/c
 
 from __future__ import annotations
 
+import io
 import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from app import create_app
 from directory.config import Settings
 from tests.authtool import add_account, csrf_token, sign_in
 from tests.contrib_data import KAUNAS, KAUNAS_POINT, VILNIUS, VILNIUS_POINT, build_public, copy_store
@@ -28,7 +30,6 @@ def web_template(tmp_path_factory, shared_data) -> Path:
 @pytest.fixture
 def site(web_template, tmp_path):
     """An app on a copy of the store, with editors of Vilnius and Kaunas."""
-    from app import create_app
 
     db = copy_store(web_template, tmp_path / "atvira.db")
     settings = Settings(db=db, cache_dir=tmp_path / "cache", offline=True, tile_url="", snapshots_dir=tmp_path / "snaps",
@@ -186,17 +187,17 @@ def test_municipal_upload_through_the_web_lists_every_problem_and_refuses_other_
     bad_row = "bad-1,,zoo,54.69,25.28,,,public,,,,,,,,,,\n"
     before = store_digest(site.db)
     resp = editor.post("/moderate/upload", data={"csrf_token": token, "municipality": VILNIUS, "file": (
-        __import__("io").BytesIO((template + kaunas_row + bad_row).encode()), "upload.csv")},
+        io.BytesIO((template + kaunas_row + bad_row).encode()), "upload.csv")},
         content_type="multipart/form-data")
     body = resp.get_data(as_text=True)
     assert resp.status_code == 400
     assert "outside your municipality" in body and "empty name" in body and "unknown value &#39;zoo&#39;" in body
     assert store_digest(site.db) == before
     resp = editor.post("/moderate/upload", data={"csrf_token": token, "municipality": KAUNAS, "file": (
-        __import__("io").BytesIO(template.encode()), "upload.csv")}, content_type="multipart/form-data")
+        io.BytesIO(template.encode()), "upload.csv")}, content_type="multipart/form-data")
     assert resp.status_code == 403 and store_digest(site.db) == before
     resp = editor.post("/moderate/upload", data={"csrf_token": token, "municipality": VILNIUS, "file": (
-        __import__("io").BytesIO(template.encode()), "upload.csv")}, content_type="multipart/form-data")
+        io.BytesIO(template.encode()), "upload.csv")}, content_type="multipart/form-data")
     assert resp.status_code == 200 and "2 added" in resp.get_data(as_text=True)
     change = [c for c in editor.get("/api/changes").get_json()["changes"] if c["source"] == "municipal-upload"]
     assert {c["actor"] for c in change} == {"editor, Vilniaus m. sav."}

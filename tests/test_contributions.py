@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from directory import clock
 from directory import contributions as core
@@ -21,6 +22,7 @@ from directory.errors import Conflict, NotFound
 from directory.private_store import connect_private
 from directory.store import connect
 from ingest.runs import run_osm
+from tests.clitool import make_cli
 from tests.contrib_data import (
     ADMIN,
     EDITOR_KAUNAS,
@@ -268,9 +270,7 @@ def test_contact_emails_are_purged_after_the_retention(env):
 
 
 def test_cli_lists_pending_and_purges(env):
-    from click.testing import CliRunner
 
-    from tests.clitool import make_cli
 
     core.submit(env.private, env.public, baby_room(), locator=env.locator, now=clock.now() - timedelta(days=100))
     envvars = {"ATVIRA_PRIVATE_DB": str(env.settings.private_db_path())}
