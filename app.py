@@ -1,5 +1,7 @@
 """The composition root: the Flask app factory and the `atvira` console entry; nothing else.
 
+It is the one place that hands `ingest` functions to the web layer (the municipal upload).
+
 `create_app` wires the web layer (`directory.web`) to the store; `main` builds the command tree
 (`directory.commands.build_cli`) and hands it this factory for `atvira serve`, so neither layer
 imports the other or this module.
@@ -14,6 +16,7 @@ from flask import Flask
 from directory.commands import build_cli
 from directory.config import Settings
 from directory.web import init_web
+from ingest.runs import run_municipal_upload
 
 ROOT = Path(__file__).resolve().parent
 
@@ -26,7 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    init_web(app, settings)
+    init_web(app, settings, upload_runner=run_municipal_upload)
     return app
 
 

@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, str] = {
     "export": "bench.export",  # whole-dataset CSV/GeoJSON export time and peak RSS vs sqlite3 -csv
     "audit": "bench.audit",    # /audit and /audit/<code> p50 from stored indicators, and the recompute
     "abuse": "bench.abuse",    # plain bbox p99 alone vs beside 8 abusive requests, and the server's peak RSS
+    "moderate": "bench.moderate",  # /moderate p50 with 10,000 pending vs a plain SELECT; submissions per second
 }
 
 

@@ -75,6 +75,8 @@ def _fold(rows: list[sqlite3.Row]) -> dict[str, Any] | None:
         "source_id": last["source_id"],
         "at": last["at"],
         "seq": last["seq"],
+        # who made the last change, as a role ("editor, Vilniaus m. sav."); None for a source's ingest
+        "actor": last["actor"],
         "fields": fields,
     }
 
@@ -106,7 +108,8 @@ def list_changes(conn: sqlite3.Connection, *, since: str | None = None, until: s
     entries = []
     for g in groups:
         rows = conn.execute(
-            "SELECT * FROM changes WHERE facility_id = ? AND seq > ? AND seq <= ? ORDER BY seq",
+            "SELECT c.*, r.actor FROM changes c LEFT JOIN ingest_runs r ON r.id = c.run_id"
+            " WHERE c.facility_id = ? AND c.seq > ? AND c.seq <= ? ORDER BY c.seq",
             (g["facility_id"], lo, hi),
         ).fetchall()
         entry = _fold(rows)

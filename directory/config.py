@@ -62,6 +62,7 @@ class Settings:
     login_limit: str = "10 per minute"  # ATVIRA_LOGIN_LIMIT: login attempts per client address
     submission_limit: str = "20 per hour;5 per minute"  # ATVIRA_SUBMISSION_LIMIT: contributions per client address
     forwarded_allow_ips: str = "127.0.0.1"  # ATVIRA_FORWARDED_ALLOW_IPS: proxies whose X-Forwarded-For names the client ("*": any)
+    contact_retention_days: int = 90  # ATVIRA_CONTACT_RETENTION_DAYS: contributors' optional emails are deleted after this
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -205,7 +205,89 @@ def _is_osm(rec: Mapping[str, Any]) -> bool:
 def merge(records: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Merge the live records of one facility (each a Facility.content() dict, oldest link
     first) into one set of facility values, and list the fields on which the sources disagree.
+
+    A record of the source `contributions` that carries corrections (approved suggestions and
+    editors' edits, see `CORRECTION_KEY`) is not merged like a source: the other records are
+    merged first, then each corrected field is decided by `apply_corrections`. A contributions
+    record without corrections (a place a parent added) is a source like any register.
     """
+    corrections = [r for r in records if r["source"] == CONTRIBUTIONS and (r.get("extra") or {}).get(CORRECTION_KEY)]
+    base = [r for r in records if not (r["source"] == CONTRIBUTIONS and (r.get("extra") or {}).get(CORRECTION_KEY))]
+    if not base:  # every other source is gone: the corrected record describes the place alone
+        base = [{**r, "extra": {k: v for k, v in (r.get("extra") or {}).items() if k != CORRECTION_KEY}}
+                for r in corrections]
+        corrections = []
+    out, conflicts = _merge_sources(base)
+    for rec in corrections:
+        apply_corrections(out, conflicts, rec, base)
+        if rec.get("last_verified") and (out["last_verified"] is None or rec["last_verified"] > out["last_verified"]):
+            out["last_verified"] = rec["last_verified"]
+        if rec.get("licence") and rec["licence"] not in out["licence"].split("; "):
+            out["licence"] = "; ".join(x for x in (out["licence"], rec["licence"]) if x)
+    return out, conflicts
+
+
+# --- corrections (issue 11) ----------------------------------------------------------------
+#
+# An approved correction wins over every other source for the fields it touched, until one of
+# those sources changes its own value for that field; from then on that source's new value is
+# shown and the correction is kept beside it as a conflict. While the correction wins, a source
+# that disagrees is listed as a conflict too (a place reported closed that OpenStreetMap still
+# says is open shows both). docs/contributions.md explains it with examples.
+
+CONTRIBUTIONS = "contributions"
+CORRECTION_KEY = "_corrections"  # in a contributions record's extra: {"touched": {...}, "basis": {...}}
+
+
+def field_value(rec: Mapping[str, Any], fieldname: str) -> Any:
+    """A record's value for a conflict-style field name ("position", "features.wheelchair", "status")."""
+    if fieldname == "position":
+        return None if rec.get("lon") is None else [rec["lon"], rec["lat"]]
+    if fieldname.startswith("features."):
+        return (rec.get("features") or {}).get(fieldname.split(".", 1)[1])
+    value = rec.get(fieldname)
+    return None if value in ("", "unknown") and fieldname in ("sector", "status", "opening_hours", "operator") else value
+
+
+def basis_of(records: list[Mapping[str, Any]], fieldname: str) -> dict[str, Any]:
+    """Each source's value for a field as a correction is made: what "changed again" compares with."""
+    return {f"{r['source']}:{r['source_id']}": field_value(r, fieldname) for r in records if r["source"] != CONTRIBUTIONS}
+
+
+def apply_corrections(out: dict[str, Any], conflicts: list[dict[str, Any]], rec: Mapping[str, Any],
+                      base: list[dict[str, Any]]) -> None:
+    """Decide each field the correction `rec` touched (in place on `out` and `conflicts`)."""
+    meta = rec["extra"][CORRECTION_KEY]
+    mine = f"{rec['source']}:{rec['source_id']}"
+    for fieldname, value in meta.get("touched", {}).items():
+        basis = meta.get("basis", {}).get(fieldname, {})
+        current = {f"{r['source']}:{r['source_id']}": field_value(r, fieldname) for r in base}
+        changed = sorted(k for k, v in current.items() if v != basis.get(k))
+        conflicts[:] = [c for c in conflicts if c["field"] != fieldname]
+        if changed:  # a source said something new since: it is shown, the correction kept beside it
+            chosen = out["features"].get(fieldname[9:]) if fieldname.startswith("features.") else (
+                [out["lon"], out["lat"]] if fieldname == "position" else out.get(fieldname))
+        else:
+            chosen = value
+            if fieldname == "position":
+                out["lon"], out["lat"] = value
+                out["_position_from"] = mine
+            elif fieldname.startswith("features."):
+                if value is None:
+                    out["features"].pop(fieldname[9:], None)
+                else:
+                    out["features"][fieldname[9:]] = value
+            else:
+                out[fieldname] = value
+        values = {k: v for k, v in current.items() if v is not None}
+        values[mine] = value
+        if len({json.dumps(v, sort_keys=True, ensure_ascii=False) for v in values.values()}) > 1:
+            conflicts.append({"field": fieldname, "values": values, "chosen": chosen,
+                              "correction": "superseded" if changed else "kept",
+                              **({"changed_by": changed} if changed else {})})
+
+
+def _merge_sources(records: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     registry = [r for r in records if not _is_osm(r)]
     osm = [r for r in records if _is_osm(r)]
     reg_first, osm_first = registry + osm, osm + registry

@@ -30,6 +30,12 @@ class NotFound(AtviraError):
     status = 404
 
 
+class Conflict(AtviraError):
+    """The request conflicts with the current state (e.g. a contribution already decided)."""
+
+    status = 409
+
+
 class InputError(AtviraError):
     """A source file or payload cannot be read; `where` names the file (and line / element)."""
 

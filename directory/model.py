@@ -40,6 +40,7 @@ FEATURES: dict[str, str] = {
     "seating": "Place to sit",
     "cafe": "Café",
     "open_foyer": "Open to anyone",
+    "pram_access": "Pram access",
 }
 FEATURE_VALUES = ("yes", "limited", "no")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from .audit_report import SORT_KEYS
 from .clusters import LIVE_ROW_CEILING, MAX_CELLS
+from .contributions import CONTRIBUTION_LICENCE, PROBLEMS
 from .model import CATEGORIES, FEATURES, SECTORS, STATUSES
 from .query import NEAR_MAX_M, OPEN_STATES
 
@@ -233,6 +234,81 @@ def _openapi() -> dict[str, Any]:
     }}}
 
 
+def _open311() -> dict[str, Any]:
+    """Open311 GeoReport v2 (directory/web/open311.py): suggestions in the shape municipal systems speak."""
+    codes = ["add_place", *PROBLEMS, "still_here"]
+    err = {"description": "An error in the GeoReport shape", "content": {JSON: {"schema": {
+        "$ref": "#/components/schemas/Open311Errors"}}}}
+    requests_ok = {"description": "Service requests (public fields only; never an email)", "content": {JSON: {
+        "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Open311Request"}}}}}
+    date = {"type": "string", "format": "date-time"}
+    form_fields = {
+        "service_code": {"type": "string", "enum": codes},
+        "lat": {"type": "number", "description": "WGS84 latitude (add_place, moved)"},
+        "long": {"type": "number", "description": "WGS84 longitude (add_place, moved)"},
+        "description": {"type": "string", "maxLength": 2000, "description": "plain text, no HTML"},
+        "email": {"type": "string", "description": "optional contact; never published, deleted after the retention"},
+        "address_id": {"type": "string", "description": "the facility id (alternative to attribute[facility_id])"},
+        "attribute[licence]": {"type": "string", "enum": ["yes"],
+                               "description": f"required: published under {CONTRIBUTION_LICENCE} once approved"},
+        "attribute[facility_id]": STR, "attribute[category]": {"type": "string", "enum": list(CATEGORIES)},
+        "attribute[name]": {"type": "string", "maxLength": 200}, "attribute[opening_hours]": STR,
+    }
+    return {
+        "/open311/v2/services.json": {"get": {
+            "summary": "The kinds of suggestion (GeoReport v2 services)", "operationId": "open311Services",
+            "tags": ["open311"], "responses": {"200": {"description": "Services", "content": {JSON: {"schema": {
+                "type": "array", "items": {"$ref": "#/components/schemas/Open311Service"}}}}}},
+        }},
+        "/open311/v2/services/{service_code}.json": {"get": {
+            "summary": "A service's definition: the attributes it needs", "operationId": "open311Service",
+            "tags": ["open311"],
+            "parameters": [{"name": "service_code", "in": "path", "required": True,
+                            "schema": {"type": "string", "enum": codes}}],
+            "responses": {"200": {"description": "Definition", "content": {JSON: {"schema": {"type": "object"}}}},
+                          "400": err},
+        }},
+        "/open311/v2/requests.json": {
+            "get": {
+                "summary": "Service requests (suggestions), newest first", "operationId": "open311Requests",
+                "tags": ["open311"],
+                "parameters": [
+                    _param("service_request_id", "comma-separated request ids",
+                           {"type": "string", "pattern": r"^\d{1,12}(,\d{1,12}){0,99}$"}),
+                    _param("service_code", "one service code", {"type": "string", "enum": codes}),
+                    _param("status", "open (waiting for an editor) or closed (approved or rejected)",
+                           {"type": "string", "enum": ["open", "closed", "open,closed"]}),
+                    _param("start_date", "requested at or after (ISO 8601)", date),
+                    _param("end_date", "requested at or before (ISO 8601)", date),
+                    _param("limit", "at most this many (default 100)", {"type": "integer", "minimum": 1,
+                                                                       "maximum": 1000}),
+                ],
+                "responses": {"200": requests_ok, "400": err},
+            },
+            "post": {
+                "summary": "Send a suggestion: stored pending until an editor approves it (rate-limited per address)",
+                "operationId": "open311CreateRequest", "tags": ["open311"],
+                "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+                    "type": "object", "required": ["service_code", "attribute[licence]"],
+                    "properties": form_fields}}}},
+                "responses": {
+                    "201": {"description": "Created (pending)", "content": {JSON: {"schema": {"type": "array", "items": {
+                        "type": "object", "properties": {"service_request_id": STR, "service_notice": NSTR,
+                                                         "account_id": NSTR}}}}}},
+                    "400": err, "404": err,
+                    "429": {"description": "Too many submissions from this address; see Retry-After"},
+                },
+            },
+        },
+        "/open311/v2/requests/{service_request_id}.json": {"get": {
+            "summary": "One service request", "operationId": "open311Request", "tags": ["open311"],
+            "parameters": [{"name": "service_request_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "pattern": r"^\d{1,12}$"}}],
+            "responses": {"200": requests_ok, "400": err, "404": err},
+        }},
+    }
+
+
 def _downloads() -> dict[str, Any]:
     media = {"csv": "text/csv", "geojson": GEOJSON, "gpkg": "application/geopackage+sqlite3",
              "sqlite": "application/vnd.sqlite3"}
@@ -258,6 +334,7 @@ def _downloads() -> dict[str, Any]:
 # The documented paths, in the order the document lists them. Add a function to document more.
 PATHS: tuple[Callable[[], dict[str, Any]], ...] = (
     _facilities, _clusters, _facility, _places, _areas, _audit, _changes, _snapshots, _openapi, _downloads,
+    _open311,
 )
 
 
@@ -315,9 +392,26 @@ def _schemas() -> dict[str, Any]:
                             "facility_id": STR, "name": NSTR,
                             "kind": {"type": "string", "enum": ["added", "updated", "removed"]},
                             "source": STR, "source_id": STR, "at": STR, "seq": {"type": "integer"},
+                            "actor": {**NSTR, "description": "who made the change, as a role (e.g. "
+                                      "'public suggestion, approved by editor, Vilniaus m. sav.'); "
+                                      "null for a source's own ingest. Never a name or an email."},
                             "fields": {"type": "object", "additionalProperties": {"type": "object",
                                        "properties": {"old": {}, "new": {}}}}}}},
         }},
+        "Open311Service": {"type": "object", "required": ["service_code", "service_name"], "properties": {
+            "service_code": STR, "service_name": STR, "description": STR, "metadata": {"type": "boolean"},
+            "type": STR, "keywords": STR, "group": STR}},
+        "Open311Request": {"type": "object", "required": [
+            "service_request_id", "status", "service_code", "service_name", "requested_datetime"], "properties": {
+            "service_request_id": STR, "status": {"type": "string", "enum": ["open", "closed"]},
+            "status_notes": NSTR, "service_name": STR, "service_code": STR, "description": NSTR,
+            "agency_responsible": NSTR, "service_notice": NSTR, "requested_datetime": STR,
+            "updated_datetime": NSTR, "expected_datetime": NSTR, "address": NSTR, "address_id": NSTR,
+            "zipcode": NSTR, "lat": {"type": "number", "nullable": True}, "long": {"type": "number", "nullable": True},
+            "media_url": NSTR}},
+        "Open311Errors": {"type": "array", "items": {"type": "object", "required": ["code", "description"],
+                                                      "properties": {"code": {"type": "integer"},
+                                                                     "description": STR}}},
         "SnapshotList": {"type": "object", "required": ["snapshots"], "properties": {"snapshots": {"type": "array",
             "items": {"type": "object", "required": ["id", "created_at", "last_seq"], "properties": {
                 "id": {"type": "integer"}, "created_at": STR, "run_id": {"type": "integer", "nullable": True},

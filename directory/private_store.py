@@ -43,6 +43,30 @@ PRIVATE_MIGRATIONS: list[str] = [
     CREATE INDEX sessions_user ON sessions(user_id);
     CREATE INDEX sessions_expires ON sessions(expires_at);
     """,
+    # 2 (issue 11, contributions): pending suggestions (directory.contributions), each with an
+    # optional contact email that is never published and is purged after the retention.
+    """
+    CREATE TABLE contributions (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('add_place', 'report_problem', 'still_here')),
+        problem TEXT,                       -- report_problem: closed | moved | wrong_hours | feature_wrong | not_accessible
+        facility_id TEXT,                   -- the facility concerned (add_place: the one created on approval)
+        municipality_code TEXT,             -- scopes the moderation queue to an editor's municipalities
+        proposed TEXT NOT NULL,             -- JSON: field -> proposed value ("position", "features.wheelchair" ...)
+        note TEXT NOT NULL DEFAULT '',
+        email TEXT,                         -- optional contact: never published; purged after the retention
+        via TEXT NOT NULL DEFAULT 'form',   -- form | open311
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'rejected')),
+        decided_at TEXT,
+        decided_by TEXT,                    -- a role ("editor, Vilniaus m. sav."), never a login
+        reason TEXT,                        -- why it was rejected (public in Open311 status_notes)
+        run_id INTEGER                      -- the public store's ingest run that applied it
+    );
+    CREATE INDEX contributions_queue ON contributions(status, municipality_code, id);
+    CREATE INDEX contributions_status ON contributions(status, id);  -- an admin's queue, Open311
+    CREATE INDEX contributions_created ON contributions(created_at) WHERE email IS NOT NULL;
+    """,
 ]
 
 PRIVATE_SCHEMA_VERSION = len(PRIVATE_MIGRATIONS)

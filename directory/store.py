@@ -300,6 +300,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (key, place_id)
     ) WITHOUT ROWID;
     """,
+    # (issue 11, contributions) who made a run, as a role ("editor, Vilniaus m. sav.", "public
+    # suggestion, approved by editor, ..."): shown on /changes. Never a name or an email. NULL for
+    # source ingests (the source is the actor).
+    """
+    ALTER TABLE ingest_runs ADD COLUMN actor TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

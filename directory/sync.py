@@ -154,11 +154,14 @@ def apply_records(
     matcher: Matcher | None = None,
     now: str | None = None,
     progress: Callable[[int], None] | None = None,
+    actor: str | None = None,
 ) -> IngestReport:
     """Upsert `records` as the complete content of `source` within `scope`.
 
     full=True: records of this source and scope that the run did not see (and did not reject)
     are marked removed. Rejected records keep whatever the store had for them.
+    `actor`: who made the run, as a role (contributions: "editor, Vilniaus m. sav."), kept on
+    the run and shown with its changes; never a name or an email.
     """
     now = now or utcnow()
     report = IngestReport(source=source, scope=scope)
@@ -166,8 +169,8 @@ def apply_records(
     try:
         with transaction(conn):
             cur = conn.execute(
-                "INSERT INTO ingest_runs(source, scope, started_at, status) VALUES (?, ?, ?, 'running')",
-                (source, scope, now),
+                "INSERT INTO ingest_runs(source, scope, started_at, status, actor) VALUES (?, ?, ?, 'running', ?)",
+                (source, scope, now, actor),
             )
             run_id = report.run_id = cur.lastrowid
             for n, rec in enumerate(records, 1):

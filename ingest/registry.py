@@ -357,6 +357,7 @@ def run_registry(
     fetched_at: str,
     scope: str | None = None,
     session: Any = None,
+    actor: str | None = None,
 ) -> tuple[IngestReport, Conversion]:
     """Ingest one source: its FILEs (together, one run) or, with none, a live Spinta fetch.
 
@@ -385,6 +386,31 @@ def run_registry(
             conv.records.append(Rejection(p.where, f"{p.field}: {p.message}", p.where))
     report = apply_records(
         conn, conv.records, source=mapping.name, scope=scope or "full", locator=locator,
-        matcher=make_matcher(thresholds_from(settings)),
+        matcher=make_matcher(thresholds_from(settings)), actor=actor,
     )
     return report, conv
+
+
+def check_municipality(files: list[Path], mapping: Mapping, *, locator: Locator, codes: Iterable[str],
+                       limit: int) -> list[Problem]:
+    """Every row of a web upload that is not inside `codes` (an editor's municipality), plus
+    every problem the strict conversion finds: all listed before anything is written."""
+    allowed = set(codes)
+    problems: list[Problem] = []
+    for path in files:
+        check_size(path, limit=limit)
+        for row in file_rows(path, mapping):
+            conv = rows_to_records([row], mapping, locator=locator)
+            problems.extend(conv.problems)
+            for rec in conv.records:
+                if not isinstance(rec, Facility):
+                    continue
+                if rec.lon is None:
+                    problems.append(Problem(row.where, "position", "no position: cannot tell that it is in your"
+                                                                   " municipality"))
+                    continue
+                code = locator.locate(rec.lon, rec.lat)[0]
+                if code not in allowed:
+                    problems.append(Problem(row.where, "position", f"point (lon {rec.lon:.6f}, lat {rec.lat:.6f})"
+                                            f" is outside your municipality ({', '.join(sorted(allowed))})"))
+    return problems

@@ -30,7 +30,7 @@ from . import http, osm, overpass
 from . import places as place_files
 from .areas import fetch_areas, read_areas, read_outline
 from .mapping import Mapping, load_mapping
-from .registry import Conversion, run_registry
+from .registry import Conversion, UploadRefused, check_municipality, run_registry
 
 
 @dataclass
@@ -140,6 +140,26 @@ def run_registry_files(
     if locator.is_empty:
         result.notes.append("no areas loaded, so points are not checked against them (`atvira areas load`)")
     return _finish(conn, result, settings, derive)
+
+
+def run_municipal_upload(conn: sqlite3.Connection, path: Path, *, settings: Settings, municipality: str,
+                         actor: str, derive: bool = True) -> RunResult:
+    """An editor's upload of the municipal template through the web, for one municipality.
+
+    The same strict validation as `atvira ingest registry municipal-upload`, and every row must lie
+    in `municipality`; every problem is listed (UploadRefused) before anything is written. The run's
+    scope is the municipality, so a later upload replaces that municipality's earlier one only.
+    The web layer receives this function from app.py (directory never imports ingest).
+    """
+    mapping = load_mapping("municipal-upload")
+    locator = areas_store.load_locator(conn)
+    problems = check_municipality([path], mapping, locator=locator, codes=[municipality],
+                                  limit=settings.max_upload_bytes)
+    if problems:
+        raise UploadRefused(problems, where=path.name)
+    report, conv = run_registry(conn, mapping, [path], settings=settings, locator=locator,
+                                fetched_at=clock.stamp(), scope=f"municipality:{municipality}", actor=actor)
+    return _finish(conn, RunResult(reports=[report], conversion=conv), settings, derive)
 
 
 @dataclass

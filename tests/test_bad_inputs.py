@@ -28,6 +28,7 @@ from click.testing import CliRunner
 from directory.config import Settings
 from tests.auth_scenarios import run_auth
 from tests.conftest import SHARED_DATA
+from tests.contrib_scenarios import run_contribution
 from tests.storecheck import store_digest
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
@@ -192,6 +193,7 @@ RUNNERS: dict[str, Callable[[dict, Env], None]] = {
     "registry_file": run_registry_file,
     "download": run_download,
     "auth": lambda case, env: run_auth(case, env.db, env.tmp),
+    "contribution": lambda case, env: run_contribution(case, env.db, env.tmp),
 }
 
 

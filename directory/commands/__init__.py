@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING
 import click
 
 from ..config import Settings
-from . import audit, ingest, map, opendata, serve, setup, users  # modules, not their commands: no name shadows a module
+from . import (  # modules, not their commands: no name shadows a module
+    audit,
+    contributions,
+    ingest,
+    map,
+    opendata,
+    serve,
+    setup,
+    users,
+)
 from .base import AtviraGroup
 
 if TYPE_CHECKING:  # the app's type only: commands never import the web layer
@@ -33,6 +42,6 @@ def build_cli(*, app_factory: Callable[[Settings], Flask]) -> click.Group:
 
     for command in (serve.init, serve.make_serve(app_factory), serve.status, ingest.ingest, ingest.areas,
                     ingest.sources, audit.audit, setup.setup, map.map_group, opendata.export, opendata.snapshots_cli,
-                    users.users):
+                    users.users, contributions.contributions):
         cli.add_command(command)
     return cli

@@ -95,7 +95,8 @@ def snapshots_changes(cfg: Settings, since: str | None, until: str | None, as_js
             if as_json:
                 click.echo(json.dumps(c, ensure_ascii=False))
                 continue
-            click.echo(f"{c['kind']:<8} {c['facility_id']}  {c['name'] or ''}")
+            by = f"  [{c['actor']}]" if c.get("actor") else ""
+            click.echo(f"{c['kind']:<8} {c['facility_id']}  {c['name'] or ''}{by}")
             if c["kind"] != "added":
                 for name, v in c["fields"].items():
                     click.echo(f"           {name}: {v['old']!r} -> {v['new']!r}")

@@ -11,9 +11,10 @@ from flask_babel import get_locale, gettext
 from ..config import Settings
 from ..db import ReaderPool
 from ..errors import AtviraError, NotFound
-from . import api, audit, opendata, pages
-from .auth import init_auth
+from . import api, audit, open311, opendata, pages
+from .auth import csrf, init_auth
 from .context import wants_json
+from .contribute import UploadRunner, init_contribute
 from .costs import init_costs
 from .errorpages import error_texts
 from .httpcache import init_http_cache
@@ -22,9 +23,12 @@ from .limits import init_limits
 from .security import init_security
 
 
-def init_web(app: Flask, settings: Settings) -> None:
+def init_web(app: Flask, settings: Settings, *, upload_runner: UploadRunner | None = None) -> None:
     """Settings, the per-thread read-only store handles, i18n, security and cache headers, the
-    blueprints, and one error handler for the whole AtviraError hierarchy."""
+    blueprints, and one error handler for the whole AtviraError hierarchy.
+
+    `upload_runner` runs an editor's municipal upload (app.py passes
+    `ingest.runs.run_municipal_upload`: directory never imports ingest)."""
     app.config["ATVIRA"] = settings
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -44,6 +48,11 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(opendata.bp)
+    init_contribute(app, upload_runner=upload_runner)
+    app.register_blueprint(open311.bp)
+    # Open311 clients are machines without a browser session: no CSRF token to carry. The POST
+    # is rate-limited like the forms and validated by the same core.
+    csrf.exempt(open311.bp)
 
     @app.errorhandler(AtviraError)
     def handle_atvira_error(exc: AtviraError):

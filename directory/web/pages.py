@@ -16,9 +16,11 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import escape
 
 from .. import hours as hours_mod
+from ..accounts import can_edit
 from ..config import DEFAULT_TILE_ATTRIBUTION, Settings
 from ..errors import NotFound
 from ..store import get_facility, get_meta
+from .auth import current_user
 from .context import external_url, reader
 from .i18n import plural_forms, translated_or_marked
 from .security import add_nonces
@@ -52,6 +54,7 @@ FEATURE_LABELS = {
     "seating": _l("Place to sit"),
     "cafe": _l("Café"),
     "open_foyer": _l("Open to anyone"),
+    "pram_access": _l("Pram access"),
 }
 # The features a parent filters by (the rest show on the detail page).
 PARENT_FEATURES = ("changing_table", "feeding_room", "free", "wheelchair", "play_corner")
@@ -313,16 +316,8 @@ def facility(facility_id: str) -> str:
         sector_labels=SECTOR_LABELS, status_labels=STATUS_LABELS,
         capacity=format_decimal(capacity) if isinstance(capacity, (int, float)) else None,
         attribution=data_attribution(reader()), canonical=url,
+        editable=can_edit(current_user(), fac.get("municipality_code")),
     )
-
-
-@bp.get("/facility/<facility_id>/report")
-def report(facility_id: str) -> str:
-    """Where "report a problem" leads; the form itself comes later (it says so)."""
-    fac = get_facility(reader(), facility_id)
-    if fac is None:
-        raise NotFound(gettext("No facility with id %(id)s", id=facility_id[:80]), where="id")
-    return render_template("report.html", fac=fac)
 
 
 # --- the icon ---------------------------------------------------------------------------------
