@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .areas import Area, AreaLocator
+from .features import refresh_ready_rids
 from .store import transaction
 
 _COLUMNS = ("code", "level", "name", "parent_code", "county", "population", "geometry",
@@ -56,6 +57,7 @@ def relocate_facilities(conn: sqlite3.Connection, locator: AreaLocator, *, batch
             if (m, e) != (r["municipality_code"], r["eldership_code"])
         ]
         conn.executemany("UPDATE facilities SET municipality_code = ?, eldership_code = ? WHERE rid = ?", updates)
+        refresh_ready_rids(conn, [u[2] for u in updates])  # the feature text carries the codes
         changed += len(updates)
 
 

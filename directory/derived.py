@@ -24,6 +24,7 @@ from typing import Any
 from . import audit, clock
 from .clusters import refresh_map_data
 from .config import Settings
+from .features import READY_VERSION, refresh_ready
 from .snapshots import create_snapshot, last_seq
 from .store import get_meta, refresh_extent, set_meta, transaction
 
@@ -99,6 +100,14 @@ def refresh_derived(conn: sqlite3.Connection, settings: Settings, *, today: date
     seq = last_seq(conn)
     report = DerivedReport(seq=seq)
     keys = state(conn)
+    if keys.get("ready") != READY_VERSION:
+        # rows written before the ready feature text existed, or by a different feature SQL
+        started = time.perf_counter()
+        with transaction(conn):
+            refresh_ready(conn)
+            keys["ready"] = READY_VERSION
+            set_meta(conn, META_KEY, keys)
+        report.done["ready features"] = time.perf_counter() - started
     if keys.get("map") != seq or "map" in force:
         started = time.perf_counter()
         with transaction(conn):

@@ -8,7 +8,10 @@ inside SQLite means a page costs little more than the query itself: Python only 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sqlite3
+from collections.abc import Iterable
 
 # A facility's RFC 7946 geometry (lon, lat), or null for a place without a map position.
 GEOMETRY_SQL = """CASE WHEN f.lon IS NULL THEN NULL
@@ -57,12 +60,16 @@ EXPORT_PROPERTIES = ("id", "name", "categories", "features", "address", "opening
                      "last_verified", "fetched_at", "updated_at")
 
 
-def feature_sql(properties: tuple[str, ...] = LIST_PROPERTIES) -> str:
-    """SQL for one RFC 7946 Feature of row `f`, carrying `properties` in that order."""
-    unknown = [p for p in properties if p not in PROPERTY_SQL]
+def feature_sql(properties: tuple[str, ...] = LIST_PROPERTIES, *, overrides: dict[str, str] | None = None) -> str:
+    """SQL for one RFC 7946 Feature of row `f`, carrying `properties` in that order.
+
+    `overrides` replaces some properties' SQL (the ready features put a marker where the
+    time-dependent open_state goes)."""
+    sql = {**PROPERTY_SQL, **(overrides or {})}
+    unknown = [p for p in properties if p not in sql]
     if unknown:
         raise ValueError(f"no SQL for feature properties {unknown}")
-    props = ",\n        ".join(f"'{p}', {PROPERTY_SQL[p]}" for p in properties)
+    props = ",\n        ".join(f"'{p}', {sql[p]}" for p in properties)
     return f"""json_object(
     'type', 'Feature',
     'id', f.id,
@@ -73,19 +80,88 @@ def feature_sql(properties: tuple[str, ...] = LIST_PROPERTIES) -> str:
 )"""
 
 
+# --- ready features -----------------------------------------------------------------------
+# The map/list feature of every facility is kept ready in the store (facilities.feature_head and
+# feature_tail: the JSON text before and after the open_state value), written whenever the
+# facility changes (directory.sync, directory.areas_store). A page is then a concatenation of
+# ready text inside SQLite: head || '"open"' || tail. open_state is the only time-dependent
+# property, so it is the only gap. The text is exactly what feature_sql(MAP_PROPERTIES) gives.
+
+OPEN_MARKER = "@open_state@"
+_OPEN_KEY = '"open_state":'
+_MARKED = f'{_OPEN_KEY}"{OPEN_MARKER}"'
+_READY_SQL = feature_sql(MAP_PROPERTIES, overrides={"open_state": f"'{OPEN_MARKER}'"})
+# Which code wrote the ready text: a changed feature SQL makes derived.refresh_derived rewrite
+# every row (until then, rows fall back to the SQL builder only where the text is NULL).
+READY_VERSION = hashlib.sha256(_READY_SQL.encode()).hexdigest()[:16]
+
+# Inside a JSON string a quote is always escaped, so `"open_state":"@open_state@"` with bare
+# quotes can only be the property itself; instr finds it.
+_SET_READY = f"""UPDATE facilities SET
+    feature_head = substr(x.j, 1, instr(x.j, '{_MARKED}') + {len(_OPEN_KEY) - 1}),
+    feature_tail = substr(x.j, instr(x.j, '{_MARKED}') + {len(_MARKED)})
+FROM (SELECT f.rid AS frid, {_READY_SQL} AS j FROM facilities f WHERE {{where}}) AS x
+WHERE facilities.rid = x.frid"""
+
+
+def refresh_ready(conn: sqlite3.Connection, facility_ids: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
+    """Rewrite the ready feature text of these facilities (None: of every facility).
+
+    Called inside the writer's transaction by whatever changed the rows; returns rows written."""
+    if facility_ids is None:
+        return conn.execute(_SET_READY.format(where="1")).rowcount
+    ids = list(dict.fromkeys(facility_ids))
+    done = 0
+    for i in range(0, len(ids), chunk):
+        part = ids[i:i + chunk]
+        done += conn.execute(
+            _SET_READY.format(where="f.id IN (SELECT value FROM json_each(?))"), (json.dumps(part),)).rowcount
+    return done
+
+
+def refresh_ready_rids(conn: sqlite3.Connection, rids: Iterable[int], *, chunk: int = 5000) -> int:
+    """The same, by internal row id (for writers that walk rids, e.g. re-placing areas)."""
+    rids = list(rids)
+    done = 0
+    for i in range(0, len(rids), chunk):
+        done += conn.execute(_SET_READY.format(where="f.rid IN (SELECT value FROM json_each(?))"),
+                             (json.dumps(rids[i:i + chunk]),)).rowcount
+    return done
+
+
+def page_feature_sql(fallback_sql: str) -> str:
+    """SQL for a row's map feature from its ready text and the temp state table `s`
+    (directory.open_now) joined on its hours; `fallback_sql` where the text is missing.
+
+    A row without hours costs nothing ('unknown' is constant); a row whose hours string the
+    state table does not hold calls atvira_open_state (register_hours) for it."""
+    return (
+        f"CASE WHEN f.feature_head IS NULL THEN {fallback_sql} ELSE f.feature_head"
+        " || CASE WHEN f.opening_hours IS NULL THEN '\"unknown\"'"
+        " ELSE coalesce(s.state, json_quote(atvira_open_state(f.opening_hours))) END"
+        " || f.feature_tail END"
+    )
+
+
 def feature_collection(features: list[str], *, next_url: str | None, truncated: bool | None = None) -> str:
     """Join pre-rendered features into an RFC 7946 FeatureCollection (no CRS member).
 
     `truncated` says more rows matched than were returned (with or without a `next` link)."""
+    return feature_collection_joined(",".join(features), len(features), next_url=next_url, truncated=truncated)
+
+
+def feature_collection_joined(features: str, count: int, *, next_url: str | None,
+                              truncated: bool | None = None) -> str:
+    """feature_collection for features already joined with ',' (by SQLite's group_concat)."""
     links = f',"links":[{{"rel":"next","href":{json.dumps(next_url)}}}]' if next_url else ',"links":[]'
     nxt = f',"next":{json.dumps(next_url)}' if next_url else ',"next":null'
     return (
         '{"type":"FeatureCollection","numberReturned":'
-        + str(len(features))
+        + str(count)
         + nxt
         + f',"truncated":{"true" if (truncated if truncated is not None else bool(next_url)) else "false"}'
         + links
         + ',"features":['
-        + ",".join(features)
+        + features
         + "]}"
     )

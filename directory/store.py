@@ -273,6 +273,13 @@ MIGRATIONS: list[str] = [
     -- Exports list a facility's source records in (source, source_id) order without a sort per row.
     CREATE INDEX source_records_facility_order ON source_records(facility_id, source, source_id);
     """,
+    # (issue 13, the fast path) each facility's map feature kept ready as JSON text, split at the
+    # time-dependent open_state value (directory.features.refresh_ready writes it when the
+    # facility changes; derived.refresh_derived fills rows written before this migration).
+    """
+    ALTER TABLE facilities ADD COLUMN feature_head TEXT;
+    ALTER TABLE facilities ADD COLUMN feature_tail TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from . import clock
 from .conflate import merge
+from .features import refresh_ready
 from .model import Facility, Rejection, make_facility_id, validate
 from .store import transaction
 
@@ -167,6 +168,7 @@ def apply_records(
                 (source, scope, now),
             )
             run_id = report.run_id = cur.lastrowid
+            seq_before = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
             for n, rec in enumerate(records, 1):
                 if progress is not None and n % 10_000 == 0:
                     progress(n)
@@ -192,6 +194,7 @@ def apply_records(
             if full:
                 _sweep(conn, source=source, scope=scope, seen=seen, run_id=run_id, now=now, report=report,
                        locator=locator)
+            _refresh_changed(conn, seq_before=seq_before)
             conn.execute(
                 "UPDATE ingest_runs SET finished_at = ?, status = 'ok', counts = ?, rejections = ? WHERE id = ?",
                 (
@@ -205,6 +208,15 @@ def apply_records(
         record_failed_run(conn, source=source, scope=scope, now=now, message=str(exc))
         raise
     return report
+
+
+def _refresh_changed(conn: sqlite3.Connection, *, seq_before: int) -> None:
+    """Rewrite what is kept ready per facility (the map feature text) for every facility this
+    run changed: the change log since `seq_before` names them all, so one batched statement
+    does it, whatever path (add, update, merge, sweep) changed the row."""
+    changed = [r[0] for r in conn.execute("SELECT DISTINCT facility_id FROM changes WHERE seq > ?", (seq_before,))]
+    if changed:
+        refresh_ready(conn, changed)
 
 
 def record_failed_run(conn: sqlite3.Connection, *, source: str, scope: str, message: str,

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from .. import areas_store, clusters, places, search
 from ..errors import BadRequest, NotFound
-from ..features import feature_collection
+from ..features import feature_collection, feature_collection_joined
 from ..query import parse_query
 from ..store import get_facility
 from .context import next_link, reader, settings
@@ -27,9 +27,9 @@ def facilities() -> Response:
     if query.near is not None:  # nearest first: one page, no cursor
         features, more = search.query_near(reader(), query)
         return Response(feature_collection(features, next_url=None, truncated=more), mimetype=GEOJSON)
-    features, next_after = search.query_features(reader(), query)
+    text, count, next_after = search.query_page(reader(), query)
     next_url = next_link(after=next_after) if next_after is not None else None
-    body = feature_collection(features, next_url=next_url)
+    body = feature_collection_joined(text, count, next_url=next_url)
     return Response(body, mimetype=GEOJSON)
 
 
