@@ -140,11 +140,19 @@ def unresolved_conflicts_sql(conn: sqlite3.Connection) -> str | None:
 # --- the recompute -------------------------------------------------------------------------
 
 
-def recompute(conn: sqlite3.Connection, *, today: date | None = None) -> dict[str, Any]:
+def recompute(conn: sqlite3.Connection, *, today: date | None = None,
+              municipalities: set[str] | None = None) -> dict[str, Any]:
     """Recompute every stored audit figure in one transaction; returns a summary (with timings).
 
     `today` fixes the 12-month staleness cut-off (tests pass it; default: the current date).
     Without areas the tables are emptied: there is nothing to divide by.
+
+    `municipalities` (incremental, derived.refresh_derived): only these municipalities'
+    facilities changed since the last recompute with the same areas and date, so only their
+    per-facility rows are read again; the country row moves by their difference, and the
+    indicators are re-derived from the stored per-(municipality, eldership, category) counts.
+    Every code must be a loaded municipality (the caller checks; otherwise it recomputes whole).
+    The result equals a whole recompute.
     """
     today = today or clock.now().date()
     started = time.perf_counter()
@@ -154,13 +162,13 @@ def recompute(conn: sqlite3.Connection, *, today: date | None = None) -> dict[st
         shapes = _refresh_shapes(conn)
         timings["shapes"] = time.perf_counter() - t
         t = time.perf_counter()
-        _indicators(conn)
+        _indicators(conn, municipalities)
         timings["indicators"] = time.perf_counter() - t
         t = time.perf_counter()
-        _checklist(conn)
+        _checklist(conn, municipalities)
         timings["checklist"] = time.perf_counter() - t
         t = time.perf_counter()
-        tracked = _quality(conn, cutoff=(today - timedelta(days=STALE_DAYS)).isoformat())
+        tracked = _quality(conn, cutoff=(today - timedelta(days=STALE_DAYS)).isoformat(), munis=municipalities)
         timings["quality"] = time.perf_counter() - t
         summary = {
             "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -170,6 +178,7 @@ def recompute(conn: sqlite3.Connection, *, today: date | None = None) -> dict[st
             "institutions": conn.execute("SELECT count(*) FROM audit_institutions").fetchone()[0],
             "conflicts_tracked": tracked,
             "shapes_refreshed": shapes,
+            "municipalities_recomputed": None if municipalities is None else len(municipalities),
             "seconds": round(time.perf_counter() - started, 3),
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
@@ -207,30 +216,45 @@ def _refresh_shapes(conn: sqlite3.Connection) -> bool:
     return True
 
 
-def _indicators(conn: sqlite3.Connection) -> None:
+def _only(munis: set[str] | None, column: str) -> tuple[str, dict[str, Any]]:
+    """SQL restricting `column` to the municipalities (nothing when None: every one)."""
+    if munis is None:
+        return "", {}
+    return f" AND {column} IN (SELECT value FROM json_each(:munis))", {"munis": json.dumps(sorted(munis))}
+
+
+def _indicators(conn: sqlite3.Connection, changed_munis: set[str] | None = None) -> None:
     """Counts by (municipality, eldership, category) in one pass, then the derived figures.
 
-    The pass over the facilities is one SQL GROUP BY; what follows works on a few thousand
-    aggregated rows (60 municipalities and 554 elderships times the categories).
+    The pass over the facilities is one SQL GROUP BY, kept in audit_counts (so an incremental
+    run re-reads only the changed municipalities' facilities); what follows works on a few
+    thousand aggregated rows (60 municipalities and 554 elderships times the categories).
     """
-    conn.execute("DELETE FROM audit_indicators")
     childcare = ", ".join(f"'{c}'" for c in CHILDCARE_CATEGORIES)
     cap = "CAST(json_extract(f.extra, '$.capacity') AS INTEGER)"
     kids = "CAST(json_extract(f.extra, '$.children') AS INTEGER)"
-    counts = conn.execute(f"""
+    restrict, params = _only(changed_munis, "f.municipality_code")
+    conn.execute("DELETE FROM audit_counts WHERE 1" + _only(changed_munis, "m")[0], params)
+    conn.execute(f"""
+        INSERT INTO audit_counts(m, e, cat, n, capacity, capacity_n, enrolled, capacity_enrolled)
         SELECT f.municipality_code AS m, f.eldership_code AS e, j.value AS cat, count(*) AS n,
                sum(CASE WHEN j.value IN ({childcare}) THEN {cap} END) AS capacity,
                sum(CASE WHEN j.value IN ({childcare}) AND {cap} IS NOT NULL THEN 1 ELSE 0 END) AS capacity_n,
                sum(CASE WHEN j.value IN ({childcare}) AND {cap} IS NOT NULL THEN {kids} END) AS enrolled,
                sum(CASE WHEN j.value IN ({childcare}) AND {kids} IS NOT NULL THEN {cap} END) AS capacity_enrolled
         FROM facilities f, json_each(f.categories) j
-        WHERE {LIVE} AND f.municipality_code IS NOT NULL
+        WHERE {LIVE} AND f.municipality_code IS NOT NULL{restrict}
         GROUP BY f.municipality_code, f.eldership_code, j.value
-    """).fetchall()
-    areas = conn.execute("SELECT code, level, parent_code, county, population FROM areas").fetchall()
+    """, params)
+    counts = conn.execute("SELECT m, e, cat, n, capacity, capacity_n, enrolled, capacity_enrolled"
+                          " FROM audit_counts ORDER BY m, e, cat").fetchall()
+    # plain dicts: the loops below read these rows some 10^4 times (sqlite3.Row look-ups by name
+    # were most of the indicators' time)
+    areas = [dict(r) for r in conn.execute("SELECT code, level, parent_code, county, population FROM areas")]
     munis = {a["code"]: a for a in areas if a["level"] == "municipality"}
     elds = {a["code"]: a for a in areas if a["level"] == "eldership"}
     if not munis:
+        conn.execute("DELETE FROM audit_indicators")
         return
     empty = {"n": 0, "capacity": None, "capacity_n": 0, "enrolled": None, "capacity_enrolled": None}
     by_eld: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: dict(empty))
@@ -276,10 +300,21 @@ def _indicators(conn: sqlite3.Connection) -> None:
             agg["median_per_10k"] = median
             rows.append(agg)
     columns = [c for c in rows[0] if not c.startswith("_")]
+    values = [tuple(r[c] for c in columns) for r in rows]
+    if changed_munis is None:
+        conn.execute("DELETE FROM audit_indicators")
+    else:
+        # a few municipalities changed: write only the rows whose figures moved (their own,
+        # their elderships', county and country, and ranks/medians that shifted)
+        stored = {tuple(r[:3]): tuple(r) for r in conn.execute(f"SELECT {', '.join(columns)} FROM audit_indicators")}
+        fresh = {v[:3] for v in values}
+        gone = [k for k in stored if k not in fresh]
+        conn.executemany("DELETE FROM audit_indicators WHERE level = ? AND code = ? AND category = ?", gone)
+        values = [v for v in values if stored.get(v[:3]) != v]
+        conn.executemany("DELETE FROM audit_indicators WHERE level = ? AND code = ? AND category = ?",
+                         [v[:3] for v in values if v[:3] in stored])
     conn.executemany(
-        f"INSERT INTO audit_indicators({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-        [tuple(r[c] for c in columns) for r in rows],
-    )
+        f"INSERT INTO audit_indicators({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)
 
 
 def _add(acc: dict[str, Any], r: sqlite3.Row) -> None:
@@ -347,10 +382,10 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(known) if known else None
 
 
-def _checklist(conn: sqlite3.Connection) -> None:
+def _checklist(conn: sqlite3.Connection, munis: set[str] | None = None) -> None:
     """Every public institution's points (one INSERT ... SELECT), then per-municipality sums."""
-    conn.execute("DELETE FROM audit_institutions")
-    conn.execute("DELETE FROM audit_checklist")
+    restrict, params = _only(munis, "f.municipality_code")
+    conn.execute("DELETE FROM audit_institutions WHERE 1" + _only(munis, "municipality_code")[0], params)
     point_sql = ",\n".join(f"{sql} AS {key}" for key, (_, _, sql) in CHECKLIST.items())
     yes = " + ".join(f"({k} = 'yes')" for k in POINTS)
     known = " + ".join(f"({k} != 'unknown')" for k in POINTS)
@@ -364,7 +399,7 @@ def _checklist(conn: sqlite3.Connection) -> None:
             SELECT f.id, f.municipality_code, f.eldership_code, f.name, f.categories, f.sector,
                    f.opening_hours, {extracted}
             FROM facilities f
-            WHERE {LIVE} AND f.municipality_code IS NOT NULL AND {institution_predicate('f')}),
+            WHERE {LIVE} AND f.municipality_code IS NOT NULL AND {institution_predicate('f')}{restrict}),
         points AS MATERIALIZED (
             SELECT id, municipality_code, eldership_code, name, categories, sector, {point_sql} FROM raw),
         counted AS MATERIALIZED (
@@ -372,41 +407,88 @@ def _checklist(conn: sqlite3.Connection) -> None:
         SELECT id, municipality_code, eldership_code, name, categories, sector, {', '.join(POINTS)},
                yes, known, CASE WHEN known > 0 THEN 1.0 * yes / known END, yes = {len(POINTS)}
         FROM counted
-    """)
+    """, params)
     per_point = ", ".join(
         f"sum({k} = 'yes'), sum({k} = 'no'), sum({k} = 'unknown')" for k in POINTS)
     sql = (f"SELECT {{group}} AS code, count(*), total(yes), total(known), total(meets_all), {per_point}"
            f" FROM audit_institutions {{tail}}")
-    munis = [r[0] for r in conn.execute("SELECT code FROM areas WHERE level = 'municipality'")]
-    found = {r[0]: r for r in conn.execute(sql.format(group="municipality_code", tail="GROUP BY municipality_code"))}
-    country = conn.execute(sql.format(group="'LT'", tail="")).fetchone()
+    codes = [r[0] for r in conn.execute("SELECT code FROM areas WHERE level = 'municipality'")]
+    sums = {r[0]: _checklist_sums(r) for r in conn.execute(
+        sql.format(group="municipality_code", tail="WHERE 1" + _only(munis, "municipality_code")[0]
+                   + " GROUP BY municipality_code"), params)}
+    if munis is None:
+        country = _checklist_sums(conn.execute(sql.format(group="'LT'", tail="")).fetchone())
+    else:  # the country moves by the changed municipalities' difference (integer sums: exact)
+        stored = {r[0]: r for r in conn.execute(
+            "SELECT code, institutions, yes_points, known_points, meets_all, points FROM audit_checklist"
+            " WHERE code = 'LT' OR code IN (SELECT value FROM json_each(:munis))", params)}
+        country = _stored_checklist(stored.get("LT"))
+        for code in munis:
+            country = _sum_checklist(country, _stored_checklist(stored.get(code)), -1)
+            country = _sum_checklist(country, sums.get(code), 1)
+        codes = sorted(munis)
+        conn.execute("DELETE FROM audit_checklist WHERE code = 'LT'" + _only(munis, "code")[0].replace(" AND", " OR"),
+                     params)
+    if munis is None:
+        conn.execute("DELETE FROM audit_checklist")
     rows = []
-    for code in [*munis, "LT"]:
-        r = country if code == "LT" else found.get(code)
-        n = r[1] if r else 0
-        yes_points, known_points, meets = (int(r[2]), int(r[3]), int(r[4])) if r and n else (0, 0, 0)
-        points = {}
-        for i, key in enumerate(POINTS):
-            base = 5 + 3 * i
-            points[key] = {"yes": (r[base] or 0) if r else 0, "no": (r[base + 1] or 0) if r else 0,
-                           "unknown": (r[base + 2] or 0) if r else 0}
+    for code in [*codes, "LT"]:
+        n, yes_points, known_points, meets, points = (country if code == "LT" else sums.get(code)) or _NO_CHECKLIST
         rows.append((code, n, yes_points, known_points, _ratio(yes_points, known_points),
                      _ratio(known_points, n * len(POINTS)), meets, json.dumps(points)))
     conn.executemany("INSERT INTO audit_checklist VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
-def _quality(conn: sqlite3.Connection, *, cutoff: str) -> bool:
+# (institutions, yes points, known points, meeting all, {point: {yes, no, unknown}}) of an area
+ChecklistSums = tuple[int, int, int, int, dict[str, dict[str, int]]]
+_NO_CHECKLIST: ChecklistSums = (0, 0, 0, 0, {k: {"yes": 0, "no": 0, "unknown": 0} for k in POINTS})
+
+
+def _checklist_sums(r: sqlite3.Row | None) -> ChecklistSums:
+    if r is None or not r[1]:
+        return _NO_CHECKLIST
+    points = {}
+    for i, key in enumerate(POINTS):
+        base = 5 + 3 * i
+        points[key] = {"yes": r[base] or 0, "no": r[base + 1] or 0, "unknown": r[base + 2] or 0}
+    return (r[1], int(r[2]), int(r[3]), int(r[4]), points)
+
+
+def _stored_checklist(r: sqlite3.Row | None) -> ChecklistSums:
+    if r is None:
+        return _NO_CHECKLIST
+    return (r[1], r[2], r[3], r[4], json.loads(r[5]))
+
+
+def _sum_checklist(a: ChecklistSums, b: ChecklistSums | None, sign: int) -> ChecklistSums:
+    if b is None:
+        return a
+    points = {k: {s: a[4][k][s] + sign * b[4][k][s] for s in ("yes", "no", "unknown")} for k in POINTS}
+    return (a[0] + sign * b[0], a[1] + sign * b[1], a[2] + sign * b[2], a[3] + sign * b[3], points)
+
+
+def _quality(conn: sqlite3.Connection, *, cutoff: str, munis: set[str] | None = None) -> bool:
     """Per-municipality data-quality counts and the worst records; True if conflicts are tracked."""
-    conn.execute("DELETE FROM audit_quality")
-    conn.execute("DELETE FROM audit_quality_records")
+    restrict, params = _only(munis, "f.municipality_code")
     conflicts = unresolved_conflicts_sql(conn)
-    join = f"LEFT JOIN ({conflicts}) c ON c.facility_id = f.id" if conflicts else ""
+    if munis is None:
+        # every facility: the per-facility counts as two grouped joins (one pass each)
+        join = f"LEFT JOIN ({conflicts}) c ON c.facility_id = f.id" if conflicts else ""
+        join = ("LEFT JOIN (SELECT facility_id, count(*) AS n FROM source_records"
+                " WHERE removed_at IS NULL GROUP BY facility_id) s ON s.facility_id = f.id " + join)
+        single, conflicted = "(coalesce(s.n, 0) <= 1)", "(coalesce(c.n, 0) > 0)"
+    else:
+        # a few municipalities: the same counts by index look-ups for just their facilities
+        join = ""
+        single = ("((SELECT count(*) FROM source_records s WHERE s.facility_id = f.id"
+                  " AND s.removed_at IS NULL) <= 1)")
+        conflicted = "(coalesce(json_array_length(nullif(f.conflicts, '[]')), 0) > 0)"
     flags = {
         "missing_hours": "(f.opening_hours IS NULL OR trim(f.opening_hours) IN ('', 'unknown'))",
         "no_features": "(f.features IN ('{}', '') OR f.features IS NULL)",
         "stale": "(f.last_verified IS NULL OR f.last_verified < :cutoff)",
-        "single_source": "(coalesce(s.n, 0) <= 1)",
-        "conflicts": "(coalesce(c.n, 0) > 0)" if conflicts else "0",
+        "single_source": single,
+        "conflicts": conflicted if conflicts else "0",
     }
     conn.execute("DROP TABLE IF EXISTS temp.audit_flags")
     conn.execute(f"""
@@ -414,21 +496,32 @@ def _quality(conn: sqlite3.Connection, *, cutoff: str) -> bool:
         SELECT f.id, f.municipality_code AS m, f.name,
                {', '.join(f'{sql} AS {key}' for key, sql in flags.items())}
         FROM facilities f
-        LEFT JOIN (SELECT facility_id, count(*) AS n FROM source_records
-                   WHERE removed_at IS NULL GROUP BY facility_id) s ON s.facility_id = f.id
         {join}
-        WHERE {LIVE} AND f.municipality_code IS NOT NULL
-    """, {"cutoff": cutoff})
+        WHERE {LIVE} AND f.municipality_code IS NOT NULL{restrict}
+    """, {"cutoff": cutoff, **params})
     sums = ", ".join(f"total({k})" for k in flags)
     tracked = 1 if conflicts else 0
-    munis = [r[0] for r in conn.execute("SELECT code FROM areas WHERE level = 'municipality'")]
-    found = {r[0]: r for r in conn.execute(f"SELECT m, count(*), {sums} FROM audit_flags GROUP BY m")}
-    country = conn.execute(f"SELECT 'LT', count(*), {sums} FROM audit_flags").fetchone()
-    rows = []
-    for code in [*munis, "LT"]:
-        r = country if code == "LT" else found.get(code)
-        values = [int(v or 0) for v in r[1:]] if r else [0] * (1 + len(flags))
-        rows.append((code, *values, tracked))
+    codes = [r[0] for r in conn.execute("SELECT code FROM areas WHERE level = 'municipality'")]
+    found = {r[0]: [int(v or 0) for v in r[1:]]
+             for r in conn.execute(f"SELECT m, count(*), {sums} FROM audit_flags GROUP BY m")}
+    empty = [0] * (1 + len(flags))
+    if munis is None:
+        r = conn.execute(f"SELECT 'LT', count(*), {sums} FROM audit_flags").fetchone()
+        country = [int(v or 0) for v in r[1:]]
+        conn.execute("DELETE FROM audit_quality")
+        conn.execute("DELETE FROM audit_quality_records")
+    else:  # the country moves by the changed municipalities' difference (integer sums: exact)
+        stored = {r[0]: list(r[1:-1]) for r in conn.execute(
+            "SELECT * FROM audit_quality WHERE code = 'LT' OR code IN (SELECT value FROM json_each(:munis))", params)}
+        country = stored.get("LT", empty)
+        for code in munis:
+            old, new = stored.get(code, empty), found.get(code, empty)
+            country = [c - o + n for c, o, n in zip(country, old, new)]
+        codes = sorted(munis)
+        conn.execute("DELETE FROM audit_quality WHERE code = 'LT' OR code IN (SELECT value FROM json_each(:munis))",
+                     params)
+        conn.execute("DELETE FROM audit_quality_records WHERE 1" + _only(munis, "municipality_code")[0], params)
+    rows = [(code, *(country if code == "LT" else found.get(code, empty)), tracked) for code in [*codes, "LT"]]
     conn.executemany(f"INSERT INTO audit_quality VALUES ({', '.join('?' * (len(flags) + 3))})", rows)
     problems = " + ".join(flags)
     labels = " || ".join(f"CASE WHEN {k} THEN '{k},' ELSE '' END" for k in flags)

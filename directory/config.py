@@ -34,6 +34,9 @@ class Settings:
     spinta_url: str = "https://get.data.gov.lt"  # ATVIRA_SPINTA_URL: data.gov.lt data API base
     snapshots_dir: Path = Path("")  # ATVIRA_SNAPSHOTS_DIR: dated copies of the store (default: `snapshots/` beside the store)
     max_upload_bytes: int = 100_000_000  # ATVIRA_MAX_UPLOAD_BYTES: the largest registry/upload file read (refused before parsing)
+    # ATVIRA_SNAPSHOT_INTERVAL: at most one snapshot per this many seconds (0 = after every run
+    # that changed something); between, the snapshot stays due (see derived._interval_passed)
+    snapshot_interval: int = 0
     snapshot_retention: int = 12  # ATVIRA_SNAPSHOT_RETENTION: snapshot files kept (older ones pruned; 0 = keep all)
 
     @classmethod

@@ -279,6 +279,19 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE facilities ADD COLUMN feature_head TEXT;
     ALTER TABLE facilities ADD COLUMN feature_tail TEXT;
+    -- The audit's one pass over the facilities, kept (derived data), so an incremental audit
+    -- re-reads only the changed municipalities' facilities (directory.audit._indicators).
+    CREATE TABLE audit_counts (
+        m TEXT NOT NULL,
+        e TEXT,
+        cat TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        capacity INTEGER,
+        capacity_n INTEGER,
+        enrolled INTEGER,
+        capacity_enrolled INTEGER
+    );
+    CREATE INDEX audit_counts_m ON audit_counts(m);
     """,
 ]
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from directory import search
+from directory.areas_store import load_locator
+from directory.config import Settings
+from directory.derived import refresh_derived
 from directory.features import feature_collection, feature_collection_joined
 from directory.model import CATEGORIES, FEATURES
 from directory.query import FacilityQuery
-from directory.store import connect
+from directory.store import connect, get_meta
 from directory.sync import apply_records
+from tests.audit_data import TODAY
 from tests.conftest import derive, facility
 
 HOURS = [
@@ -115,3 +122,101 @@ def test_api_answer_is_the_old_builders(settings, client):
     doc = json.loads(body)
     assert doc["numberReturned"] == 40 and doc["next"].endswith(f"after={nxt}")
     assert body == feature_collection(feats, next_url=doc["next"])
+
+
+# --- incremental derived data ----------------------------------------------------------------
+
+GRID_SUMS = ("sum_lon", "sum_lat")
+AUDIT_TABLES = {
+    "audit_indicators": "level, code, category",
+    "audit_institutions": "facility_id",
+    "audit_checklist": "code",
+    "audit_quality": "code",
+    "audit_quality_records": "municipality_code, position",
+    "audit_counts": "m, e, cat",
+}
+
+
+def _rows(conn, table, order):
+    return [tuple(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY {order}")]
+
+
+def _same_rows(a, b, where):
+    assert len(a) == len(b), (where, len(a), len(b))
+    for x, y in zip(a, b):
+        for u, v in zip(x, y):
+            if isinstance(u, float) or isinstance(v, float):
+                assert u == pytest.approx(v, rel=1e-9, abs=1e-7), (where, x, y)
+            else:
+                assert u == v, (where, x, y)
+
+
+def _assert_derived_equal(inc, full):
+    _same_rows(_rows(inc, "map_grid", "zoom, category, gx, gy"), _rows(full, "map_grid", "zoom, category, gx, gy"),
+               "map_grid")
+    for key in ("extent", "map_sources"):
+        assert get_meta(inc, key) == get_meta(full, key), key
+    for table, order in AUDIT_TABLES.items():
+        _same_rows(_rows(inc, table, order), _rows(full, table, order), table)
+
+
+def _random_run(rng, live, next_id):
+    """Change the live records at random: add, edit, move, remove, recategorise, close."""
+    cats = list(CATEGORIES)
+    for _ in range(rng.randint(1, 6)):
+        op = rng.choice(["add", "add", "edit", "move", "remove", "recategorise", "close"])
+        if op == "add" or not live:
+            sid = f"r{next_id[0]}"
+            next_id[0] += 1
+            lon, lat = (25.28 + rng.uniform(-0.05, 0.05), 54.69 + rng.uniform(-0.03, 0.03)) if rng.random() < 0.5 \
+                else (rng.uniform(23.5, 25.8), rng.uniform(54.4, 55.7))
+            live[sid] = dict(name=f"Vieta {sid}", categories=rng.sample(cats, rng.randint(1, 2)), lon=lon, lat=lat,
+                             sector=rng.choice(["public", "unknown", "private"]),
+                             opening_hours=rng.choice(HOURS), last_verified=rng.choice([None, "2026-01-01", "2024-01-01"]),
+                             features={f: rng.choice(["yes", "no", "limited"])
+                                       for f in rng.sample(list(FEATURES), rng.randint(0, 4))},
+                             extra=rng.choice([{}, {"capacity": rng.randint(10, 90), "children": rng.randint(0, 80)}]))
+            continue
+        sid = rng.choice(sorted(live))
+        rec = live[sid]
+        if op == "edit":
+            rec["features"] = {f: rng.choice(["yes", "no"]) for f in rng.sample(list(FEATURES), rng.randint(0, 3))}
+            rec["opening_hours"] = rng.choice(HOURS)
+        elif op == "move":
+            rec["lon"], rec["lat"] = rng.uniform(23.5, 25.8), rng.uniform(54.4, 55.7)
+        elif op == "remove":
+            del live[sid]
+        elif op == "recategorise":
+            rec["categories"] = rng.sample(cats, rng.randint(1, 2))
+        elif op == "close":
+            rec["status"] = rng.choice(["closed", "active", "unknown"])
+
+
+def test_incremental_derived_equals_a_full_rebuild(audit_db, tmp_path):
+    db = tmp_path / "inc.db"
+    shutil.copy(audit_db, db)
+    settings = Settings(db=db, cache_dir=tmp_path / "cache", offline=True)
+    conn = connect(db)
+    refresh_derived(conn, settings, today=TODAY, snapshot=False, force=("map", "audit"))
+    locator = load_locator(conn)
+    rng = random.Random(1313)
+    live: dict[str, dict] = {}
+    next_id = [0]
+    kinds = set()
+    for round_ in range(15):
+        _random_run(rng, live, next_id)
+        apply_records(conn, [facility(sid, source="rand", **fields) for sid, fields in live.items()],
+                      source="rand", scope="r", locator=locator)
+        report = refresh_derived(conn, settings, today=TODAY, snapshot=False)
+        kinds.update(report.done)
+        if round_ % 5 == 4:
+            copy = tmp_path / f"full{round_}.db"
+            conn.execute("VACUUM INTO ?", (str(copy),))
+            full = connect(copy)
+            refresh_derived(full, settings.with_(db=copy), today=TODAY, snapshot=False, force=("map", "audit"))
+            _assert_derived_equal(conn, full)
+            full.close()
+    # the runs above were incremental (not full rebuilds that trivially match)
+    assert "map grid (incremental)" in kinds
+    assert any(k.startswith("audit (") for k in kinds), kinds
+    conn.close()
