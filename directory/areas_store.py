@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .areas import Area, AreaLocator
-from .features import refresh_ready_rids
+from .ready import refresh_ready_rids
 from .store import transaction
 
 _COLUMNS = ("code", "level", "name", "parent_code", "county", "population", "geometry",

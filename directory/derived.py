@@ -25,7 +25,7 @@ from typing import Any
 from . import audit, clock
 from .clusters import grid_point, refresh_map_data, refresh_map_sources, update_grid
 from .config import Settings
-from .features import READY_VERSION, refresh_ready
+from .ready import READY_VERSION, refresh_ready
 from .snapshots import create_snapshot, last_seq
 from .store import get_meta, refresh_extent, set_meta, transaction
 

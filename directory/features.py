@@ -8,14 +8,19 @@ inside SQLite means a page costs little more than the query itself: Python only 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import sqlite3
-from collections.abc import Iterable
 
 # A facility's RFC 7946 geometry (lon, lat), or null for a place without a map position.
 GEOMETRY_SQL = """CASE WHEN f.lon IS NULL THEN NULL
                      ELSE json_object('type', 'Point', 'coordinates', json_array(f.lon, f.lat)) END"""
+
+# A facility's source records as a JSON array (the export's `sources`): one probe of
+# source_records per row, so the store keeps its result ready (facilities.sources_json).
+SOURCES_SQL = """coalesce((SELECT json_group_array(json_object('source', s.source, 'source_id', s.source_id,
+                        'licence', s.licence, 'fetched_at', s.fetched_at, 'removed_at', s.removed_at))
+                        FROM source_records s WHERE s.facility_id = f.id),
+                   json_array(json_object('source', f.source, 'source_id', f.source_id, 'licence', f.licence,
+                        'fetched_at', f.fetched_at, 'removed_at', NULL)))"""
 
 # Every property a feature may carry, by name: its SQL over the row `f`.
 PROPERTY_SQL: dict[str, str] = {
@@ -34,11 +39,8 @@ PROPERTY_SQL: dict[str, str] = {
     "municipality": "(SELECT a.name FROM areas a WHERE a.code = f.municipality_code)",
     "eldership_code": "f.eldership_code",
     "eldership": "(SELECT a.name FROM areas a WHERE a.code = f.eldership_code)",
-    "sources": """coalesce((SELECT json_group_array(json_object('source', s.source, 'source_id', s.source_id,
-                        'licence', s.licence, 'fetched_at', s.fetched_at, 'removed_at', s.removed_at))
-                        FROM source_records s WHERE s.facility_id = f.id),
-                   json_array(json_object('source', f.source, 'source_id', f.source_id, 'licence', f.licence,
-                        'fetched_at', f.fetched_at, 'removed_at', NULL)))""",
+    # kept ready in f.sources_json (directory.ready); the look-up only for rows without it
+    "sources": f"coalesce(json(f.sources_json), {SOURCES_SQL})",
     "last_verified": "f.last_verified",
     "source": "f.source",
     "licence": "f.licence",
@@ -88,45 +90,11 @@ def feature_sql(properties: tuple[str, ...] = LIST_PROPERTIES, *, overrides: dic
 # property, so it is the only gap. The text is exactly what feature_sql(MAP_PROPERTIES) gives.
 
 OPEN_MARKER = "@open_state@"
-_OPEN_KEY = '"open_state":'
-_MARKED = f'{_OPEN_KEY}"{OPEN_MARKER}"'
-_READY_SQL = feature_sql(MAP_PROPERTIES, overrides={"open_state": f"'{OPEN_MARKER}'"})
-# Which code wrote the ready text: a changed feature SQL makes derived.refresh_derived rewrite
-# every row (until then, rows fall back to the SQL builder only where the text is NULL).
-READY_VERSION = hashlib.sha256(_READY_SQL.encode()).hexdigest()[:16]
-
+OPEN_KEY = '"open_state":'
 # Inside a JSON string a quote is always escaped, so `"open_state":"@open_state@"` with bare
-# quotes can only be the property itself; instr finds it.
-_SET_READY = f"""UPDATE facilities SET
-    feature_head = substr(x.j, 1, instr(x.j, '{_MARKED}') + {len(_OPEN_KEY) - 1}),
-    feature_tail = substr(x.j, instr(x.j, '{_MARKED}') + {len(_MARKED)})
-FROM (SELECT f.rid AS frid, {_READY_SQL} AS j FROM facilities f WHERE {{where}}) AS x
-WHERE facilities.rid = x.frid"""
-
-
-def refresh_ready(conn: sqlite3.Connection, facility_ids: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
-    """Rewrite the ready feature text of these facilities (None: of every facility).
-
-    Called inside the writer's transaction by whatever changed the rows; returns rows written."""
-    if facility_ids is None:
-        return conn.execute(_SET_READY.format(where="1")).rowcount
-    ids = list(dict.fromkeys(facility_ids))
-    done = 0
-    for i in range(0, len(ids), chunk):
-        part = ids[i:i + chunk]
-        done += conn.execute(
-            _SET_READY.format(where="f.id IN (SELECT value FROM json_each(?))"), (json.dumps(part),)).rowcount
-    return done
-
-
-def refresh_ready_rids(conn: sqlite3.Connection, rids: Iterable[int], *, chunk: int = 5000) -> int:
-    """The same, by internal row id (for writers that walk rids, e.g. re-placing areas)."""
-    rids = list(rids)
-    done = 0
-    for i in range(0, len(rids), chunk):
-        done += conn.execute(_SET_READY.format(where="f.rid IN (SELECT value FROM json_each(?))"),
-                             (json.dumps(rids[i:i + chunk]),)).rowcount
-    return done
+# quotes can only be the property itself (directory.ready splits the text there with instr).
+OPEN_MARKED = f'{OPEN_KEY}"{OPEN_MARKER}"'
+READY_FEATURE_SQL = feature_sql(MAP_PROPERTIES, overrides={"open_state": f"'{OPEN_MARKER}'"})
 
 
 def page_feature_sql(fallback_sql: str) -> str:

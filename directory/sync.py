@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from . import clock
 from .conflate import merge
-from .features import refresh_ready
+from .ready import refresh_ready
 from .model import Facility, Rejection, make_facility_id, validate
 from .store import transaction
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from directory import search
+from directory import exports, search
 from directory.areas_store import load_locator
 from directory.config import Settings
 from directory.derived import refresh_derived
@@ -219,4 +219,24 @@ def test_incremental_derived_equals_a_full_rebuild(audit_db, tmp_path):
     # the runs above were incremental (not full rebuilds that trivially match)
     assert "map grid (incremental)" in kinds
     assert any(k.startswith("audit (") for k in kinds), kinds
+    conn.close()
+
+
+def test_exports_from_ready_provenance_equal_the_probe(db_path):
+    """The CSV's provenance cells and the GeoJSON's sources come from text kept ready per facility;
+    without it (rows written by an older version) the per-row probe gives the same bytes."""
+    conn = connect(db_path)
+    rng = random.Random(7)
+    apply_records(conn, _records(rng, 80), source="test", scope="s")
+    # a second source describing some of the same places, under another licence
+    apply_records(conn, _records(random.Random(8), 30, source="other"), source="other", scope="o")
+    derive(conn)
+    whole = FacilityQuery(statuses=("active", "closed", "unknown", "removed"))
+    ready_csv = b"".join(exports.csv_chunks(conn, whole))
+    ready_geojson = b"".join(exports.geojson_chunks(conn, whole))
+    assert conn.execute("SELECT count(*) FROM facilities WHERE provenance_csv IS NULL OR sources_json IS NULL"
+                        ).fetchone()[0] == 0
+    conn.execute("UPDATE facilities SET provenance_csv = NULL, sources_json = NULL")
+    assert b"".join(exports.csv_chunks(conn, whole)) == ready_csv
+    assert b"".join(exports.geojson_chunks(conn, whole)) == ready_geojson
     conn.close()
