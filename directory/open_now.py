@@ -57,7 +57,9 @@ def _attach(conn: sqlite3.Connection) -> _Cache:
         row = conn.execute(f"SELECT state FROM {TABLE} WHERE hours = ?", (_TOKEN_KEY,)).fetchone()
     except sqlite3.OperationalError:  # no such table: a new connection
         row = None
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS atvira_open_now (hours TEXT PRIMARY KEY, state TEXT NOT NULL)")
+        # until: the Unix time the state holds until (an answer built from it may be cached that long)
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS atvira_open_now"
+                     " (hours TEXT PRIMARY KEY, state TEXT NOT NULL, until REAL)")
     if cache is None or row is None or row[0] != cache.token:
         cache = _Cache(token=f"{id(conn)}-{datetime.now(UTC).timestamp()}")
         conn.execute(f"DELETE FROM {TABLE}")
@@ -72,8 +74,8 @@ def _write(conn: sqlite3.Connection, cache: _Cache, fresh: dict[str, tuple[str, 
     if not fresh:
         return
     cache.states.update(fresh)
-    conn.executemany(f"INSERT OR REPLACE INTO {TABLE}(hours, state) VALUES (?, ?)",
-                     [(h, f'"{s}"') for h, (s, _a, _b) in fresh.items()])
+    conn.executemany(f"INSERT OR REPLACE INTO {TABLE}(hours, state, until) VALUES (?, ?, ?)",
+                     [(h, f'"{s}"', b.timestamp()) for h, (s, _a, b) in fresh.items()])
     cache.lo = max(v[1] for v in cache.states.values())
     cache.hi = min(v[2] for v in cache.states.values())
 

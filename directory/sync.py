@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 from . import clock
 from .conflate import merge
-from .ready import refresh_ready
 from .model import Facility, Rejection, make_facility_id, validate
+from .ready import refresh_ready
 from .store import transaction
 
 # The facility columns a source record sets; a change to any of them is an "update".

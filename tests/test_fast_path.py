@@ -57,7 +57,7 @@ def _old_page(conn, query):
 
 
 def _new_page(conn, query):
-    text, count, nxt = search.query_page(conn, query)
+    text, count, nxt, _until = search.query_page(conn, query)
     return feature_collection_joined(text, count, next_url=None if nxt is None else str(nxt)), nxt
 
 
@@ -240,3 +240,25 @@ def test_exports_from_ready_provenance_equal_the_probe(db_path):
     assert b"".join(exports.csv_chunks(conn, whole)) == ready_csv
     assert b"".join(exports.geojson_chunks(conn, whole)) == ready_geojson
     conn.close()
+
+
+def test_a_pinned_answer_with_hours_is_cached_only_until_the_next_opening_or_closing(settings, client):
+    conn = connect(settings.db)
+    apply_records(conn, [facility("h", opening_hours="Mo-Su 09:00-21:00"), facility("n")], source="test", scope="s")
+    derive(conn)
+    conn.close()
+    version = client.get("/api/version").get_json()["version"]
+    resp = client.get(f"/api/facilities?bbox=25,54,26,55&v={version}")
+    age = int(resp.headers["Cache-Control"].split("max-age=")[1])
+    until = int(resp.headers["ETag"].rsplit("-", 1)[1].rstrip('"'))
+    now = datetime.now(UTC).timestamp()
+    assert "public" in resp.headers["Cache-Control"] and 0 <= age <= until - now + 1 and age <= 3600
+    assert until - now <= 12 * 3600 + 60  # 09:00 or 21:00 local, whichever is next
+    # without hours nothing in the answer depends on the clock: the longest max-age, no time bucket
+    resp = client.get(f"/api/facilities?bbox=25,54,26,55&v={version}&q=n")
+    assert resp.headers["Cache-Control"] == "public, max-age=3600"
+    assert resp.headers["ETag"] == f'W/"atvira-{version}"'
+    # an old version is redirected to the current one, and the redirect is never stored
+    old = client.get("/api/facilities?bbox=25,54,26,55&v=0")
+    assert old.status_code == 302 and old.headers["Cache-Control"] == "no-store"
+    assert old.headers["Location"].startswith("/api/facilities?") and f"v={version}" in old.headers["Location"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
+from urllib.parse import urlencode
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, redirect, request
 
 from .. import areas_store, clusters, places, search
 from ..errors import BadRequest, NotFound
@@ -12,6 +14,7 @@ from ..features import feature_collection, feature_collection_joined
 from ..query import parse_query
 from ..store import get_facility
 from .context import next_link, reader, settings
+from .httpcache import content_token, no_validators, shared_cache
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -20,30 +23,78 @@ GEOJSON = "application/geo+json"
 
 
 
+CLUSTER_OPEN_FRESH = 60.0
+
+
+def version_pinned(conn) -> str | Response | None:
+    """A map request names the content version it wants (`v`, see httpcache.content_token):
+    the current one makes the answer cacheable by a shared cache (its URL changes with every
+    run, so a cached copy is never stale); an old one is redirected to the current (never
+    cached). None when the request pins no version."""
+    wanted = request.args.get("v")
+    if wanted is None:
+        return None
+    current = content_token(conn)
+    if wanted == current:
+        return current
+    args = request.args.to_dict()
+    args["v"] = current
+    # relative, so it goes back through whatever proxy the request came through
+    resp = redirect(f"{request.script_root}{request.path}?{urlencode(args)}", code=302)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/version")
+@no_validators
+def version() -> Response:
+    """The content version to pin map requests to (`v=`): asked once per view change, never
+    cached, so a map sees a new run at once while its boxes come from a shared cache."""
+    resp = jsonify({"version": content_token(reader())})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 @bp.get("/facilities")
 def facilities() -> Response:
     cfg = settings()
-    query = parse_query(request.args, default_limit=cfg.page_limit, max_limit=cfg.max_page_limit)
+    args = {k: v for k, v in request.args.items() if k != "v"}
+    query = parse_query(args, default_limit=cfg.page_limit, max_limit=cfg.max_page_limit)
     if query.near is not None:  # nearest first: one page, no cursor
         features, more = search.query_near(reader(), query)
         return Response(feature_collection(features, next_url=None, truncated=more), mimetype=GEOJSON)
-    text, count, next_after = search.query_page(reader(), query)
-    next_url = next_link(after=next_after) if next_after is not None else None
-    body = feature_collection_joined(text, count, next_url=next_url)
-    return Response(body, mimetype=GEOJSON)
+    pinned = version_pinned(reader())
+    if isinstance(pinned, Response):
+        return pinned
+    page = search.query_page(reader(), query)
+    next_url = next_link(after=page.next_after) if page.next_after is not None else None
+    body = feature_collection_joined(page.text, page.count, next_url=next_url)
+    resp = Response(body, mimetype=GEOJSON)
+    if pinned:
+        shared_cache(resp, version=pinned, fresh_until=page.fresh_until)
+    return resp
 
 
 @bp.get("/facilities/clusters")
 def facility_clusters() -> Response:
     """Counts on a grid for a view too full to draw point by point: ?bbox=&zoom= and the list filters."""
-    args = {k: v for k, v in request.args.items() if k != "zoom"}
+    args = {k: v for k, v in request.args.items() if k != "zoom"}  # `v` is taken out below
     raw = request.args.get("zoom", "")
     if not raw.isdigit() or not 0 <= int(raw) <= 30:
         raise BadRequest(f"expected a whole number 0..30, got {raw[:20]!r}", where="zoom")
     if not args.get("bbox"):
         raise BadRequest("a bbox=west,south,east,north is required", where="bbox")
+    pinned = version_pinned(reader())
+    if isinstance(pinned, Response):
+        return pinned
+    args.pop("v", None)
     query = parse_query(args)
-    return jsonify(clusters.clusters(reader(), query, zoom=int(raw)))
+    resp = jsonify(clusters.clusters(reader(), query, zoom=int(raw)))
+    if pinned:
+        # "open now" counts are summed per hours string at this instant: short-lived
+        shared_cache(resp, version=pinned,
+                     fresh_until=time.time() + CLUSTER_OPEN_FRESH if query.open_states else None)
+    return resp
 
 
 @bp.get("/places")

@@ -159,6 +159,7 @@ def index() -> str:
         "map": parts["name"],
         "api": url_for("api.facilities"),
         "clusters": url_for("api.facility_clusters"),
+        "version": url_for("api.version"),
         "places": url_for("api.place"),
         "detail": url_for("pages.facility", facility_id="__ID__"),
         "markercluster": True,
