@@ -286,6 +286,8 @@ def _indicators(conn: sqlite3.Connection, changed_munis: set[str] | None = None)
             r["median_per_10k"] = median
         rows.extend(mun_rows)
         for code, e in elds.items():
+            if changed_munis is not None and e["parent_code"] not in changed_munis:
+                continue  # an eldership's row depends on its own facilities only: unchanged
             acc = by_eld[(code, cat)] if (code, cat) in by_eld else dict(empty)
             rows.append(_row("eldership", code, cat, acc, e["population"], [e],
                              [] if acc["n"] else [e]))
@@ -306,10 +308,12 @@ def _indicators(conn: sqlite3.Connection, changed_munis: set[str] | None = None)
     else:
         # a few municipalities changed: write only the rows whose figures moved (their own,
         # their elderships', county and country, and ranks/medians that shifted)
-        stored = {tuple(r[:3]): tuple(r) for r in conn.execute(f"SELECT {', '.join(columns)} FROM audit_indicators")}
-        fresh = {v[:3] for v in values}
-        gone = [k for k in stored if k not in fresh]
-        conn.executemany("DELETE FROM audit_indicators WHERE level = ? AND code = ? AND category = ?", gone)
+        # (the same areas, so the same row keys: no row disappears; the unchanged municipalities'
+        # elderships were not recomputed and are not read)
+        stored = {tuple(r[:3]): tuple(r) for r in conn.execute(
+            f"SELECT {', '.join(columns)} FROM audit_indicators WHERE level != 'eldership'"
+            " OR code IN (SELECT code FROM areas WHERE parent_code IN (SELECT value FROM json_each(:munis)))",
+            params)}
         values = [v for v in values if stored.get(v[:3]) != v]
         conn.executemany("DELETE FROM audit_indicators WHERE level = ? AND code = ? AND category = ?",
                          [v[:3] for v in values if v[:3] in stored])
