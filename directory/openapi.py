@@ -79,11 +79,28 @@ ERRORS = {
 NOT_FOUND = {"description": "No such thing", "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+# The map pins its requests to the content version (GET /api/version): the current one makes
+# the answer cacheable by a shared cache; another one is redirected to the current (302).
+VERSION_PARAM = {"name": "v", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 80},
+                 "description": "content version from /api/version: the answer is then public and cacheable"
+                                " (max-age ends at the next opening or closing time among its rows); an old"
+                                " version is redirected to the current one"}
+
+
+def _version() -> dict[str, Any]:
+    return {"/api/version": {"get": {
+        "summary": "The store's content version, to pin cacheable map requests to (`v=`); never cached",
+        "operationId": "contentVersion", "tags": ["facilities"],
+        "responses": {"200": {"description": "OK", "content": {JSON: {"schema": {"type": "object",
+                      "required": ["version"], "properties": {"version": STR}}}}}},
+    }}}
+
+
 def _facilities() -> dict[str, Any]:
     return {"/api/facilities": {"get": {
         "summary": "Facilities as a GeoJSON FeatureCollection (RFC 7946), keyset-paged",
         "operationId": "listFacilities", "tags": ["facilities"],
-        "parameters": FILTER_PARAMS + PAGE_PARAMS,
+        "parameters": FILTER_PARAMS + PAGE_PARAMS + [VERSION_PARAM],
         "responses": {"200": _ok("FeatureCollection", GEOJSON), **ERRORS},
     }}}
 
@@ -104,7 +121,7 @@ def _clusters() -> dict[str, Any]:
         "summary": "Counts on a 64-px Web Mercator grid for a view too full to draw point by point",
         "operationId": "clusterFacilities", "tags": ["facilities"],
         "parameters": [_param("zoom", "the map's zoom level, 0..30", {"type": "string", "pattern": r"^\d{1,2}$"}),
-                       *[p for p in FILTER_PARAMS if p["name"] not in ("near", "radius")]],
+                       *[p for p in FILTER_PARAMS if p["name"] not in ("near", "radius")], VERSION_PARAM],
         "responses": {"200": {"description": "OK", "content": {JSON: {"schema": {"type": "object",
                       "required": ["zoom", "clusters"], "properties": {
                           "zoom": {"type": "integer"}, "source": STR, "total": {"type": "integer"},
@@ -207,7 +224,7 @@ def _downloads() -> dict[str, Any]:
 
 # The documented paths, in the order the document lists them. Add a function to document more.
 PATHS: tuple[Callable[[], dict[str, Any]], ...] = (
-    _facilities, _clusters, _facility, _places, _areas, _audit, _changes, _snapshots, _openapi, _downloads,
+    _facilities, _clusters, _version, _facility, _places, _areas, _audit, _changes, _snapshots, _openapi, _downloads,
 )
 
 
