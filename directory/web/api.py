@@ -10,8 +10,9 @@ from flask import Blueprint, Response, jsonify, redirect, request
 
 from .. import areas_store, clusters, places, search
 from ..errors import BadRequest, NotFound
-from ..features import feature_collection, feature_collection_joined
-from ..query import parse_query
+from ..features import detail_feature, feature_collection, feature_collection_joined
+from ..interpret import interpret
+from ..query import parse_int, parse_query
 from ..store import get_facility
 from .context import next_link, reader, settings
 from .httpcache import content_token, no_validators, shared_cache
@@ -59,16 +60,18 @@ def version() -> Response:
 def facilities() -> Response:
     cfg = settings()
     args = {k: v for k, v in request.args.items() if k != "v"}
-    query = parse_query(args, default_limit=cfg.page_limit, max_limit=cfg.max_page_limit)
+    query, understood = interpret(reader(), parse_query(args, default_limit=cfg.page_limit,
+                                                        max_limit=cfg.max_page_limit))
     if query.near is not None:  # nearest first: one page, no cursor
         features, more = search.query_near(reader(), query)
-        return Response(feature_collection(features, next_url=None, truncated=more), mimetype=GEOJSON)
+        return Response(feature_collection(features, next_url=None, truncated=more, interpreted=understood),
+                        mimetype=GEOJSON)
     pinned = version_pinned(reader())
     if isinstance(pinned, Response):
         return pinned
     page = search.query_page(reader(), query)
     next_url = next_link(after=page.next_after) if page.next_after is not None else None
-    body = feature_collection_joined(page.text, page.count, next_url=next_url)
+    body = feature_collection_joined(page.text, page.count, next_url=next_url, interpreted=understood)
     resp = Response(body, mimetype=GEOJSON)
     if pinned:
         shared_cache(resp, version=pinned, fresh_until=page.fresh_until)
@@ -88,8 +91,11 @@ def facility_clusters() -> Response:
     if isinstance(pinned, Response):
         return pinned
     args.pop("v", None)
-    query = parse_query(args)
-    resp = jsonify(clusters.clusters(reader(), query, zoom=int(raw)))
+    query, understood = interpret(reader(), parse_query(args))
+    body = clusters.clusters(reader(), query, zoom=int(raw))
+    if understood is not None:
+        body["interpreted"] = understood
+    resp = jsonify(body)
     if pinned:
         # "open now" counts are summed per hours string at this instant: short-lived
         shared_cache(resp, version=pinned,
@@ -99,23 +105,22 @@ def facility_clusters() -> Response:
 
 @bp.get("/places")
 def place() -> Response:
-    """A typed place or address (for "near me" without geolocation), from the store's own data."""
+    """A typed place or address, best first (the gazetteer, then facility addresses and names):
+    the best match's fields at the top level (for "near me" without geolocation) and up to
+    `limit` suggestions (as the user types)."""
     text = (request.args.get("q") or "").strip()
     if not text or len(text) > 200:
         raise BadRequest("give a place name or address of 1..200 characters", where="q")
-    found = places.find_place(reader(), text)
-    if found is None:
+    unknown = sorted(set(request.args) - {"q", "limit"})
+    if unknown:
+        raise BadRequest("unknown parameter; known are limit, q", where=unknown[0])
+    limit = parse_int(request.args, "limit", 8, low=1, high=places.MAX_SUGGESTIONS)
+    conn = reader()
+    suggestions = places.suggest(conn, text, limit=limit)
+    best = suggestions[0] if suggestions else places.find_place(conn, text)
+    if best is None:
         raise NotFound(f"no place or address matches {text[:80]!r}", where="q")
-    return jsonify(found)
-
-
-def facility_feature(fac: dict) -> dict:
-    """A facility (with its sources) as a GeoJSON Feature."""
-    geometry = None
-    if fac.get("lon") is not None and fac.get("lat") is not None:
-        geometry = {"type": "Point", "coordinates": [fac["lon"], fac["lat"]]}
-    props = {k: v for k, v in fac.items() if k not in ("rid", "lon", "lat", "updated_at")}
-    return {"type": "Feature", "id": fac["id"], "geometry": geometry, "properties": props}
+    return jsonify({**best, "suggestions": suggestions or [best]})
 
 
 @bp.get("/facilities/<facility_id>")
@@ -123,7 +128,7 @@ def facility(facility_id: str) -> Response:
     fac = get_facility(reader(), facility_id)
     if fac is None:
         raise NotFound(f"no facility with id {facility_id!r}", where="id")
-    return Response(json.dumps(facility_feature(fac), ensure_ascii=False), mimetype=GEOJSON)
+    return Response(json.dumps(detail_feature(fac), ensure_ascii=False), mimetype=GEOJSON)
 
 
 @bp.get("/areas")
