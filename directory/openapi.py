@@ -90,6 +90,11 @@ VERSION_PARAM = {"name": "v", "in": "query", "required": False, "schema": {"type
                                 " version is redirected to the current one"}
 
 
+# The answer to a `v=` naming another content version: the same request pinned to the current one.
+REDIRECT_302 = {"302": {"description": "`v` names another content version: Location is the same request"
+                                       " pinned to the current one (never cached)"}}
+
+
 def _version() -> dict[str, Any]:
     return {"/api/version": {"get": {
         "summary": "The store's content version, to pin cacheable map requests to (`v=`); never cached",
@@ -104,7 +109,7 @@ def _facilities() -> dict[str, Any]:
         "summary": "Facilities as a GeoJSON FeatureCollection (RFC 7946), keyset-paged",
         "operationId": "listFacilities", "tags": ["facilities"],
         "parameters": FILTER_PARAMS + PAGE_PARAMS + [VERSION_PARAM],
-        "responses": {"200": _ok("FeatureCollection", GEOJSON), **ERRORS},
+        "responses": {"200": _ok("FeatureCollection", GEOJSON), **REDIRECT_302, **ERRORS},
     }}}
 
 
@@ -130,7 +135,7 @@ def _clusters() -> dict[str, Any]:
                           "zoom": {"type": "integer"}, "source": STR, "total": {"type": "integer"},
                           "clusters": {"type": "array", "items": {"type": "array", "items": {"type": "number"},
                                                                    "description": "[lon, lat, count]"}}}}}}},
-                      **ERRORS},
+                      **REDIRECT_302, **ERRORS},
     }}}
 
 

@@ -16,6 +16,7 @@ from directory.serving import ROOT, gunicorn_command, gunicorn_environment
 from directory.store import connect
 from directory.sync import apply_records
 from tests.conftest import derive, facility
+from tests.servers import TEST_SECRET_KEY
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -81,6 +82,7 @@ def test_nginx_serves_a_repeated_map_request_from_its_cache_until_a_new_version(
     derive(conn)
     upstream, port = _free_port(), _free_port()
     env = gunicorn_environment(Settings(db=db_path), port=upstream, workers=1)
+    env["ATVIRA_SECRET_KEY"] = TEST_SECRET_KEY  # gunicorn.conf.py is production: it refuses to start without one
     glog, nlog = tmp_path / "gunicorn.log", tmp_path / "nginx.log"
     conf = tmp_path / "nginx.conf"
     conf.write_text(CONFIG.format(tmp=tmp_path, port=port, upstream=upstream))

@@ -87,11 +87,11 @@ def facility_clusters() -> Response:
         raise BadRequest(f"expected a whole number 0..30, got {raw[:20]!r}", where="zoom")
     if not args.get("bbox"):
         raise BadRequest("a bbox=west,south,east,north is required", where="bbox")
+    args.pop("v", None)
+    query, understood = interpret(reader(), parse_query(args))  # a bad parameter is a 400 before any redirect
     pinned = version_pinned(reader())
     if isinstance(pinned, Response):
         return pinned
-    args.pop("v", None)
-    query, understood = interpret(reader(), parse_query(args))
     body = clusters.clusters(reader(), query, zoom=int(raw))
     if understood is not None:
         body["interpreted"] = understood
