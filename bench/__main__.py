@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, str] = {
     "audit": "bench.audit",    # /audit and /audit/<code> p50 from stored indicators, and the recompute
     "abuse": "bench.abuse",    # plain bbox p99 alone vs beside 8 abusive requests, and the server's peak RSS
     "moderate": "bench.moderate",  # /moderate p50 with 10,000 pending vs a plain SELECT; submissions per second
+    "derived": "bench.derived",  # one changed facility: incremental grid + audit vs the full rebuild
 }
 
 

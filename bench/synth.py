@@ -113,8 +113,14 @@ def cached_store(directory: Path, size: int, *, seed: int = 1) -> Path:
         took = build_store(path, size, seed=seed)
         marker.write_text(f"{took:.1f}s\n")
         print(f"  built {path.name} ({size:,} facilities) in {took:.1f}s")
-    else:
-        from directory.store import connect
+    from directory.config import Settings
+    from directory.derived import refresh_derived
+    from directory.store import connect
 
-        connect(path).close()  # a store cached by older code gets the newer migrations (they only add)
+    # a store cached by older code gets the newer migrations (they only add); then what an
+    # ingest would leave: the ready feature text, the map grid (cached stores skip the work
+    # when it is current)
+    conn = connect(path)
+    refresh_derived(conn, Settings(db=path), snapshot=False)
+    conn.close()
     return path

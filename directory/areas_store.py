@@ -12,6 +12,7 @@ from shapely.geometry.base import BaseGeometry
 
 from . import places
 from .areas import DEFAULT_BORDER_TOLERANCE_M, Area, AreaLocator
+from .ready import refresh_ready_rids
 from .store import get_meta, set_meta, transaction
 
 OUTLINE_META = "country_outline"  # GeoJSON geometry text of the country outline (the border rule)
@@ -69,6 +70,7 @@ def relocate_facilities(conn: sqlite3.Connection, locator: AreaLocator, *, batch
             if (m, e) != (r["municipality_code"], r["eldership_code"])
         ]
         conn.executemany("UPDATE facilities SET municipality_code = ?, eldership_code = ? WHERE rid = ?", updates)
+        refresh_ready_rids(conn, [u[2] for u in updates])  # the feature text carries the codes
         changed += len(updates)
 
 

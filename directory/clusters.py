@@ -24,7 +24,7 @@ from dataclasses import replace
 from .errors import BadRequest
 from .hours import HoursEvaluator
 from .query import DEFAULT_STATUSES, FacilityQuery, compile_where, register_hours
-from .store import set_meta
+from .store import get_meta, set_meta
 
 GRID_MIN_ZOOM = 0
 MAX_ZOOM = 30  # the deepest map zoom a cluster request may name
@@ -105,7 +105,7 @@ def rebuild_grid(conn: sqlite3.Connection) -> int:
     conn.execute(
         f"""INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
         SELECT {top}, 'hours:' || coalesce(opening_hours, ''), gx, gy, count(*), sum(lon), sum(lat)
-        FROM ({cells}) GROUP BY opening_hours, gx, gy"""
+        FROM ({cells}) GROUP BY coalesce(opening_hours, ''), gx, gy"""
     )
     for z in range(top - 1, GRID_MIN_ZOOM - 1, -1):
         conn.execute(
@@ -116,6 +116,70 @@ def rebuild_grid(conn: sqlite3.Connection) -> int:
         )
     conn.execute("DROP TABLE temp.grid_points")
     return conn.execute("SELECT count(*) FROM map_grid").fetchone()[0]
+
+
+# What a facility adds to the grid: its position and the keys it counts under (see rebuild_grid),
+# or None when the map does not show it (no position, or removed).
+GridPoint = tuple[float, float, tuple[str, ...]]
+
+
+def grid_point(values: dict) -> GridPoint | None:
+    """A facility's grid contribution from its decoded values (lon, lat, status, categories,
+    features, opening_hours), the same keys rebuild_grid's SQL groups it under."""
+    if values.get("lon") is None or values.get("lat") is None or values.get("status") not in DEFAULT_STATUSES:
+        return None
+    keys = ["*", *dict.fromkeys(values.get("categories") or ())]
+    keys += [f"feature:{k}" for k, v in (values.get("features") or {}).items() if v in ("yes", "limited")]
+    keys.append("hours:" + (values.get("opening_hours") or ""))
+    return float(values["lon"]), float(values["lat"]), tuple(keys)
+
+
+def update_grid(conn: sqlite3.Connection, changes: list[tuple[GridPoint | None, GridPoint | None]]) -> int:
+    """Apply (before, after) grid contributions of changed facilities to map_grid, every zoom:
+    subtract the old, add the new, drop cells left empty. Equals rebuild_grid's result (counts
+    exactly; position sums to rounding). Call inside the writer's transaction; returns cells touched."""
+    top = GRID_MAX_ZOOM
+    cell = cell_deg(top)
+    merc = _MERC_SQL.format(lat="?")
+    deltas: dict[tuple[int, str, int, int], list[float]] = {}
+    for before, after in changes:
+        for point, sign in ((before, -1), (after, 1)):
+            if point is None:
+                continue
+            lon, lat, keys = point
+            # the cell in SQL, exactly as rebuild_grid computes it (same functions, same rounding)
+            gx, gy = conn.execute(
+                f"SELECT CAST((? + 180) / {cell!r} AS INTEGER), CAST(({merc} + 180) / {cell!r} AS INTEGER)",
+                (lon, lat)).fetchone()
+            for z in range(top, GRID_MIN_ZOOM - 1, -1):
+                shift = top - z
+                for key in keys:
+                    d = deltas.setdefault((z, key, gx >> shift, gy >> shift), [0, 0.0, 0.0])
+                    d[0] += sign
+                    d[1] += sign * lon
+                    d[2] += sign * lat
+    touched = [(k, d) for k, d in deltas.items() if d[0] or d[1] or d[2]]
+    conn.executemany(
+        "INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(zoom, category, gx, gy) DO UPDATE SET n = n + excluded.n,"
+        " sum_lon = sum_lon + excluded.sum_lon, sum_lat = sum_lat + excluded.sum_lat",
+        [(*k, *d) for k, d in touched])
+    conn.executemany("DELETE FROM map_grid WHERE zoom = ? AND category = ? AND gx = ? AND gy = ? AND n <= 0",
+                     [k for k, _d in touched])
+    return len(touched)
+
+
+def refresh_map_sources(conn: sqlite3.Connection, candidates: list[tuple[str, str]]) -> None:
+    """Keep meta "map_sources" (the sources the map credits) after a small change: the pairs
+    still live among the stored list and `candidates` (the changed records' source, licence),
+    each checked by one index probe instead of a scan of every record."""
+    stored = [tuple(p) for p in (get_meta(conn, "map_sources") or [])]
+    pairs = sorted(set(stored) | set(candidates))
+    live = [list(p) for p in pairs if conn.execute(
+        "SELECT 1 FROM source_records WHERE source = ? AND licence = ? AND removed_at IS NULL LIMIT 1", p).fetchone()]
+    if not live:  # a store without source records credits its facilities' sources (as refresh_map_data)
+        live = [list(r) for r in conn.execute("SELECT DISTINCT source, licence FROM facilities ORDER BY 1, 2")]
+    set_meta(conn, "map_sources", live)
 
 
 def _grid_keys(conn: sqlite3.Connection, query: FacilityQuery) -> list[str]:

@@ -40,6 +40,9 @@ class Settings:
     # A point outside the (simplified) municipality polygons but within this many metres of one
     # and of the country outline goes to the nearest municipality (directory.areas).
     border_tolerance_m: float = 2000.0  # ATVIRA_BORDER_TOLERANCE_M
+    # ATVIRA_SNAPSHOT_INTERVAL: at most one snapshot per this many seconds (0 = after every run
+    # that changed something); between, the snapshot stays due (see derived._interval_passed)
+    snapshot_interval: int = 0
     snapshot_retention: int = 12  # ATVIRA_SNAPSHOT_RETENTION: snapshot files kept (older ones pruned; 0 = keep all)
     # Trusted hosts (issue 14): absolute URLs (canonical links, JSON-LD @id, next links, the Link
     # header, OpenAPI servers, DCAT) are built from ATVIRA_SERVER_NAME when set ("https://atvira.lt"),

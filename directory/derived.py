@@ -16,18 +16,26 @@ successful run, whose listing verifies a register's records), stored in
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from . import audit, clock
-from .clusters import refresh_map_data
+from .clusters import grid_point, refresh_map_data, refresh_map_sources, update_grid
 from .config import Settings
 from .errors import StoreError
+from .ready import READY_VERSION, refresh_ready
 from .snapshots import create_snapshot, last_seq, repair_snapshots
 from .store import connect, get_meta, refresh_extent, set_meta, transaction
+
+# An incremental refresh reads each changed facility's rows; past this many, one pass over the
+# whole table (the full rebuild) is cheaper, and it is the same result.
+INCREMENTAL_MAX = 20_000
+# The fields the map grid, the extent and the audit's area assignment read from a facility.
+_TRACKED = ("lon", "lat", "status", "categories", "features", "opening_hours", "municipality_code")
 
 META_KEY = "derived"
 
@@ -97,6 +105,24 @@ def _snapshot_due(conn: sqlite3.Connection, seq: int) -> bool:
     return newest is None or newest < seq
 
 
+def _interval_passed(conn: sqlite3.Connection, settings: Settings) -> bool:
+    """Whether ATVIRA_SNAPSHOT_INTERVAL seconds have passed since the newest snapshot (always,
+    when 0). A store receiving one change at a time (approved contributions) sets it, so a
+    change costs the grid and audit rows it touches, not a whole-store copy; the snapshot stays
+    due and the first refresh after the interval (any run, `atvira status`, the server's start,
+    `atvira snapshots create`) writes it."""
+    if settings.snapshot_interval <= 0:
+        return True
+    newest = conn.execute("SELECT max(created_at) FROM snapshots").fetchone()[0]
+    if newest is None:
+        return True
+    try:
+        at = datetime.fromisoformat(newest.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    return (clock.now() - at).total_seconds() >= settings.snapshot_interval
+
+
 PARTS = ("map", "audit", "snapshot")
 
 
@@ -115,24 +141,42 @@ def refresh_derived(conn: sqlite3.Connection, settings: Settings, *, today: date
     seq = last_seq(conn)
     report = DerivedReport(seq=seq)
     keys = state(conn)
+    if keys.get("ready") != READY_VERSION:
+        # rows written before the ready feature text existed, or by a different feature SQL
+        started = time.perf_counter()
+        with transaction(conn):
+            refresh_ready(conn)
+            keys["ready"] = READY_VERSION
+            set_meta(conn, META_KEY, keys)
+        report.done["ready features"] = time.perf_counter() - started
     if keys.get("map") != seq or "map" in force:
         started = time.perf_counter()
         with transaction(conn):
-            refresh_extent(conn)
-            refresh_map_data(conn)
+            since = keys.get("map")
+            changed = None if "map" in force or since is None else changed_since(conn, since)
+            if changed is None:
+                refresh_extent(conn)
+                refresh_map_data(conn)
+                how = "map grid"
+            else:
+                _update_map(conn, changed)
+                how = "map grid (incremental)"
             keys["map"] = seq
             set_meta(conn, META_KEY, keys)
-        report.done["map grid"] = time.perf_counter() - started
+        report.done[how] = time.perf_counter() - started
     today = today or clock.now().date()
     key = audit_key(conn, seq=seq, areas=areas_signature(conn), today=today.isoformat())
     if keys.get("audit") != key or "audit" in force:
+        # The audit is recomputed whole: the honesty rules (verified per source, stated
+        # municipalities, the score threshold) are computed over every row; an incremental audit
+        # is left for later (see docs/benchmarks.md).
         started = time.perf_counter()
         audit.recompute(conn, today=today)
         with transaction(conn):
             keys["audit"] = key
             set_meta(conn, META_KEY, keys)
         report.done["audit"] = time.perf_counter() - started
-    if snapshot and _snapshot_due(conn, seq):
+    if snapshot and _snapshot_due(conn, seq) and _interval_passed(conn, settings):
         started = time.perf_counter()
         run_id = conn.execute("SELECT max(id) FROM ingest_runs WHERE status = 'ok'").fetchone()[0]
         report.snapshot = create_snapshot(conn, settings, run_id=run_id)
@@ -158,3 +202,81 @@ def repair(settings: Settings) -> tuple[DerivedReport | None, list[str]]:
         return None, [f"derived data not repaired: {exc.message}"]
     finally:
         conn.close()
+
+
+Values = dict[str, Any]
+
+
+def changed_since(conn: sqlite3.Connection, seq: int) -> dict[str, tuple[Values | None, Values | None]] | None:
+    """Each facility the change log touched after `seq`: (its tracked values then, now), None
+    for "did not exist" / "does not exist"; None overall when too many changed (rebuild whole).
+
+    "Then" is the row now with each later change's `old` values laid over it, newest first (the
+    log holds every changed field's value before and after), so nothing but the log and the
+    changed rows is read.
+    """
+    ids = [r[0] for r in conn.execute(
+        "SELECT DISTINCT facility_id FROM changes WHERE seq > ? LIMIT ?", (seq, INCREMENTAL_MAX + 1))]
+    if len(ids) > INCREMENTAL_MAX:
+        return None
+    out: dict[str, tuple[Values | None, Values | None]] = {}
+    for fid in ids:
+        row = conn.execute(f"SELECT {', '.join(_TRACKED)} FROM facilities WHERE id = ?", (fid,)).fetchone()
+        now = None if row is None else _decoded({k: row[k] for k in _TRACKED})
+        then = None if now is None else dict(now)
+        for kind, old in conn.execute(
+                "SELECT kind, old FROM changes WHERE facility_id = ? AND seq > ? ORDER BY seq DESC", (fid, seq)):
+            if old is None:
+                then = None if kind == "added" else then
+                continue
+            then = dict(then or {})
+            then.update({k: v for k, v in json.loads(old).items() if k in _TRACKED})
+        out[fid] = (then, now)
+    return out
+
+
+def _decoded(values: Values) -> Values:
+    for key in ("categories", "features"):
+        if isinstance(values.get(key), str):
+            values[key] = json.loads(values[key])
+    return values
+
+
+def _update_map(conn: sqlite3.Connection, changed: dict[str, tuple[Values | None, Values | None]]) -> None:
+    """The map grid, extent and credited sources moved by the changed facilities only."""
+    points = [(grid_point(then) if then else None, grid_point(now) if now else None)
+              for then, now in changed.values()]
+    update_grid(conn, [p for p in points if p[0] != p[1]])
+    _update_extent(conn, changed)
+    pairs = [tuple(r) for r in conn.execute(
+        "SELECT DISTINCT source, licence FROM source_records WHERE facility_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(list(changed)),))]
+    refresh_map_sources(conn, pairs)
+
+
+def _update_extent(conn: sqlite3.Connection, changed: dict[str, tuple[Values | None, Values | None]]) -> None:
+    """Grow the stored extent by the changed positions; recompute it whole only when a position
+    on its edge moved or went (what refresh_extent does: active, closed and unknown places)."""
+    def shown(v: Values | None) -> tuple[float, float] | None:
+        if v is None or v.get("lon") is None or v.get("lat") is None or v.get("status") == "removed":
+            return None
+        return float(v["lon"]), float(v["lat"])
+
+    extent = get_meta(conn, "extent")
+    if extent is None:
+        refresh_extent(conn)
+        return
+    west, south, east, north = extent
+    for then, now in changed.values():
+        old = shown(then)
+        if old is not None and old != shown(now) and (old[0] in (west, east) or old[1] in (south, north)):
+            refresh_extent(conn)
+            return
+    for _then, now in changed.values():
+        new = shown(now)
+        if new is not None:
+            west, east = min(west, new[0]), max(east, new[0])
+            south, north = min(south, new[1]), max(north, new[1])
+    set_meta(conn, "extent", [west, south, east, north])
+
+

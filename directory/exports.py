@@ -175,7 +175,7 @@ _LICENCE_LIST = (
     "iif(min(s.licence) = max(s.licence), min(s.licence), "
     f"(SELECT group_concat(l, '; ') FROM (SELECT DISTINCT s.licence AS l {_SOURCES})))"
 )
-_PROVENANCE_CSV = (
+PROVENANCE_CSV_SQL = (
     "coalesce((SELECT printf('\"%w\",\"%s%w\"', group_concat(s.source || ':' || s.source_id, '; '), "
     f"{_guard(_LICENCE_LIST)}, {_LICENCE_LIST}) {_SOURCES} HAVING count(*) > 0), "
     f"printf('\"%w\",\"%s%w\"', f.source || ':' || f.source_id, {_guard('f.licence')}, f.licence))"
@@ -264,11 +264,13 @@ COLUMNS: tuple[Column, ...] = (
                    f"replace(trim(json_extract(f.features, {_FEATURE_PATHS}), '[]'), 'null', ''))" if i == 0 else "")
         for i, (name, label) in enumerate(FEATURES.items())
     ),
+    # the provenance cells are kept ready per facility (directory.ready): no probe per row
     # The extras (model.EXTRA_FIELDS): whole numbers as integer columns (empty when unknown),
     # lists joined with ';', texts quoted and guarded like every source-written text.
     *_extra_columns(),
     Column("sources", _SOURCES_SQL, "string",
-           "Every source record describing the place, as source:id, separated by '; '", csv=_PROVENANCE_CSV),
+           "Every source record describing the place, as source:id, separated by '; '",
+           csv=f"coalesce(f.provenance_csv, {PROVENANCE_CSV_SQL})"),
     Column("licences", _licences(_same), "string", "The licences of those source records, separated by '; '",
            csv=""),  # in the sources cell's probe
     Column("last_verified", "f.last_verified", "string", "When the facts were last checked (as the source gives it)"),

@@ -45,6 +45,15 @@ NO_EXTRA_FIELDS_SQL = (
     + ",".join(["null"] * len(EXTRA_FIELDS)) + "]')"
 )
 
+
+# A facility's source records as a JSON array (the export's `sources`): one probe of
+# source_records per row, so the store keeps its result ready (facilities.sources_json).
+SOURCES_SQL = """coalesce((SELECT json_group_array(json_object('source', s.source, 'source_id', s.source_id,
+                        'licence', s.licence, 'fetched_at', s.fetched_at, 'removed_at', s.removed_at))
+                        FROM source_records s WHERE s.facility_id = f.id),
+                   json_array(json_object('source', f.source, 'source_id', f.source_id, 'licence', f.licence,
+                        'fetched_at', f.fetched_at, 'removed_at', NULL)))"""
+
 # Every property a feature may carry, by name: its SQL over the row `f`.
 PROPERTY_SQL: dict[str, str] = {
     "id": "f.id",
@@ -62,11 +71,8 @@ PROPERTY_SQL: dict[str, str] = {
     "municipality": "(SELECT a.name FROM areas a WHERE a.code = f.municipality_code)",
     "eldership_code": "f.eldership_code",
     "eldership": "(SELECT a.name FROM areas a WHERE a.code = f.eldership_code)",
-    "sources": """coalesce((SELECT json_group_array(json_object('source', s.source, 'source_id', s.source_id,
-                        'licence', s.licence, 'fetched_at', s.fetched_at, 'removed_at', s.removed_at))
-                        FROM source_records s WHERE s.facility_id = f.id),
-                   json_array(json_object('source', f.source, 'source_id', f.source_id, 'licence', f.licence,
-                        'fetched_at', f.fetched_at, 'removed_at', NULL)))""",
+    # kept ready in f.sources_json (directory.ready); the look-up only for rows without it
+    "sources": f"coalesce(json(f.sources_json), {SOURCES_SQL})",
     "last_verified": "f.last_verified",
     "source": "f.source",
     "licence": "f.licence",
@@ -92,19 +98,23 @@ EXPORT_PROPERTIES = ("id", "name", "categories", "features", "address", "opening
                      "last_verified", "fetched_at", "updated_at", *EXTRA_FIELDS)
 
 
-def feature_sql(properties: tuple[str, ...] = LIST_PROPERTIES) -> str:
-    """SQL for one RFC 7946 Feature of row `f`, carrying `properties` in that order."""
-    unknown = [p for p in properties if p not in PROPERTY_SQL]
+def feature_sql(properties: tuple[str, ...] = LIST_PROPERTIES, *, overrides: dict[str, str] | None = None) -> str:
+    """SQL for one RFC 7946 Feature of row `f`, carrying `properties` in that order.
+
+    `overrides` replaces some properties' SQL (the ready features put a marker where the
+    time-dependent open_state goes)."""
+    sql = {**PROPERTY_SQL, **(overrides or {})}
+    unknown = [p for p in properties if p not in sql]
     if unknown:
         raise ValueError(f"no SQL for feature properties {unknown}")
-    props = _properties(properties)
+    props = _properties(properties, sql)
     # The extras' keys (capacity, children ...) only for a facility that has at least one of
     # them: most places have none (extra '{}', or only OSM's raw tags), and thirteen null keys per
     # feature made the GeoJSON export a third bigger and slower for nothing. A place with any
     # of them carries every key (null when unknown).
     plain = tuple(p for p in properties if p not in EXTRA_FIELDS)
     if plain != properties:
-        props = f"iif({NO_EXTRA_FIELDS_SQL}, {_properties(plain)}, {props})"
+        props = f"iif({NO_EXTRA_FIELDS_SQL}, {_properties(plain, sql)}, {props})"
     return f"""json_object(
     'type', 'Feature',
     'id', f.id,
@@ -113,9 +123,38 @@ def feature_sql(properties: tuple[str, ...] = LIST_PROPERTIES) -> str:
 )"""
 
 
-def _properties(properties: tuple[str, ...]) -> str:
-    pairs = ",\n        ".join(f"'{p}', {PROPERTY_SQL[p]}" for p in properties)
+def _properties(properties: tuple[str, ...], sql: dict[str, str]) -> str:
+    pairs = ",\n        ".join(f"'{p}', {sql[p]}" for p in properties)
     return f"json_object(\n        {pairs}\n    )"
+
+
+# --- ready features -----------------------------------------------------------------------
+# The map/list feature of every facility is kept ready in the store (facilities.feature_head and
+# feature_tail: the JSON text before and after the open_state value), written whenever the
+# facility changes (directory.sync, directory.areas_store). A page is then a concatenation of
+# ready text inside SQLite: head || '"open"' || tail. open_state is the only time-dependent
+# property, so it is the only gap. The text is exactly what feature_sql(MAP_PROPERTIES) gives.
+
+OPEN_MARKER = "@open_state@"
+OPEN_KEY = '"open_state":'
+# Inside a JSON string a quote is always escaped, so `"open_state":"@open_state@"` with bare
+# quotes can only be the property itself (directory.ready splits the text there with instr).
+OPEN_MARKED = f'{OPEN_KEY}"{OPEN_MARKER}"'
+READY_FEATURE_SQL = feature_sql(MAP_PROPERTIES, overrides={"open_state": f"'{OPEN_MARKER}'"})
+
+
+def page_feature_sql(fallback_sql: str) -> str:
+    """SQL for a row's map feature from its ready text and the temp state table `s`
+    (directory.open_now) joined on its hours; `fallback_sql` where the text is missing.
+
+    A row without hours costs nothing ('unknown' is constant); a row whose hours string the
+    state table does not hold calls atvira_open_state (register_hours) for it."""
+    return (
+        f"CASE WHEN f.feature_head IS NULL THEN {fallback_sql} ELSE f.feature_head"
+        " || CASE WHEN f.opening_hours IS NULL THEN '\"unknown\"'"
+        " ELSE coalesce(s.state, json_quote(atvira_open_state(f.opening_hours))) END"
+        " || f.feature_tail END"
+    )
 
 
 def feature_collection(features: list[str], *, next_url: str | None, truncated: bool | None = None,
@@ -124,17 +163,24 @@ def feature_collection(features: list[str], *, next_url: str | None, truncated: 
 
     `truncated` says more rows matched than were returned (with or without a `next` link);
     `interpreted` is how the search text was understood (directory.interpret), when there was one."""
+    return feature_collection_joined(",".join(features), len(features), next_url=next_url, truncated=truncated,
+                                     interpreted=interpreted)
+
+
+def feature_collection_joined(features: str, count: int, *, next_url: str | None,
+                              truncated: bool | None = None, interpreted: dict | None = None) -> str:
+    """feature_collection for features already joined with ',' (by SQLite's group_concat)."""
     links = f',"links":[{{"rel":"next","href":{json.dumps(next_url)}}}]' if next_url else ',"links":[]'
     nxt = f',"next":{json.dumps(next_url)}' if next_url else ',"next":null'
     return (
         '{"type":"FeatureCollection","numberReturned":'
-        + str(len(features))
+        + str(count)
         + nxt
         + f',"truncated":{"true" if (truncated if truncated is not None else bool(next_url)) else "false"}'
         + links
         + (f',"interpreted":{json.dumps(interpreted, ensure_ascii=False)}' if interpreted is not None else "")
         + ',"features":['
-        + ",".join(features)
+        + features
         + "]}"
     )
 

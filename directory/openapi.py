@@ -89,6 +89,28 @@ BUSY = {"description": "Busy: this worker already runs its expensive requests (d
 NOT_FOUND = {"description": "No such thing", "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+# The map pins its requests to the content version (GET /api/version): the current one makes
+# the answer cacheable by a shared cache; another one is redirected to the current (302).
+VERSION_PARAM = {"name": "v", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 80},
+                 "description": "content version from /api/version: the answer is then public and cacheable"
+                                " (max-age ends at the next opening or closing time among its rows); an old"
+                                " version is redirected to the current one"}
+
+
+# The answer to a `v=` naming another content version: the same request pinned to the current one.
+REDIRECT_302 = {"302": {"description": "`v` names another content version: Location is the same request"
+                                       " pinned to the current one (never cached)"}}
+
+
+def _version() -> dict[str, Any]:
+    return {"/api/version": {"get": {
+        "summary": "The store's content version, to pin cacheable map requests to (`v=`); never cached",
+        "operationId": "contentVersion", "tags": ["facilities"],
+        "responses": {"200": {"description": "OK", "content": {JSON: {"schema": {"type": "object",
+                      "required": ["version"], "properties": {"version": STR}}}}}},
+    }}}
+
+
 def _facilities() -> dict[str, Any]:
     return {"/api/facilities": {"get": {
         "summary": "Facilities as a GeoJSON FeatureCollection (RFC 7946), keyset-paged",
@@ -96,8 +118,8 @@ def _facilities() -> dict[str, Any]:
                        f"{NEAR_MAX_M:,} m away. Every feature carries open_state, so the ETag also holds the next "
                        "opening-hours boundary (no 304 across an open/close).",
         "operationId": "listFacilities", "tags": ["facilities"],
-        "parameters": FILTER_PARAMS + PAGE_PARAMS,
-        "responses": {"200": _ok("FeatureCollection", GEOJSON), **ERRORS},
+        "parameters": FILTER_PARAMS + PAGE_PARAMS + [VERSION_PARAM],
+        "responses": {"200": _ok("FeatureCollection", GEOJSON), **REDIRECT_302, **ERRORS},
     }}}
 
 
@@ -121,14 +143,14 @@ def _clusters() -> dict[str, Any]:
                        "expensive slots (503 + Retry-After when none is free).",
         "operationId": "clusterFacilities", "tags": ["facilities"],
         "parameters": [_param("zoom", "the map's zoom level, 0..30", {"type": "string", "pattern": r"^\d{1,2}$"}),
-                       *[p for p in FILTER_PARAMS if p["name"] not in ("near", "radius")]],
+                       *[p for p in FILTER_PARAMS if p["name"] not in ("near", "radius")], VERSION_PARAM],
         "responses": {"200": {"description": "OK", "content": {JSON: {"schema": {"type": "object",
                       "required": ["zoom", "clusters"], "properties": {
                           "zoom": {"type": "integer"}, "source": STR, "total": {"type": "integer"},
                           "clusters": {"type": "array", "items": {"type": "array", "items": {"type": "number"},
                                                                    "description": "[lon, lat, count]"}},
                           "truncated": {"type": "boolean"}}}}}},
-                      **ERRORS, "503": BUSY},
+                      **REDIRECT_302, **ERRORS, "503": BUSY},
     }}}
 
 
@@ -333,7 +355,7 @@ def _downloads() -> dict[str, Any]:
 
 # The documented paths, in the order the document lists them. Add a function to document more.
 PATHS: tuple[Callable[[], dict[str, Any]], ...] = (
-    _facilities, _clusters, _facility, _places, _areas, _audit, _changes, _snapshots, _openapi, _downloads,
+    _facilities, _clusters, _version, _facility, _places, _areas, _audit, _changes, _snapshots, _openapi, _downloads,
     _open311,
 )
 

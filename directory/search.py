@@ -12,13 +12,17 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import NamedTuple
 
+from . import open_now
 from .clusters import estimate_rows
-from .features import MAP_PROPERTIES, feature_sql
+from .features import MAP_PROPERTIES, feature_sql, page_feature_sql
 from .planner import prefer_scan
 from .query import NEAR_MAX_M, FacilityQuery, compile_where, ordered_where, register_hours, with_changes
 
 MAP_FEATURE_SQL = feature_sql(MAP_PROPERTIES)
+_PAGE_FEATURE_SQL = page_feature_sql(MAP_FEATURE_SQL)
 
 
 def plan_scan(conn: sqlite3.Connection, query: FacilityQuery, *, rows: int) -> bool:
@@ -127,6 +131,47 @@ def query_features(conn: sqlite3.Connection, query: FacilityQuery, *,
             break
     next_after = rows[-1][1] if more and rows else None
     return [r[0] for r in rows], next_after
+
+
+class Page(NamedTuple):
+    text: str  # the page's features joined with ','
+    count: int
+    next_after: int | None  # the cursor of the next page (None at the end)
+    # Unix time until which every open_state in the page holds (None: no row has hours); an
+    # answer may be cached that long. A row whose state came from the per-row fallback makes it
+    # "now + FALLBACK_FRESH".
+    fresh_until: float | None
+
+
+FALLBACK_FRESH = 60.0
+
+
+def query_page(conn: sqlite3.Connection, query: FacilityQuery) -> Page:
+    """One page as text: the page's features joined with ',', how many, and the next cursor.
+
+    The same answer as query_features, assembled inside SQLite from each facility's ready
+    feature text (features.refresh_ready) and the per-connection open-state table (open_now):
+    Python handles one string per page, never a row. The rids are chosen first (the R*Tree
+    answer is sorted before LIMIT, so building text there would build it for every row in the
+    box), then only the page's rows are read and joined, in rid order (CROSS JOIN keeps the
+    page as the outer loop, so group_concat sees the rows in that order).
+    """
+    register_hours(conn, query)
+    open_now.prepare(conn, query.now)
+    source, where, params = ordered_where(query, scan=plan_scan(conn, query, rows=query.limit + 1))
+    sql = (
+        f"WITH page AS MATERIALIZED (SELECT f.rid AS rid FROM {source} WHERE {where} LIMIT ?)"
+        f" SELECT (SELECT count(*) FROM page), group_concat({_PAGE_FEATURE_SQL}, ','), max(p.rid),"
+        f" min(s.until), max(f.opening_hours IS NOT NULL AND s.hours IS NULL)"
+        f" FROM (SELECT rid FROM page LIMIT ?) AS p CROSS JOIN facilities f ON f.rid = p.rid"
+        f" LEFT JOIN {open_now.TABLE} s ON s.hours = f.opening_hours"
+    )
+    found, text, last, until, fallback = conn.execute(sql, (*params, query.limit + 1, query.limit)).fetchone()
+    shown = min(found, query.limit)
+    if fallback:
+        soon = (query.now or datetime.now(UTC)).timestamp() + FALLBACK_FRESH
+        until = soon if until is None else min(until, soon)
+    return Page(text or "", shown, (last if found > query.limit and shown else None), until)
 
 
 def iter_rows(

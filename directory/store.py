@@ -306,6 +306,54 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE ingest_runs ADD COLUMN actor TEXT;
     """,
+    # (issue 13, the fast path) what is kept ready per facility (directory.ready): its map feature
+    # as JSON text split at the time-dependent open_state value, its sources array and its CSV
+    # provenance cells (written when the facility changes; derived.refresh_derived fills rows
+    # written before this migration).
+    """
+    ALTER TABLE facilities ADD COLUMN feature_head TEXT;
+    ALTER TABLE facilities ADD COLUMN feature_tail TEXT;
+    ALTER TABLE facilities ADD COLUMN sources_json TEXT;
+    ALTER TABLE facilities ADD COLUMN provenance_csv TEXT;
+    -- Any other write to what the ready text is made of makes it not ready (NULL: the readers
+    -- fall back to the SQL builders), so a writer that does not call refresh_ready (a script, a
+    -- repair, a test) can never leave stale text behind. refresh_ready's own UPDATE sets only
+    -- the ready columns, which these triggers do not watch.
+    CREATE TRIGGER facilities_ready_stale AFTER UPDATE OF id, name, categories, features, address,
+        opening_hours, operator, sector, status, municipality_code, eldership_code, last_verified,
+        source, source_id, licence, fetched_at, lon, lat ON facilities
+    WHEN new.feature_head IS NOT NULL OR new.sources_json IS NOT NULL OR new.provenance_csv IS NOT NULL
+    BEGIN
+        UPDATE facilities SET feature_head = NULL, feature_tail = NULL, sources_json = NULL,
+            provenance_csv = NULL WHERE rid = new.rid;
+    END;
+    CREATE TRIGGER source_records_ready_ai AFTER INSERT ON source_records BEGIN
+        UPDATE facilities SET sources_json = NULL, provenance_csv = NULL
+            WHERE id = new.facility_id AND (sources_json IS NOT NULL OR provenance_csv IS NOT NULL);
+    END;
+    CREATE TRIGGER source_records_ready_au AFTER UPDATE OF source, source_id, facility_id, licence,
+        fetched_at, removed_at ON source_records BEGIN
+        UPDATE facilities SET sources_json = NULL, provenance_csv = NULL
+            WHERE id IN (old.facility_id, new.facility_id) AND (sources_json IS NOT NULL OR provenance_csv IS NOT NULL);
+    END;
+    CREATE TRIGGER source_records_ready_ad AFTER DELETE ON source_records BEGIN
+        UPDATE facilities SET sources_json = NULL, provenance_csv = NULL
+            WHERE id = old.facility_id AND (sources_json IS NOT NULL OR provenance_csv IS NOT NULL);
+    END;
+    -- The audit's one pass over the facilities, kept (derived data), so an incremental audit
+    -- re-reads only the changed municipalities' facilities (directory.audit._indicators).
+    CREATE TABLE audit_counts (
+        m TEXT NOT NULL,
+        e TEXT,
+        cat TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        capacity INTEGER,
+        capacity_n INTEGER,
+        enrolled INTEGER,
+        capacity_enrolled INTEGER
+    );
+    CREATE INDEX audit_counts_m ON audit_counts(m);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from . import clock
 from .conflate import merge
 from .model import Facility, Rejection, make_facility_id, suffixed_facility_id, validate
+from .ready import refresh_ready
 from .store import transaction
 
 # The facility columns a source record sets; a change to any of them is an "update".
@@ -166,6 +167,7 @@ def apply_records(
     now = now or utcnow()
     report = IngestReport(source=source, scope=scope)
     seen: set[str] = set()
+    pending: list[Facility] = []  # valid records waiting for _upsert_batch
     try:
         with transaction(conn):
             cur = conn.execute(
@@ -173,6 +175,7 @@ def apply_records(
                 (source, scope, now, actor),
             )
             run_id = report.run_id = cur.lastrowid
+            seq_before = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
             for n, rec in enumerate(records, 1):
                 if progress is not None and n % 10_000 == 0:
                     progress(n)
@@ -193,11 +196,17 @@ def apply_records(
                 seen.add(rec.source_id)
                 if rec.lon is None:
                     report.without_position += 1
-                _upsert(conn, rec, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report,
-                        locator=locator)
+                pending.append(rec)
+                if len(pending) >= BATCH:
+                    _upsert_batch(conn, pending, run_id=run_id, scope=scope, now=now, matcher=matcher,
+                                  report=report, locator=locator)
+                    pending.clear()
+            _upsert_batch(conn, pending, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report,
+                          locator=locator)
             if full:
                 _sweep(conn, source=source, scope=scope, seen=seen, run_id=run_id, now=now, report=report,
                        locator=locator)
+            _refresh_changed(conn, seq_before=seq_before)
             conn.execute(
                 "UPDATE ingest_runs SET finished_at = ?, status = 'ok', counts = ?, rejections = ? WHERE id = ?",
                 (
@@ -211,6 +220,15 @@ def apply_records(
         record_failed_run(conn, source=source, scope=scope, now=now, message=str(exc))
         raise
     return report
+
+
+def _refresh_changed(conn: sqlite3.Connection, *, seq_before: int) -> None:
+    """Rewrite what is kept ready per facility (the map feature text) for every facility this
+    run changed: the change log since `seq_before` names them all, so one batched statement
+    does it, whatever path (add, update, merge, sweep) changed the row."""
+    changed = [r[0] for r in conn.execute("SELECT DISTINCT facility_id FROM changes WHERE seq > ?", (seq_before,))]
+    if changed:
+        refresh_ready(conn, changed)
 
 
 def record_failed_run(conn: sqlite3.Connection, *, source: str, scope: str, message: str,
@@ -233,6 +251,103 @@ def record_failed_run(conn: sqlite3.Connection, *, source: str, scope: str, mess
         pass
 
 
+# Records are applied in batches of this many: one look-up of their stored hashes, unchanged ones
+# skipped before any per-row work, new ones written by one executemany per table.
+BATCH = 2000
+_ASK = object()  # _upsert's `found` when the matcher has not been asked yet
+
+
+def _upsert_batch(
+    conn: sqlite3.Connection,
+    recs: list[Facility],
+    *,
+    run_id: int,
+    scope: str,
+    now: str,
+    matcher: Matcher | None,
+    report: IngestReport,
+    locator: Locator | None = None,
+) -> None:
+    """Apply a batch of valid records (one source), with the same result as _upsert on each in order.
+
+    Unchanged records (same content hash, not removed) cost their hash and a dict look-up; a new
+    record the matcher links to nothing becomes a new facility written with the others in one
+    executemany; every other record (changed, re-added, merged into another source's place)
+    goes through _upsert. New facilities are written before any later record is handled, so the
+    store sees the records in their order (rids, change-log order and matching are unchanged).
+    """
+    if not recs:
+        return
+    stored = {r["source_id"]: r for r in conn.execute(
+        "SELECT source_id, facility_id, content_hash, removed_at, scope FROM source_records"
+        " WHERE source = ? AND source_id IN (SELECT value FROM json_each(?))",
+        (recs[0].source, json.dumps([r.source_id for r in recs])))}
+    fresh: list[tuple[Facility, str, str]] = []
+    rescoped: list[str] = []
+    placed: list[tuple] = []  # unchanged, position-less records whose mapping states a municipality
+    for rec in recs:
+        data = rec.content_json()
+        rec_hash = rec.content_hash(data)
+        old = stored.get(rec.source_id)
+        if old is not None and old["content_hash"] == rec_hash and old["removed_at"] is None:
+            report.unchanged += 1
+            if old["scope"] != scope:  # now covered by another scope (a file renamed, an area re-cut)
+                rescoped.append(rec.source_id)
+            if rec.lon is None and rec.municipality_code is not None:
+                placed.append((rec.municipality_code, rec.eldership_code, old["facility_id"], rec.municipality_code))
+            continue
+        found = _ASK
+        if old is None:
+            found = matcher(conn, rec) if matcher else None
+            if found is None:
+                fresh.append((rec, data, rec_hash))
+                continue
+        _insert_new(conn, fresh, run_id=run_id, scope=scope, now=now, report=report)
+        fresh.clear()
+        _upsert(conn, rec, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report, locator=locator,
+                found=found)
+    _insert_new(conn, fresh, run_id=run_id, scope=scope, now=now, report=report)
+    conn.executemany("UPDATE source_records SET scope = ? WHERE source = ? AND source_id = ?",
+                     [(scope, recs[0].source, sid) for sid in rescoped])
+    # A stated municipality is placement, not content (not in the hash): see _upsert.
+    conn.executemany("UPDATE facilities SET municipality_code = ?, eldership_code = ?"
+                     " WHERE id = ? AND lon IS NULL AND municipality_code IS NOT ?", placed)
+
+
+def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[Facility, str, str]], *, run_id: int, scope: str,
+                now: str, report: IngestReport) -> None:
+    """New facilities from records no stored facility matches: the rows _upsert would write, in
+    one executemany per table."""
+    if not fresh:
+        return
+    facilities, records, log = [], [], []
+    columns: list[str] = []
+    wanted = [make_facility_id(rec.source, rec.source_id) for rec, _data, _hash in fresh]
+    taken = {r[0] for r in conn.execute("SELECT id FROM facilities WHERE id IN (SELECT value FROM json_each(?))",
+                                        (json.dumps(wanted),))}
+    for (rec, data, rec_hash), facility_id in zip(fresh, wanted):
+        values = _row_values(rec)
+        columns = list(values)
+        if facility_id in taken:  # two source ids that slug alike: unique by construction (see _upsert)
+            facility_id = suffixed_facility_id(rec.source, rec.source_id)
+            report.id_collisions.append((rec.source_id, facility_id))
+        taken.add(facility_id)
+        facilities.append((facility_id, *values.values(), rec.source, rec.source_id, rec.fetched_at, now))
+        records.append((rec.source, rec.source_id, facility_id, scope, rec.licence, rec.fetched_at, rec_hash, data))
+        log.append((run_id, now, facility_id, rec.source, rec.source_id, "added", None,
+                    json.dumps(_decode(values), ensure_ascii=False, default=str)))
+    conn.executemany(
+        f"INSERT INTO facilities(id, {', '.join(columns)}, source, source_id, fetched_at, updated_at)"
+        f" VALUES (?, {', '.join('?' * len(columns))}, ?, ?, ?, ?)", facilities)
+    conn.executemany(
+        "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash, data)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", records)
+    conn.executemany(
+        "INSERT INTO changes(run_id, at, facility_id, source, source_id, kind, old, new) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        log)
+    report.added += len(fresh)
+
+
 def _upsert(
     conn: sqlite3.Connection,
     rec: Facility,
@@ -243,6 +358,7 @@ def _upsert(
     matcher: Matcher | None,
     report: IngestReport,
     locator: Locator | None = None,
+    found: object = _ASK,
 ) -> None:
     data = rec.content_json()
     rec_hash = rec.content_hash(data)
@@ -268,7 +384,8 @@ def _upsert(
         return
     values = _row_values(rec)
     if existing is None:
-        found = matcher(conn, rec) if matcher else None
+        if found is _ASK:
+            found = matcher(conn, rec) if matcher else None
         facility_id = getattr(found, "facility_id", found)
         reason = getattr(found, "reason", None) if found is not None else None
         if facility_id is None:

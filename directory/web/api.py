@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import time
+from urllib.parse import urlencode
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, redirect, request
 
 from .. import areas_store, clusters, places, search
 from ..errors import BadRequest, NotFound
-from ..features import detail_feature, feature_collection
+from ..features import detail_feature, feature_collection, feature_collection_joined
 from ..interpret import interpret
 from ..query import parse_bbox, parse_int, parse_query, parse_whole
 from ..store import get_facility
 from .context import next_link, reader, settings
 from .costs import busy, hold_slot
+from .httpcache import content_token, no_validators, shared_cache
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -22,30 +25,73 @@ GEOJSON = "application/geo+json"
 
 
 
+CLUSTER_OPEN_FRESH = 60.0
+
+
+def version_pinned(conn) -> str | Response | None:
+    """A map request names the content version it wants (`v`, see httpcache.content_token):
+    the current one makes the answer cacheable by a shared cache (its URL changes with every
+    run, so a cached copy is never stale); an old one is redirected to the current (never
+    cached). None when the request pins no version."""
+    wanted = request.args.get("v")
+    if wanted is None:
+        return None
+    current = content_token(conn)
+    if wanted == current:
+        return current
+    args = request.args.to_dict()
+    args["v"] = current
+    # relative, so it goes back through whatever proxy the request came through
+    resp = redirect(f"{request.script_root}{request.path}?{urlencode(args)}", code=302)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/version")
+@no_validators
+def version() -> Response:
+    """The content version to pin map requests to (`v=`): asked once per view change, never
+    cached, so a map sees a new run at once while its boxes come from a shared cache."""
+    resp = jsonify({"version": content_token(reader())})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 @bp.get("/facilities")
 def facilities() -> Response:
     cfg = settings()
-    query, understood = interpret(reader(), parse_query(request.args, default_limit=cfg.page_limit,
+    args = {k: v for k, v in request.args.items() if k != "v"}
+    query, understood = interpret(reader(), parse_query(args, default_limit=cfg.page_limit,
                                                         max_limit=cfg.max_page_limit))
     if query.near is not None:  # nearest first: one page, no cursor
         features, more = search.query_near(reader(), query)
         return Response(feature_collection(features, next_url=None, truncated=more, interpreted=understood),
                         mimetype=GEOJSON)
-    features, next_after = search.query_features(reader(), query)
-    next_url = next_link(after=next_after) if next_after is not None else None
-    body = feature_collection(features, next_url=next_url, interpreted=understood)
-    return Response(body, mimetype=GEOJSON)
+    pinned = version_pinned(reader())
+    if isinstance(pinned, Response):
+        return pinned
+    page = search.query_page(reader(), query)
+    next_url = next_link(after=page.next_after) if page.next_after is not None else None
+    body = feature_collection_joined(page.text, page.count, next_url=next_url, interpreted=understood)
+    resp = Response(body, mimetype=GEOJSON)
+    if pinned:
+        shared_cache(resp, version=pinned, fresh_until=page.fresh_until)
+    return resp
 
 
 @bp.get("/facilities/clusters")
 def facility_clusters() -> Response:
     """Counts on a grid for a view too full to draw point by point: ?bbox=&zoom= and the list filters."""
-    args = {k: v for k, v in request.args.items() if k != "zoom"}
+    args = {k: v for k, v in request.args.items() if k != "zoom"}  # `v` is taken out below
     zoom = parse_whole(request.args.get("zoom"), where="zoom", low=0, high=clusters.MAX_ZOOM)
     if not args.get("bbox"):
         raise BadRequest("a bbox=west,south,east,north is required", where="bbox")
-    query, understood = interpret(reader(), parse_query(args))
+    args.pop("v", None)
+    query, understood = interpret(reader(), parse_query(args))  # a bad parameter is a 400 before any redirect
     clusters.check_view(query.bbox, zoom)  # a request's bound: no screen shows more cells than this
+    pinned = version_pinned(reader())
+    if isinstance(pinned, Response):
+        return pinned
     if not clusters.is_expensive(reader(), query, zoom=zoom):  # the grid, or a small box: never limited
         body = clusters.clusters(reader(), query, zoom=zoom)
     else:
@@ -58,7 +104,12 @@ def facility_clusters() -> Response:
             release()
     if understood is not None:
         body["interpreted"] = understood
-    return jsonify(body)
+    resp = jsonify(body)
+    if pinned:
+        # "open now" counts are summed per hours string at this instant: short-lived
+        shared_cache(resp, version=pinned,
+                     fresh_until=time.time() + CLUSTER_OPEN_FRESH if query.open_states else None)
+    return resp
 
 
 @bp.get("/places")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -100,6 +101,33 @@ def _open_state_bucket(version: str) -> str:
     return text
 
 
+def content_token(conn: sqlite3.Connection) -> str:
+    """The store's content version as a short URL-safe token (the map pins its requests to it,
+    `?v=`, so a shared cache keyed on the URL never serves one version for another)."""
+    row = conn.execute(
+        "SELECT (SELECT coalesce(max(seq), 0) FROM changes), (SELECT coalesce(max(id), 0) FROM ingest_runs),"
+        " (SELECT coalesce(max(id), 0) FROM snapshots), (SELECT count(*) FROM areas)").fetchone()
+    return ".".join(str(v) for v in (SCHEMA_VERSION, *row))
+
+
+# The longest a shared cache keeps a version-pinned answer (its URL names the content version,
+# so only the clock can make it stale: open_state).
+MAX_SHARED_AGE = 3600
+
+
+def shared_cache(resp: Response, *, version: str, fresh_until: float | None) -> None:
+    """Make a version-pinned answer cacheable by a shared cache (nginx proxy_cache, a CDN).
+
+    `fresh_until` is when a time-dependent part of it (open_state) next changes (Unix time;
+    None: nothing in it depends on the clock): max-age ends there, and the validator carries it
+    as a time bucket, so neither a cache nor a revalidating client keeps an answer across an
+    opening or closing time."""
+    age = MAX_SHARED_AGE if fresh_until is None else max(0, min(MAX_SHARED_AGE, int(fresh_until - time.time())))
+    bucket = "" if fresh_until is None else f"-{int(fresh_until)}"
+    resp.headers["ETag"] = f'W/"atvira-{version}{bucket}"'
+    resp.headers["Cache-Control"] = f"public, max-age={age}"
+
+
 def _parse(value: str) -> datetime | None:
     try:
         dt = datetime.fromisoformat(value)
@@ -151,7 +179,7 @@ def init_http_cache(app: Flask) -> None:
 
 
 def _set_validators(resp: Response, etag: str, last_modified: datetime | None) -> None:
-    resp.headers["ETag"] = etag
+    resp.headers.setdefault("ETag", etag)  # a view's own validator (shared_cache) wins
     if last_modified:
         resp.last_modified = last_modified
     resp.headers.setdefault("Cache-Control", "public, no-cache")

@@ -206,6 +206,7 @@ def index() -> str:
         "map": parts["name"],
         "api": url_for("api.facilities"),
         "clusters": url_for("api.facility_clusters"),
+        "version": url_for("api.version"),
         "places": url_for("api.place"),
         "outlines": url_for("api.outlines"),
         "detail": url_for("pages.facility", facility_id="__ID__"),

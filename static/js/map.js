@@ -282,17 +282,39 @@
   }
 
   // --- loading -----------------------------------------------------------------------------
+  // The content version the map's answers are pinned to (`v=`), asked at each load (/api/version,
+  // never cached; a redirect from an old version teaches it too): a shared cache keyed on the URL
+  // (nginx in front of gunicorn) then serves the next visitor of the same box, and a new run
+  // changes every URL.
+  let version = "0";
+
   async function getJSON(url, signal) {
     const resp = await fetch(url, { signal, headers: { Accept: "application/json" } });
+    const pinned = new URL(resp.url).searchParams.get("v");
+    if (pinned) version = pinned;
     const data = await resp.json();
     if (!resp.ok) throw new Error((data.where ? data.where + ": " : "") + (data.message || resp.statusText));
     return data;
   }
 
+  // The view's box snapped outward to the Web Mercator tile grid two zooms finer than the map
+  // (a quarter tile): the same and nearby views ask for the same URL, which a cache can answer.
   function bboxParam() {
     const b = map.getBounds();
     const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
-    return [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -90, 90), clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -90, 90)]
+    const n = 2 ** Math.min(22, Math.max(0, Math.round(map.getZoom()) + 2));
+    const tx = (lon) => ((lon + 180) / 360) * n;
+    const lonOf = (x) => (x / n) * 360 - 180;
+    const ty = (lat) => {
+      const r = (clamp(lat, -85.0511, 85.0511) * Math.PI) / 180;
+      return ((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2) * n;
+    };
+    const latOf = (y) => (Math.atan(Math.sinh(Math.PI * (1 - (2 * y) / n))) * 180) / Math.PI;
+    const west = lonOf(Math.floor(tx(clamp(b.getWest(), -180, 180))));
+    const east = lonOf(Math.ceil(tx(clamp(b.getEast(), -180, 180))));
+    const north = latOf(Math.floor(ty(b.getNorth())));
+    const south = latOf(Math.ceil(ty(b.getSouth())));
+    return [clamp(west, -180, 180), clamp(south, -90, 90), clamp(east, -180, 180), clamp(north, -90, 90)]
       .map((v) => v.toFixed(6)).join(",");
   }
 
@@ -304,8 +326,10 @@
     const base = filterParams();
     base.set("bbox", bboxParam());
     try {
+      version = (await getJSON(cfg.version, ctl.signal)).version || version;
       const cp = new URLSearchParams(base);
       cp.set("zoom", String(map.getZoom()));
+      cp.set("v", version);
       const cl = await getJSON(cfg.clusters + "?" + cp.toString(), ctl.signal);
       showUnderstood(cl.interpreted);
       const prefix = near ? fmt(S.nearest, { place: near.label }) + ". " : "";
@@ -313,6 +337,7 @@
         const pp = new URLSearchParams(base);
         pp.set("limit", String(POINT_LIMIT));
         if (near) pp.set("near", nearParam());
+        else pp.set("v", version);
         const data = await getJSON(cfg.api + "?" + pp.toString(), ctl.signal);
         drawPoints(data);
         listFeatures(data.features);

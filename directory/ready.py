@@ -1,0 +1,57 @@
+"""What the store keeps ready per facility, so answers are joined text instead of per-row work.
+
+- `feature_head` / `feature_tail`: the map/list GeoJSON feature (features.MAP_PROPERTIES) as
+  text, split around the time-dependent open_state value (search.query_page joins a page of them
+  with each row's state from open_now);
+- `sources_json`: the facility's source records as the export's `sources` array;
+- `provenance_csv`: the CSV export's two provenance cells (sources, licences).
+
+Each is exactly what its SQL builder gives (features.feature_sql, features.SOURCES_SQL,
+exports.PROVENANCE_CSV_SQL); the builders remain the fallback where a row has no ready text.
+`refresh_ready` is called by whatever changes facilities, inside its transaction: the sync
+(apply_records, for every facility its run logged a change for) and the areas re-placement;
+derived.refresh_derived rewrites every row when the SQL itself changed (READY_VERSION).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable
+
+from .exports import PROVENANCE_CSV_SQL
+from .features import OPEN_KEY, OPEN_MARKED, READY_FEATURE_SQL, SOURCES_SQL
+
+_SET_READY = f"""UPDATE facilities SET
+    feature_head = substr(x.j, 1, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_KEY) - 1}),
+    feature_tail = substr(x.j, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_MARKED)}),
+    sources_json = x.sources,
+    provenance_csv = x.provenance
+FROM (SELECT f.rid AS frid, {READY_FEATURE_SQL} AS j, {SOURCES_SQL} AS sources,
+             {PROVENANCE_CSV_SQL} AS provenance
+      FROM facilities f WHERE {{where}}) AS x
+WHERE facilities.rid = x.frid"""
+
+# Which code wrote the ready text: a changed SQL makes refresh_derived rewrite every row.
+READY_VERSION = hashlib.sha256(_SET_READY.encode()).hexdigest()[:16]
+
+
+def refresh_ready(conn: sqlite3.Connection, facility_ids: Iterable[str] | None = None, *, chunk: int = 5000) -> int:
+    """Rewrite the ready text of these facilities (None: of every facility); rows written."""
+    if facility_ids is None:
+        return conn.execute(_SET_READY.format(where="1")).rowcount
+    return _by(conn, "f.id", list(dict.fromkeys(facility_ids)), chunk)
+
+
+def refresh_ready_rids(conn: sqlite3.Connection, rids: Iterable[int], *, chunk: int = 5000) -> int:
+    """The same by internal row id (for writers that walk rids, e.g. re-placing areas)."""
+    return _by(conn, "f.rid", list(rids), chunk)
+
+
+def _by(conn: sqlite3.Connection, column: str, keys: list, chunk: int) -> int:
+    done = 0
+    for i in range(0, len(keys), chunk):
+        done += conn.execute(_SET_READY.format(where=f"{column} IN (SELECT value FROM json_each(?))"),
+                             (json.dumps(keys[i:i + chunk]),)).rowcount
+    return done
