@@ -39,7 +39,10 @@ LIVE = "f.status IN ('active', 'unknown')"
 
 # Categories whose facilities are public institutions when their sector is not known; a
 # facility whose sector is "public" is an institution whatever its category.
-INSTITUTION_CATEGORIES = ("townhall", "library", "community_centre", "culture")
+# (issue 15) state institutions (ministries, agencies, courts, tax and social-insurance offices)
+# take part; schools do not: a school is open to its pupils, not to anyone walking in, so
+# "open to anyone" and "free public toilet" would mark every school down unfairly.
+INSTITUTION_CATEGORIES = ("townhall", "library", "community_centre", "culture", "state_institution")
 CHILDCARE_CATEGORIES = ("kindergarten", "childcare")
 
 
@@ -117,7 +120,8 @@ def institution_predicate(alias: str = "f") -> str:
     """SQL: the facility is a public institution (sector public, or an institution category of
     unknown sector; a private theatre is not a public institution)."""
     cats = ", ".join(f"'{c}'" for c in INSTITUTION_CATEGORIES)
-    return (f"({alias}.sector = 'public' OR ({alias}.sector = 'unknown' AND EXISTS"
+    # A school is never checked as an institution open to anyone (see INSTITUTION_CATEGORIES).
+    return (f"(({alias}.sector = 'public' AND {alias}.categories != '[\"school\"]') OR ({alias}.sector = 'unknown' AND EXISTS"
             f" (SELECT 1 FROM json_each({alias}.categories) WHERE value IN ({cats}))))")
 
 

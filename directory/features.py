@@ -26,6 +26,9 @@ PROPERTY_SQL: dict[str, str] = {
     "open_state": "atvira_open_state(f.opening_hours)",
     "operator": "f.operator",
     "sector": "f.sector",
+    # (issue 15) the finer sector and the rule that decided it (directory/sectors.py)
+    "sector_detail": "json_extract(f.extra, '$.sector_detail')",
+    "sector_source": "json_extract(f.extra, '$.sector_source')",
     "status": "f.status",
     "municipality_code": "f.municipality_code",
     "municipality": "(SELECT a.name FROM areas a WHERE a.code = f.municipality_code)",
@@ -45,15 +48,15 @@ PROPERTY_SQL: dict[str, str] = {
 
 # The properties of a list row (the API); the detail view adds every source record and extra.
 LIST_PROPERTIES = ("id", "name", "categories", "features", "address", "opening_hours", "operator", "sector",
-                   "status", "municipality_code", "eldership_code", "last_verified", "source", "licence",
-                   "fetched_at")
+                   "sector_detail", "sector_source", "status", "municipality_code", "eldership_code",
+                   "last_verified", "source", "licence", "fetched_at")
 # The map and list: the list row plus the opening state now.
 MAP_PROPERTIES = ("id", "name", "categories", "features", "address", "opening_hours", "open_state", "operator",
-                  "sector", "status", "municipality_code", "eldership_code", "last_verified", "source", "licence",
+                  "sector", "sector_detail", "sector_source", "status", "municipality_code", "eldership_code", "last_verified", "source", "licence",
                   "fetched_at")
 # A download: area names beside their codes, and every source with its licence.
 EXPORT_PROPERTIES = ("id", "name", "categories", "features", "address", "opening_hours", "operator", "sector",
-                     "status", "municipality_code", "municipality", "eldership_code", "eldership", "sources",
+                     "sector_detail", "sector_source", "status", "municipality_code", "municipality", "eldership_code", "eldership", "sources",
                      "last_verified", "fetched_at", "updated_at")
 
 

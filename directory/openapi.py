@@ -13,6 +13,8 @@ from typing import Any
 from .audit_report import SORT_KEYS
 from .model import CATEGORIES, FEATURES, SECTORS, STATUSES
 from .query import OPEN_STATES
+from .sectors import DETAILS as SECTOR_DETAILS
+from .sectors import SOURCES as SECTOR_SOURCES
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -53,6 +55,9 @@ FILTER_PARAMS = [
     _param("status", "comma-separated statuses (default active,closed,unknown)", _csv_of(list(STATUSES))),
     _param("municipality", "municipality code (see /api/areas)"),
     _param("eldership", "eldership code (see /api/areas)"),
+    _param("sector", "comma-separated sectors (public, private, civic, unknown) or finer values kept in"
+           " properties.sector_detail (government, municipal, ngo, community, religious): see docs/sectors.md",
+           _csv_of(list(SECTOR_DETAILS)), example="civic"),
     _param("near", "lon,lat: nearest first, each feature with properties.distance_m (not paged: raise limit)",
            {"type": "string", "pattern": r"^-?\d{1,3}(\.\d{1,7})?,-?\d{1,2}(\.\d{1,7})?$"}, example="25.28,54.68"),
     _param("radius", "with near: at most this many metres away", {"type": "integer", "minimum": 1, "maximum": 20000000}),
@@ -221,7 +226,10 @@ def _schemas() -> dict[str, Any]:
         "categories": {"type": "array", "items": {"type": "string", "enum": list(CATEGORIES)}},
         "features": {"type": "object", "additionalProperties": {"type": "string", "enum": ["yes", "limited", "no"]}},
         "address": NSTR, "opening_hours": NSTR, "operator": NSTR,
-        "sector": {"type": "string", "enum": list(SECTORS)}, "status": {"type": "string", "enum": list(STATUSES)},
+        "sector": {"type": "string", "enum": list(SECTORS)},
+        "sector_detail": {"type": "string", "nullable": True, "enum": [*SECTOR_DETAILS, None]},
+        "sector_source": {"type": "string", "nullable": True, "enum": [*SECTOR_SOURCES, None]},
+        "status": {"type": "string", "enum": list(STATUSES)},
         "municipality_code": NSTR, "eldership_code": NSTR, "last_verified": NSTR,
         "source": STR, "licence": STR, "fetched_at": NSTR,
         "open_state": {"type": "string", "enum": list(OPEN_STATES)},
