@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from directory import audit, audit_report
 from directory.areas_store import load_locator
-from directory.store import connect
 from directory.model import CATEGORIES
+from directory.store import connect
 from tests.audit_data import AREAS, DARZELIAI, TODAY, VILNIUS, darzeliai_points
 
 

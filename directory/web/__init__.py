@@ -10,7 +10,7 @@ from flask import Flask, jsonify, render_template, request
 from ..config import Settings
 from ..db import ReaderPool
 from ..errors import AtviraError
-from . import api, audit, opendata, pages
+from . import api, audit, cluster, opendata, pages
 from .httpcache import init_http_cache
 from .i18n import init_i18n
 from .security import init_security
@@ -31,6 +31,7 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(pages.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(opendata.bp)
+    app.register_blueprint(cluster.bp)
 
     @app.errorhandler(AtviraError)
     def handle_atvira_error(exc: AtviraError):
