@@ -154,6 +154,25 @@ def _audit() -> dict[str, Any]:
     }
 
 
+def _cluster() -> dict[str, Any]:
+    loose = {"description": "OK", "content": {JSON: {"schema": {"type": "object"}}}}
+    return {
+        "/api/cluster": {"get": {
+            "summary": "The social-cluster overview: each sector's share per kind (country) and per municipality,"
+                       " the share run outside the public sector, the pilot municipalities first",
+            "operationId": "clusterOverview", "tags": ["cluster"],
+            "responses": {"200": loose, **ERRORS},
+        }},
+        "/api/cluster/{code}": {"get": {
+            "summary": "One municipality or eldership: kind x sector counts with the actors, what each sector alone"
+                       " provides, and partner suggestions by geodesic distance (the figures of /cluster/{code})",
+            "operationId": "clusterArea", "tags": ["cluster"],
+            "parameters": [{"name": "code", "in": "path", "required": True, "schema": STR}],
+            "responses": {"200": loose, **ERRORS, "404": NOT_FOUND},
+        }},
+    }
+
+
 def _areas() -> dict[str, Any]:
     return {"/api/areas": {"get": {
         "summary": "Municipalities and elderships with population and facility counts",
@@ -212,7 +231,7 @@ def _downloads() -> dict[str, Any]:
 
 # The documented paths, in the order the document lists them. Add a function to document more.
 PATHS: tuple[Callable[[], dict[str, Any]], ...] = (
-    _facilities, _clusters, _facility, _places, _areas, _audit, _changes, _snapshots, _openapi, _downloads,
+    _facilities, _clusters, _facility, _places, _areas, _audit, _cluster, _changes, _snapshots, _openapi, _downloads,
 )
 
 
