@@ -24,17 +24,11 @@ from ingest.mapping import load_mapping
 from ingest.osm import OsmElement, element_to_facility
 from ingest.registry import rows_to_records
 from ingest.tabular import read_rows
-from tests.cluster_data import DARZELIAI, UTENA, VILNIUS, build_cluster_store
+from tests.cluster_data import DARZELIAI, UTENA, VILNIUS
 from tests.conftest import ROOT, derive, facility
 
 NOW = "2026-11-28T12:00:00Z"
 GEOD = Geod(ellps="WGS84")
-
-
-@pytest.fixture(scope="session")
-def cluster_db(tmp_path_factory, shared_data) -> Path:
-    tmp = tmp_path_factory.mktemp("cluster")
-    return build_cluster_store(tmp / "cluster.db", shared_data, tmp)
 
 
 @pytest.fixture
