@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, str] = {
     "page": "bench.page",      # map page bytes (10 vs N facilities) and time to first markers in Chromium
     "export": "bench.export",  # whole-dataset CSV/GeoJSON export time and peak RSS vs sqlite3 -csv
     "audit": "bench.audit",    # /audit and /audit/<code> p50 from stored indicators, and the recompute
+    "cluster": "bench.cluster",  # /cluster and /cluster/<code> p50 from stored figures, and the recompute
 }
 
 

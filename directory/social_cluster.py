@@ -350,8 +350,11 @@ def nearest(conn: sqlite3.Connection, *, lon: float, lat: float, categories: tup
 # --- the national overview -------------------------------------------------------------------
 
 
-def national(conn: sqlite3.Connection) -> dict[str, Any]:
-    """The share of each sector per kind (country) and per municipality, pilots first."""
+def national(conn: sqlite3.Connection, *, per_kind: bool = True) -> dict[str, Any]:
+    """The share of each sector per kind (country) and per municipality, pilots first.
+
+    `per_kind=False` leaves out each municipality's kind x sector counts (3,360 rows: the JSON
+    carries them, the page does not show them)."""
     country = _area(conn, COUNTRY)
     table = kind_sector_table(conn, "country", COUNTRY)
     kinds = []
@@ -362,13 +365,16 @@ def national(conn: sqlite3.Connection) -> dict[str, Any]:
         kinds.append({"category": kind, "counts": counts, "total": total, "known": known,
                       "shares": {s: (counts[s] / known if known else None) for s in SECTORS}})
     by_kind: dict[str, dict[str, dict[str, int]]] = {}
-    for r in conn.execute("SELECT code, category, sector, count FROM cluster_counts WHERE level = 'municipality'"):
-        by_kind.setdefault(r[0], {}).setdefault(r[1], dict.fromkeys(ALL_SECTORS, 0))[r[2]] = r[3]
+    rows = conn.execute("SELECT code, category, sector, count FROM cluster_counts WHERE level = 'municipality'"
+                        " AND category != '*'").fetchall() if per_kind else []
+    for code, category, sector, count in rows:
+        by_kind.setdefault(code, {}).setdefault(category, dict.fromkeys(ALL_SECTORS, 0))[sector] = count
     municipalities = []
     for r in conn.execute("SELECT * FROM cluster_areas WHERE level = 'municipality' ORDER BY name"):
         d = dict(r)
         d["pilot"] = d["name"].startswith(PILOTS)
-        d["kinds"] = by_kind.get(d["code"], {})
+        if per_kind:
+            d["kinds"] = by_kind.get(d["code"], {})
         municipalities.append(d)
     municipalities.sort(key=lambda d: (not d["pilot"], d["name"]))
     return {"totals": {s: country[s] for s in ALL_SECTORS} | {"facilities": country["facilities"],

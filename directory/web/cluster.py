@@ -83,7 +83,7 @@ def _labels() -> dict[str, object]:
 @bp.get("/cluster")
 def cluster_index() -> str:
     conn = reader()
-    data = sc.national(conn)
+    data = sc.national(conn, per_kind=False)
     values = {m["code"]: m["share_outside_public"] for m in data["municipalities"]}
     parts, key = choropleth(settings(), shapes(conn, level="municipality"), values, kind="share",
                             higher_is_better=True, bounds=LT_BOUNDS)
