@@ -355,7 +355,11 @@ def national(conn: sqlite3.Connection, *, per_kind: bool = True) -> dict[str, An
 
     `per_kind=False` leaves out each municipality's kind x sector counts (3,360 rows: the JSON
     carries them, the page does not show them)."""
-    country = _area(conn, COUNTRY)
+    row = conn.execute("SELECT * FROM cluster_areas WHERE code = ?", (COUNTRY,)).fetchone()
+    # Never computed (an empty store, or one from before this view): zeros, and the page says so.
+    country = dict(row) if row is not None else {**dict.fromkeys((*ALL_SECTORS, "facilities", "known",
+                                                                  "sector_conflicts"), 0),
+                                                 "share_outside_public": None}
     table = kind_sector_table(conn, "country", COUNTRY)
     kinds = []
     for kind in CATEGORIES:
