@@ -2,6 +2,7 @@
 
 LT = {
     "School": "Mokykla",
+    "decided by": "nustatė",
     "State institution": "Valstybės įstaiga",
     "Who provides what": "Kas ką teikia",
     "who provides what": "kas ką teikia",
