@@ -31,7 +31,7 @@ from typing import Any
 import shapely
 from pyproj import Geod
 
-from .errors import NotFound
+from .errors import BadRequest, NotFound
 from .model import CATEGORIES
 from .store import get_meta, set_meta, transaction
 
@@ -350,11 +350,14 @@ def nearest(conn: sqlite3.Connection, *, lon: float, lat: float, categories: tup
 # --- the national overview -------------------------------------------------------------------
 
 
-def national(conn: sqlite3.Connection, *, per_kind: bool = True) -> dict[str, Any]:
+def national(conn: sqlite3.Connection, *, per_kind: bool = True, category: str | None = None) -> dict[str, Any]:
     """The share of each sector per kind (country) and per municipality, pilots first.
 
     `per_kind=False` leaves out each municipality's kind x sector counts (3,360 rows: the JSON
-    carries them, the page does not show them)."""
+    carries them all). `category` adds `selected` to each municipality: that one kind's counts by
+    sector and its share run outside the public sector (240 rows: the page's kind selector)."""
+    if category is not None and category not in CATEGORIES:
+        raise BadRequest(f"unknown category {category[:40]!r}; known are {', '.join(CATEGORIES)}", where="category")
     row = conn.execute("SELECT * FROM cluster_areas WHERE code = ?", (COUNTRY,)).fetchone()
     # Never computed (an empty store, or one from before this view): zeros, and the page says so.
     country = dict(row) if row is not None else {**dict.fromkeys((*ALL_SECTORS, "facilities", "known",
@@ -371,14 +374,25 @@ def national(conn: sqlite3.Connection, *, per_kind: bool = True) -> dict[str, An
     by_kind: dict[str, dict[str, dict[str, int]]] = {}
     rows = conn.execute("SELECT code, category, sector, count FROM cluster_counts WHERE level = 'municipality'"
                         " AND category != '*'").fetchall() if per_kind else []
-    for code, category, sector, count in rows:
-        by_kind.setdefault(code, {}).setdefault(category, dict.fromkeys(ALL_SECTORS, 0))[sector] = count
+    for code, kind, sector, count in rows:
+        by_kind.setdefault(code, {}).setdefault(kind, dict.fromkeys(ALL_SECTORS, 0))[sector] = count
+    selected: dict[str, dict[str, int]] = {}
+    if category is not None:
+        for code, sector, count in conn.execute(
+                "SELECT code, sector, count FROM cluster_counts WHERE level = 'municipality' AND category = ?",
+                (category,)):
+            selected.setdefault(code, dict.fromkeys(ALL_SECTORS, 0))[sector] = count
     municipalities = []
     for r in conn.execute("SELECT * FROM cluster_areas WHERE level = 'municipality' ORDER BY name"):
         d = dict(r)
         d["pilot"] = d["name"].startswith(PILOTS)
         if per_kind:
             d["kinds"] = by_kind.get(d["code"], {})
+        if category is not None:
+            counts = selected.get(d["code"], dict.fromkeys(ALL_SECTORS, 0))
+            known = sum(counts[s] for s in SECTORS)
+            d["selected"] = {**counts, "facilities": sum(counts.values()), "known": known,
+                             "share_outside_public": (counts["private"] + counts["civic"]) / known if known else None}
         municipalities.append(d)
     municipalities.sort(key=lambda d: (not d["pilot"], d["name"]))
     return {"totals": {s: country[s] for s in ALL_SECTORS} | {"facilities": country["facilities"],

@@ -270,6 +270,13 @@ def test_the_national_overview_puts_the_pilots_first(ro) -> None:
         known = m["public"] + m["private"] + m["civic"]
         assert m["known"] == known
         assert m["share_outside_public"] == (None if not known else (m["private"] + m["civic"]) / known)
+    # One kind per municipality (the page's selector) equals the full per-kind counts of the JSON.
+    kg = social_cluster.national(ro, category="kindergarten")
+    for m, full in zip(kg["municipalities"], d["municipalities"]):
+        counts = full["kinds"].get("kindergarten", dict.fromkeys(social_cluster.ALL_SECTORS, 0))
+        assert {s: m["selected"][s] for s in social_cluster.ALL_SECTORS} == counts
+    vilnius = next(m for m in kg["municipalities"] if m["code"] == VILNIUS)["selected"]
+    assert vilnius["public"] >= 170 and vilnius["share_outside_public"] < 0.05
 
 
 # --- web: page, API, CSV, filters --------------------------------------------------------------

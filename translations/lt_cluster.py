@@ -2,6 +2,7 @@
 
 LT = {
     "School": "Mokykla",
+    "All kinds": "Visos rūšys",
     "decided by": "nustatė",
     "State institution": "Valstybės įstaiga",
     "Who provides what": "Kas ką teikia",

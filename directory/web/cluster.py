@@ -14,14 +14,13 @@ import io
 from collections.abc import Iterator
 
 from branca.element import MacroElement
-from flask import Blueprint, Response, jsonify, render_template, url_for
+from flask import Blueprint, Response, jsonify, render_template, request, url_for
 from jinja2 import Template
 
 from .. import social_cluster as sc
 from ..audit_report import fmt, shapes
 from ..exports import guard_text
-from ..sectors import DETAILS, SOURCES
-from .audit import GOOD, LT_BOUNDS, choropleth
+from .audit import LT_BOUNDS, choropleth
 from .context import reader, settings
 from .pages import CATEGORY_LABELS, CATEGORY_STYLE, SECTOR_LABELS, base_map, map_parts
 
@@ -77,17 +76,20 @@ class ActorLayer(MacroElement):
 
 def _labels() -> dict[str, object]:
     return {"categories": CATEGORY_LABELS, "styles": CATEGORY_STYLE, "sectors": sc.ALL_SECTORS,
-            "colours": SECTOR_COLOURS, "sector_labels": SECTOR_LABELS, "fmt": fmt, "details": DETAILS, "rules": SOURCES}
+            "colours": SECTOR_COLOURS, "sector_labels": SECTOR_LABELS, "fmt": fmt}
 
 
 @bp.get("/cluster")
 def cluster_index() -> str:
+    """The overview; `?category=` narrows the municipality table and the map to one kind."""
     conn = reader()
-    data = sc.national(conn, per_kind=False)
-    values = {m["code"]: m["share_outside_public"] for m in data["municipalities"]}
+    category = request.args.get("category") or None
+    data = sc.national(conn, per_kind=False, category=category)
+    rows = [m["selected"] if category else m for m in data["municipalities"]]
+    values = {m["code"]: r["share_outside_public"] for m, r in zip(data["municipalities"], rows)}
     parts, key = choropleth(settings(), shapes(conn, level="municipality"), values, kind="share",
                             higher_is_better=True, bounds=LT_BOUNDS)
-    return render_template("cluster.html", d=data, map=parts, legend=key, palette=GOOD, **_labels())
+    return render_template("cluster.html", d=data, map=parts, legend=key, category=category, **_labels())
 
 
 @bp.get("/cluster/<code>")
@@ -108,7 +110,7 @@ def cluster_area(code: str) -> str:
 
 @bp.get("/api/cluster")
 def api_cluster_index() -> Response:
-    return jsonify(sc.national(reader()))
+    return jsonify(sc.national(reader(), category=request.args.get("category") or None))
 
 
 @bp.get("/api/cluster/<code>")
