@@ -59,7 +59,7 @@ def run_one(db: Path, *, work: Path, repeat: int = 100) -> dict:
         resp = client.get(url)
         assert resp.status_code == 200, (url, resp.status_code)
         out[f"{key}_bytes"] = len(resp.data)
-        out[f"{key}_ms"] = timeit(lambda: client.get(url).get_data(), repeat=repeat)
+        out[f"{key}_ms"] = timeit(lambda url=url: client.get(url).get_data(), repeat=repeat)
     out["ratio_cluster_to_floor_p50"] = ratio(out["cluster_ms"]["p50"], floor["p50"])
     out["ratio_live_sql_to_cluster_p50"] = ratio(live["p50"], out["cluster_ms"]["p50"])
     out["target_cluster_p50_ms"] = 50

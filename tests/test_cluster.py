@@ -8,7 +8,6 @@ import io
 import json
 import shutil
 import sqlite3
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -231,7 +230,7 @@ def test_partner_suggestions_are_the_true_nearest(ro) -> None:
         lon, lat = report["reference_point"]
         assert report["suggestions"], code
 
-        def brute(kinds, partners):
+        def brute(kinds, partners, lon=lon, lat=lat):
             cands = [(GEOD.inv(lon, lat, r["lon"], r["lat"])[2], r["id"]) for r in live
                      if r["sector"] in partners and set(json.loads(r["categories"])) & set(kinds)]
             return [i for _, i in sorted(cands)[:social_cluster.SUGGESTIONS]]
