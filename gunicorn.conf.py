@@ -17,9 +17,25 @@ Tunables are environment variables, like every Atvira setting:
   ATVIRA_TIMEOUT                seconds before a stuck worker is killed and replaced (default 30)
   ATVIRA_FORWARDED_ALLOW_IPS    proxies trusted for X-Forwarded-Proto (default 127.0.0.1)
   ATVIRA_ACCESS_LOG             "-" for stdout, a file path, or empty for none (default none)
+  ATVIRA_SECRET_KEY             required: signs the session cookie and the CSRF tokens
+  ATVIRA_RATELIMIT_STORAGE      redis://127.0.0.1:6379 here: memory:// would count per worker
+
+This file turns production mode on (ATVIRA_PRODUCTION=1, unless set otherwise): the server refuses
+to start without ATVIRA_SECRET_KEY, and the session cookie is sent over https only.
 """
 
 import os
+import sys
+
+from directory.config import Settings, check_production
+from directory.errors import ConfigError
+
+os.environ.setdefault("ATVIRA_PRODUCTION", "1")
+try:
+    # Checked here, before any worker forks, so the refusal is one clear line, not a traceback.
+    check_production(Settings.from_env())
+except ConfigError as exc:
+    sys.exit(f"error: {exc}")
 
 _cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 

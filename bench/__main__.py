@@ -18,7 +18,7 @@ import platform
 import sqlite3
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .common import Context
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(quick=args.quick, sizes=sizes, stores=args.stores)
     started = time.perf_counter()
     results: dict = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
                     "cpu": platform.processor() or platform.machine()},
         "quick": args.quick,

@@ -59,9 +59,8 @@ def _area_count(db: Path) -> int:
 
 def prepare(db: Path, work: Path) -> tuple[Path, dict]:
     """A copy of `db` with the areas loaded and the audit computed (reused when already there)."""
-    from ingest.areas import read_areas
-
     from directory.areas_store import save_areas
+    from ingest.areas import read_areas
 
     facts: dict = {}
     if _area_count(db):
@@ -110,10 +109,10 @@ def run_one(db: Path, *, work: Path, repeat: int = 100) -> dict:
         resp = client.get(url)
         assert resp.status_code == 200, (url, resp.status_code)
         out[f"{key}_bytes"] = len(resp.data)
-        out[f"{key}_ms"] = timeit(lambda: client.get(url).get_data(), repeat=repeat)
+        out[f"{key}_ms"] = timeit(lambda url=url: client.get(url).get_data(), repeat=repeat)
     with serve_in_thread(app) as base, requests.Session() as http:
         for key, url in pages.items():
-            out[f"{key}_http_ms"] = timeit(lambda: http.get(base + url).content, repeat=repeat)
+            out[f"{key}_http_ms"] = timeit(lambda url=url: http.get(base + url).content, repeat=repeat)
     for key in ("audit", "audit_code"):
         out[f"ratio_{key}_to_floor_p50"] = ratio(out[f"{key}_ms"]["p50"], floor["p50"])
     out["ratio_live_sql_to_audit_p50"] = ratio(live["p50"], out["audit_ms"]["p50"])

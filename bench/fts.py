@@ -49,13 +49,14 @@ def run_one(db: Path, *, repeat: int) -> dict:
         expr = fts_expression(params["q"])
         if "bbox" in params:
             w, s, e, n = (float(v) for v in params["bbox"].split(","))
-            floor_fn = lambda: conn.execute(FLOOR_BBOX_SQL, (expr, w, e, s, n, LIMIT + 1)).fetchall()  # noqa: E731
+            floor_fn = lambda expr=expr, w=w, e=e, s=s, n=n: conn.execute(  # noqa: E731
+                FLOOR_BBOX_SQL, (expr, w, e, s, n, LIMIT + 1)).fetchall()
         else:
-            floor_fn = lambda: conn.execute(FLOOR_SQL, (expr, LIMIT + 1)).fetchall()  # noqa: E731
+            floor_fn = lambda expr=expr: conn.execute(FLOOR_SQL, (expr, LIMIT + 1)).fetchall()  # noqa: E731
         url = "/api/facilities?" + urlencode({**params, "limit": LIMIT})
         got = client.get(url).get_json(force=True)["numberReturned"]
         floor = timeit(floor_fn, repeat=repeat)
-        api = timeit(lambda: client.get(url).get_data(), repeat=repeat)
+        api = timeit(lambda url=url: client.get(url).get_data(), repeat=repeat)
         floor_total += floor["p50"]
         api_total += api["p50"]
         out["queries"].append({"params": params, "rows_returned": got, "floor_ms": floor, "api_ms": api,

@@ -39,6 +39,16 @@ GEOJSON_DECIMALS = 6
 # any eldership) stays unassigned.
 DEFAULT_SNAP_DEGREES = 0.003
 
+# Points near the state border (ATVIRA_BORDER_TOLERANCE_M). The municipality polygons are
+# simplified, so a real facility a few hundred metres inside the border can fall outside all of
+# them. Such a point is given the nearest municipality (and that municipality's nearest
+# eldership) when it lies within this many metres of it AND within this many metres of the
+# country outline (itself coarse: hence the same tolerance); otherwise it is rejected as before.
+# Distances are measured on a local equirectangular projection (lon scaled by cos of the
+# outline's middle latitude): a few per cent off across Lithuania, plenty for a 2 km rule.
+DEFAULT_BORDER_TOLERANCE_M = 2000.0
+METRES_PER_DEGREE = 111_320.0
+
 
 @dataclass(slots=True)
 class Area:
@@ -156,8 +166,13 @@ class AreaLocator:
     query points rather than the polygons.
     """
 
-    def __init__(self, areas: Iterable[Area], *, snap_degrees: float = DEFAULT_SNAP_DEGREES) -> None:
+    def __init__(self, areas: Iterable[Area], *, snap_degrees: float = DEFAULT_SNAP_DEGREES,
+                 outline: BaseGeometry | None = None, border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M) -> None:
         areas = list(areas)
+        # No outline: no border rule (a point outside every polygon is rejected, as before).
+        self._outline = None if outline is None or outline.is_empty else outline
+        self._border_m = max(0.0, float(border_tolerance_m))
+        self._scaled: tuple[Any, ...] | None = None  # built on the first border point (rare)
         self._munis = sorted((a for a in areas if a.level == MUNICIPALITY), key=lambda a: a.code)
         self._elds = sorted((a for a in areas if a.level == ELDERSHIP), key=lambda a: a.code)
         self._snap = float(snap_degrees)
@@ -225,6 +240,10 @@ class AreaLocator:
         p, a = self._mun_tree.query(pts)
         hit = shapely.intersects_xy(self._mun_geoms[a], x[p], y[p])
         mun = _first_hit_per_point(p[hit], a[hit], n)
+        border = ok & (mun < 0)
+        border_eld: dict[int, int] = {}
+        if self._outline is not None and self._border_m > 0 and border.any():
+            border_eld = self._place_near_border(np.flatnonzero(border), x, y, mun)
         if not len(self._elds):
             return mun, eld
 
@@ -249,7 +268,49 @@ class AreaLocator:
                 first = np.ones(len(p), dtype=bool)
                 first[1:] = p[1:] != p[:-1]
                 eld[p[first]] = a[first]
+        for i, e in border_eld.items():
+            eld[i] = e
         return mun, eld
+
+    def _scaled_layers(self) -> tuple[Any, ...]:
+        """The outline and the layers on the local projection used for border distances."""
+        if self._scaled is None:
+            assert self._outline is not None
+            min_lat, max_lat = shapely.bounds(self._outline)[1::2]
+            k = float(np.cos(np.radians((min_lat + max_lat) / 2)))
+
+            def scale(g: Any) -> Any:
+                return shapely.transform(g, lambda xy: xy * np.array([k, 1.0]))
+
+            muns = scale(self._mun_geoms)
+            elds = scale(self._eld_geoms) if len(self._eld_geoms) else self._eld_geoms
+            self._scaled = (k, scale(self._outline), muns, shapely.STRtree(muns), elds)
+        return self._scaled
+
+    def _place_near_border(self, idx: np.ndarray, x: np.ndarray, y: np.ndarray, mun: np.ndarray) -> dict[int, int]:
+        """Give the points `idx` (outside every municipality) the nearest municipality within the
+        border tolerance, if they are within it of the country outline too (see
+        DEFAULT_BORDER_TOLERANCE_M). Sets `mun` in place; returns point -> eldership index."""
+        k, outline, _muns, tree, elds = self._scaled_layers()
+        tol = self._border_m / METRES_PER_DEGREE
+        pts = shapely.points(x[idx] * k, y[idx])
+        near_country = shapely.dwithin(outline, pts, tol)
+        out: dict[int, int] = {}
+        for i, pt, near in zip(idx.tolist(), pts, near_country):
+            if not near:
+                continue
+            found = tree.query_nearest(pt, max_distance=tol, all_matches=False)
+            if not len(found):
+                continue
+            m = int(found[0])
+            mun[i] = m
+            mine = np.flatnonzero(self._eld_parent == m)
+            if len(mine):
+                dist = shapely.distance(elds[mine], pt)
+                j = int(np.argmin(dist))
+                if dist[j] <= tol:
+                    out[i] = int(mine[j])
+        return out
 
 
 def _polygonal(area: Area) -> BaseGeometry:

@@ -6,15 +6,23 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from .areas import Area, AreaLocator
-from .store import transaction
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from . import places
+from .areas import DEFAULT_BORDER_TOLERANCE_M, Area, AreaLocator
+from .store import get_meta, set_meta, transaction
+
+OUTLINE_META = "country_outline"  # GeoJSON geometry text of the country outline (the border rule)
 
 _COLUMNS = ("code", "level", "name", "parent_code", "county", "population", "geometry",
             "min_lon", "min_lat", "max_lon", "max_lat", "extra")
 
 
-def save_areas(conn: sqlite3.Connection, areas: Iterable[Area]) -> int:
-    """Replace all areas and re-place every facility in them, in one transaction (all-or-nothing)."""
+def save_areas(conn: sqlite3.Connection, areas: Iterable[Area], *, outline: BaseGeometry | None = None,
+               border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M) -> int:
+    """Replace all areas (and the country outline, when given; else the stored one stays), re-place
+    every facility and gazetteer place in them, in one transaction (all-or-nothing)."""
     areas = list(areas)
     rows = []
     for area in areas:
@@ -27,7 +35,11 @@ def save_areas(conn: sqlite3.Connection, areas: Iterable[Area]) -> int:
     with transaction(conn):
         conn.execute("DELETE FROM areas")
         conn.executemany(f"INSERT INTO areas({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
-        relocate_facilities(conn, AreaLocator(areas))
+        if outline is not None:
+            set_meta(conn, OUTLINE_META, shapely.to_geojson(outline))
+        locator = AreaLocator(areas, outline=load_outline(conn), border_tolerance_m=border_tolerance_m)
+        relocate_facilities(conn, locator)
+        places.rebuild_area_places(conn, locator)
     return len(rows)
 
 
@@ -69,9 +81,16 @@ def load_areas(conn: sqlite3.Connection) -> list[Area]:
     return out
 
 
-def load_locator(conn: sqlite3.Connection) -> AreaLocator:
-    """The point-in-polygon locator over the loaded areas (empty when none are loaded)."""
-    return AreaLocator(load_areas(conn))
+def load_outline(conn: sqlite3.Connection) -> BaseGeometry | None:
+    """The stored country outline (None: no border rule)."""
+    text = get_meta(conn, OUTLINE_META)
+    return shapely.from_geojson(text) if text else None
+
+
+def load_locator(conn: sqlite3.Connection, *, border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M) -> AreaLocator:
+    """The point-in-polygon locator over the loaded areas (empty when none are loaded), with the
+    border rule when a country outline is stored."""
+    return AreaLocator(load_areas(conn), outline=load_outline(conn), border_tolerance_m=border_tolerance_m)
 
 
 def list_areas(conn: sqlite3.Connection, *, level: str | None = None, parent: str | None = None) -> list[dict[str, Any]]:

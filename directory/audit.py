@@ -167,7 +167,7 @@ def recompute(conn: sqlite3.Connection, *, today: date | None = None) -> dict[st
         tracked = _quality(conn, cutoff=(today - timedelta(days=STALE_DAYS)).isoformat())
         timings["quality"] = time.perf_counter() - t
         summary = {
-            "computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "computed_at": clock.stamp(),
             "today": today.isoformat(),
             "municipalities": conn.execute(
                 "SELECT count(*) FROM areas WHERE level = 'municipality'").fetchone()[0],
@@ -184,13 +184,6 @@ def recompute(conn: sqlite3.Connection, *, today: date | None = None) -> dict[st
 def computed(conn: sqlite3.Connection) -> dict[str, Any] | None:
     """The summary of the last recompute, or None if the audit was never computed."""
     return get_meta(conn, "audit")
-
-
-def is_current(conn: sqlite3.Connection, *, today: date | None = None) -> bool:
-    """True when the stored audit exists and was computed today (its 12-month cut-off holds):
-    an ingest that changed nothing need not recompute it."""
-    summary = computed(conn)
-    return bool(summary) and summary.get("today") == (today or clock.now().date()).isoformat()
 
 
 def _refresh_shapes(conn: sqlite3.Connection) -> bool:

@@ -159,3 +159,35 @@ def datapackage(conn: sqlite3.Connection, *, base_url: str) -> dict[str, Any]:
             },
         }],
     }
+
+
+DATASETTE_FACETS = ("sector", "status", "municipality_code", "source", "licence")
+
+
+def datasette_metadata(conn: sqlite3.Connection, *, database: str = "facilities") -> dict[str, Any]:
+    """Datasette's metadata for the download: title, licences and sources, and the facilities
+    table's search and facets (categories is a JSON array: an array facet)."""
+    lic = licences(conn)
+    sources = sorted({entry["source"] for entry in lic})
+    return {
+        "title": "Atvira: public-friendly facilities",
+        "description": "Day centres, kindergartens, playgrounds, baby rooms, toilets and public institutions, "
+                       "with the source, licence and last-verified date of every row.",
+        "license": "; ".join(dict.fromkeys(e["title"] for e in lic)) or None,
+        "license_url": next((e["url"] for e in lic if e.get("url")), None),
+        "source": ", ".join(sources) or None,
+        "databases": {
+            database: {
+                "tables": {
+                    "facilities": {
+                        "description": "One row per facility; `sources` in the CSV/GeoJSON list every record.",
+                        "fts_table": "facilities_fts",
+                        "fts_pk": "rid",
+                        "facets": [*DATASETTE_FACETS, {"array": "categories"}],
+                        "sortable_columns": ["name", "updated_at", "last_verified"],
+                        "label_column": "name",
+                    },
+                },
+            },
+        },
+    }

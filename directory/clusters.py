@@ -21,9 +21,9 @@ import math
 import sqlite3
 from dataclasses import replace
 
-from .store import set_meta
 from .hours import HoursEvaluator
 from .query import DEFAULT_STATUSES, FacilityQuery, compile_where, register_hours
+from .store import set_meta
 
 GRID_MIN_ZOOM = 0
 GRID_MAX_ZOOM = 13  # above this a view is small enough to group on the fly
@@ -137,6 +137,7 @@ def _grid_fits(query: FacilityQuery, zoom: int) -> bool:
         and not query.municipality
         and not query.eldership
         and not query.sectors
+        and query.within is None
         and set(query.statuses) == set(DEFAULT_STATUSES)
     )
 

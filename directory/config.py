@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+
+from .errors import ConfigError
 
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_TILE_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
@@ -34,7 +36,24 @@ class Settings:
     spinta_url: str = "https://get.data.gov.lt"  # ATVIRA_SPINTA_URL: data.gov.lt data API base
     snapshots_dir: Path = Path("")  # ATVIRA_SNAPSHOTS_DIR: dated copies of the store (default: `snapshots/` beside the store)
     max_upload_bytes: int = 100_000_000  # ATVIRA_MAX_UPLOAD_BYTES: the largest registry/upload file read (refused before parsing)
+    # A point outside the (simplified) municipality polygons but within this many metres of one
+    # and of the country outline goes to the nearest municipality (directory.areas).
+    border_tolerance_m: float = 2000.0  # ATVIRA_BORDER_TOLERANCE_M
     snapshot_retention: int = 12  # ATVIRA_SNAPSHOT_RETENTION: snapshot files kept (older ones pruned; 0 = keep all)
+    # Accounts, sessions and abuse defences (issue 11). Personal data lives in a PRIVATE SQLite
+    # file, never in the public store (whose snapshots and download are published whole).
+    private_db: Path = Path("")  # ATVIRA_PRIVATE_DB: users, sessions, pending contributions (default: <store stem>.private.db beside the store)
+    # Signs the session cookie and the CSRF tokens. Never logged or shown (repr=False).
+    secret_key: str = field(default="", repr=False)  # ATVIRA_SECRET_KEY: required when production is on
+    production: bool = False  # ATVIRA_PRODUCTION: refuse to start without ATVIRA_SECRET_KEY (gunicorn.conf.py sets it)
+    session_hours: float = 8.0  # ATVIRA_SESSION_HOURS: a login lasts at most this long
+    session_idle_minutes: float = 60.0  # ATVIRA_SESSION_IDLE_MINUTES: ends a session unused this long (0 = no idle limit)
+    login_lockout: int = 10  # ATVIRA_LOGIN_LOCKOUT: wrong passwords in a row that lock an account
+    login_lock_minutes: float = 15.0  # ATVIRA_LOGIN_LOCK_MINUTES: how long a locked account stays locked
+    ratelimit_storage: str = "memory://"  # ATVIRA_RATELIMIT_STORAGE: Flask-Limiter storage (redis://127.0.0.1:6379 with several workers)
+    login_limit: str = "10 per minute"  # ATVIRA_LOGIN_LIMIT: login attempts per client address
+    submission_limit: str = "20 per hour;5 per minute"  # ATVIRA_SUBMISSION_LIMIT: contributions per client address
+    forwarded_allow_ips: str = "127.0.0.1"  # ATVIRA_FORWARDED_ALLOW_IPS: proxies whose X-Forwarded-For names the client ("*": any)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -62,5 +81,34 @@ class Settings:
         """Where snapshots go: ATVIRA_SNAPSHOTS_DIR, or a `snapshots` directory beside the store."""
         return self.snapshots_dir if str(self.snapshots_dir) not in ("", ".") else self.db.parent / "snapshots"
 
+    def private_db_path(self) -> Path:
+        """The private file: ATVIRA_PRIVATE_DB, or `<store stem>.private.db` beside the store."""
+        if str(self.private_db) not in ("", "."):
+            return self.private_db
+        return self.db.with_name(f"{self.db.stem}.private.db")
+
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+SECRET_KEY_MIN_LENGTH = 32
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse to serve in production without a real ATVIRA_SECRET_KEY (it signs the session
+    cookie and every CSRF token: a missing or guessable key lets anyone forge a login)."""
+    if not settings.production:
+        return
+    if not settings.secret_key:
+        raise ConfigError(
+            "ATVIRA_SECRET_KEY is not set: production refuses to start without it. Set it to a long random"
+            " value kept out of the repository, e.g. ATVIRA_SECRET_KEY=$(python -c 'import secrets;"
+            " print(secrets.token_hex(32))')",
+            where="ATVIRA_SECRET_KEY",
+        )
+    if len(settings.secret_key) < SECRET_KEY_MIN_LENGTH:
+        raise ConfigError(
+            f"ATVIRA_SECRET_KEY is too short ({len(settings.secret_key)} characters; at least"
+            f" {SECRET_KEY_MIN_LENGTH}): production refuses to start with a guessable key",
+            where="ATVIRA_SECRET_KEY",
+        )

@@ -46,3 +46,9 @@ class StoreError(AtviraError):
     """The store cannot be opened or written (read-only, full disk, newer schema ...)."""
 
     status = 503
+
+
+class ConfigError(AtviraError):
+    """A setting is missing or wrong (e.g. no ATVIRA_SECRET_KEY in production); `where` names it."""
+
+    status = 500

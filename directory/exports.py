@@ -23,8 +23,9 @@ from itertools import islice
 from pathlib import Path
 
 from .errors import BadRequest
-from .model import FEATURES
 from .features import EXPORT_PROPERTIES, feature_sql
+from .model import FEATURES
+from .publish import prepare_copy
 from .query import FacilityQuery, ordered_where, register_hours
 from .search import iter_rows, plan_scan
 from .store import SCHEMA_VERSION, connect
@@ -293,9 +294,11 @@ def geojson_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int
 def write_gpkg(conn: sqlite3.Connection, query: FacilityQuery, path: Path, *, batch: int = BATCH) -> int:
     """Write a GeoPackage (layer `facilities`, EPSG:4326, with an R*Tree spatial index) batch by
     batch with pyogrio's append mode, so memory holds one batch; returns the row count."""
-    import geopandas as gpd
-    import pandas as pd
-    import pyogrio
+    # geopandas/pandas/pyogrio cost ~0.5 s and ~80 MB to import: only a GeoPackage pays for them,
+    # not every worker serving the map (the request path uses plain sqlite3).
+    import geopandas as gpd  # heavy, see above
+    import pandas as pd  # heavy, see above
+    import pyogrio  # heavy, see above
 
     path = Path(path)
     path.unlink(missing_ok=True)
@@ -345,6 +348,7 @@ def copy_store(conn: sqlite3.Connection, path: Path) -> None:
     tmp = path.with_name(path.name + ".part")
     tmp.unlink(missing_ok=True)
     conn.execute("VACUUM INTO ?", (str(tmp),))
+    prepare_copy(tmp)  # full-text search in the form Datasette detects (see directory.publish)
     if PRIVATE_TABLES:
         out = sqlite3.connect(tmp)
         try:

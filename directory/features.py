@@ -76,10 +76,12 @@ def feature_sql(properties: tuple[str, ...] = LIST_PROPERTIES) -> str:
 )"""
 
 
-def feature_collection(features: list[str], *, next_url: str | None, truncated: bool | None = None) -> str:
+def feature_collection(features: list[str], *, next_url: str | None, truncated: bool | None = None,
+                       interpreted: dict | None = None) -> str:
     """Join pre-rendered features into an RFC 7946 FeatureCollection (no CRS member).
 
-    `truncated` says more rows matched than were returned (with or without a `next` link)."""
+    `truncated` says more rows matched than were returned (with or without a `next` link);
+    `interpreted` is how the search text was understood (directory.interpret), when there was one."""
     links = f',"links":[{{"rel":"next","href":{json.dumps(next_url)}}}]' if next_url else ',"links":[]'
     nxt = f',"next":{json.dumps(next_url)}' if next_url else ',"next":null'
     return (
@@ -88,7 +90,19 @@ def feature_collection(features: list[str], *, next_url: str | None, truncated: 
         + nxt
         + f',"truncated":{"true" if (truncated if truncated is not None else bool(next_url)) else "false"}'
         + links
+        + (f',"interpreted":{json.dumps(interpreted, ensure_ascii=False)}' if interpreted is not None else "")
         + ',"features":['
         + ",".join(features)
         + "]}"
     )
+
+
+def detail_feature(fac: dict) -> dict:
+    """One facility as the detail API gives it (`store.get_facility`: every stored field, each
+    source record with its licence and why it was merged) as a GeoJSON Feature. Python, not SQL:
+    one row, with parts (sources, conflicts) that are lists of their own."""
+    geometry = None
+    if fac.get("lon") is not None and fac.get("lat") is not None:
+        geometry = {"type": "Point", "coordinates": [fac["lon"], fac["lat"]]}
+    props = {k: v for k, v in fac.items() if k not in ("rid", "lon", "lat", "updated_at")}
+    return {"type": "Feature", "id": fac["id"], "geometry": geometry, "properties": props}

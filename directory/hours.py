@@ -10,7 +10,7 @@ a dictionary lookup per row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from opening_hours import OpeningHours
@@ -46,7 +46,7 @@ class HoursEvaluator:
     """Answers open / closed / unknown for hours strings at one instant, caching by string."""
 
     def __init__(self, now: datetime | None = None) -> None:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         if now.tzinfo is None:
             now = now.replace(tzinfo=TIMEZONE)
         self.now = now.astimezone(TIMEZONE)

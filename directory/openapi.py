@@ -50,8 +50,11 @@ FILTER_PARAMS = [
     _param("features", "comma-separated features that must be yes or limited: " + ", ".join(FEATURES),
            _csv_of(list(FEATURES)), example="changing_table"),
     _param("feature", "alias of features", _csv_of(list(FEATURES))),
-    _param("q", "text search in name, address and operator (diacritics ignored)", {"type": "string", "maxLength": 200},
-           example="darzelis"),
+    _param("q", "search by need, place and name: category and feature words in Lithuanian (any case ending) or"
+                " English become filters (see docs/search.md), a place name (when no facility's name matches the"
+                " words) filters by its eldership, municipality or surroundings, and the other words search name,"
+                " address and operator (diacritics ignored); the answer's `interpreted` says how it was read",
+           {"type": "string", "maxLength": 200}, example="darželis Antakalnis"),
     _param("status", "comma-separated statuses (default active,closed,unknown)", _csv_of(list(STATUSES))),
     _param("municipality", "municipality code (see /api/areas)"),
     _param("eldership", "eldership code (see /api/areas)"),
@@ -119,15 +122,30 @@ def _clusters() -> dict[str, Any]:
     }}}
 
 
+PLACE: dict[str, Any] = {"type": "object", "required": ["name", "kind", "lon", "lat"], "properties": {
+    "name": STR, "kind": {"type": "string", "description": "municipality, eldership, city, town, suburb, village, "
+                                                            "hamlet, ... or address (a facility's)"},
+    "lon": {"type": "number"}, "lat": {"type": "number"},
+    "bbox": {"type": "array", "items": {"type": "number"}, "nullable": True, "description": "areas only"},
+    "area_code": NSTR, "municipality_code": NSTR, "municipality": NSTR, "eldership_code": NSTR,
+    "population": {"type": "integer", "nullable": True}}}
+
+
 def _places() -> dict[str, Any]:
     return {"/api/places": {"get": {
-        "summary": "A typed place or address (area names, then facility addresses and names) for near-me",
+        "summary": "Place search as the user types: the gazetteer (municipalities, elderships, cities, towns, "
+                   "villages, suburbs; case endings and diacritics folded, so Antakalnis = Antakalnio sen.), "
+                   "then facility addresses and names",
+        "description": "Prefix match on folded, stemmed names, ranked by kind and population (\"Vilnius\" is the "
+                       "city). The best match's fields are at the top level; `suggestions` lists up to `limit`.",
         "operationId": "findPlace", "tags": ["facilities"],
-        "parameters": [_param("q", "a place name or address", {"type": "string", "minLength": 1, "maxLength": 200},
-                              example="Vilniaus m. sav.")],
-        "responses": {"200": {"description": "OK", "content": {JSON: {"schema": {"type": "object",
-                      "required": ["name", "lon", "lat"], "properties": {
-                          "name": STR, "kind": STR, "lon": {"type": "number"}, "lat": {"type": "number"}}}}}},
+        "parameters": [_param("q", "a place name (or its start) or an address", {"type": "string", "minLength": 1,
+                                                                               "maxLength": 200}, example="Antakalnis"),
+                       _param("limit", "suggestions, 1..20 (default 8)", {"type": "string", "pattern": r"^\d{1,2}$"})],
+        "responses": {"200": {"description": "OK", "content": {JSON: {"schema": {"allOf": [
+                      {"$ref": "#/components/schemas/Place"},
+                      {"type": "object", "required": ["suggestions"], "properties": {
+                          "suggestions": {"type": "array", "items": {"$ref": "#/components/schemas/Place"}}}}]}}}},
                       **ERRORS, "404": NOT_FOUND},
     }}}
 
@@ -267,8 +285,16 @@ def _schemas() -> dict[str, Any]:
             "type": {"type": "string", "enum": ["FeatureCollection"]},
             "numberReturned": {"type": "integer"}, "next": NSTR, "truncated": {"type": "boolean"},
             "links": {"type": "array", "items": {"type": "object"}},
+            "interpreted": {"$ref": "#/components/schemas/Interpreted"},
             "features": {"type": "array", "items": {"$ref": "#/components/schemas/Feature"}},
         }, "not": {"required": ["crs"]}},
+        "Interpreted": {"type": "object", "description": "how q was understood (present only when q was given)",
+                        "required": ["categories", "features", "place", "words"], "properties": {
+            "categories": {"type": "array", "items": {"type": "string", "enum": list(CATEGORIES)}},
+            "features": {"type": "array", "items": {"type": "string", "enum": list(FEATURES)}},
+            "place": {**PLACE, "nullable": True},
+            "words": {"type": "string", "description": "what is left for the name search ('' for none)"}}},
+        "Place": PLACE,
         "AreaList": {"type": "object", "required": ["areas"], "properties": {"areas": {"type": "array", "items": {
             "type": "object", "required": ["code", "level", "name"], "properties": {
                 "code": STR, "level": {"type": "string", "enum": ["municipality", "eldership"]}, "name": STR,

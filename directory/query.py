@@ -40,6 +40,8 @@ class FacilityQuery:
     radius_m: float | None = None  # with near: only within this distance
     open_states: tuple[str, ...] = ()  # open / closed / unknown ("open now" is ("open",))
     now: datetime | None = None  # the instant "open now" is evaluated at (default: the request's)
+    # A place's box from the search text ("darželis Dusetos": directory.interpret), on top of bbox.
+    within: tuple[float, float, float, float] | None = None
 
 
 def split_list(value: str | None) -> list[str]:
@@ -222,6 +224,10 @@ def compile_where(query: FacilityQuery, *, scan: bool = False) -> tuple[str, str
     if query.statuses and set(query.statuses) != set(STATUSES):
         clauses.append(f"f.status IN ({','.join('?' * len(query.statuses))})")
         params += list(query.statuses)
+    if query.within is not None:
+        west, south, east, north = query.within
+        clauses.append("f.lon BETWEEN ? AND ? AND f.lat BETWEEN ? AND ?")
+        params += [west, east, south, north]
     if query.municipality:
         clauses.append("f.municipality_code = ?")
         params.append(query.municipality)

@@ -33,6 +33,7 @@ def gunicorn_environment(settings: Settings, *, host: str | None = None, port: i
     """The environment the workers read their settings from (create_app() reads ATVIRA_*)."""
     env = dict(os.environ if base is None else base)
     env["ATVIRA_DB"] = str(Path(settings.db).resolve())
+    env["ATVIRA_PRIVATE_DB"] = str(settings.private_db_path().resolve())
     env["ATVIRA_HOST"] = host or settings.host
     env["ATVIRA_PORT"] = str(port or settings.port)
     if workers:

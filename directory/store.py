@@ -273,6 +273,33 @@ MIGRATIONS: list[str] = [
     -- Exports list a facility's source records in (source, source_id) order without a sort per row.
     CREATE INDEX source_records_facility_order ON source_records(facility_id, source, source_id);
     """,
+    # (issue 12, place search) the gazetteer: municipalities and elderships (from `areas`) and
+    # named places (cities, towns, villages, suburbs; OSM place nodes), each under folded and
+    # stemmed keys (directory.places.place_keys) for prefix search as the user types.
+    """
+    CREATE TABLE places (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,                 -- municipality|eldership|city|town|suburb|village|hamlet|...
+        source TEXT NOT NULL,               -- 'areas' or 'osm'
+        source_id TEXT NOT NULL,            -- level/code of an area, or the OSM element (node/123)
+        area_code TEXT,                     -- municipality/eldership: the area itself
+        municipality_code TEXT,             -- where the place lies
+        eldership_code TEXT,
+        lon REAL NOT NULL,
+        lat REAL NOT NULL,
+        min_lon REAL, min_lat REAL, max_lon REAL, max_lat REAL,
+        population INTEGER,
+        rank_group INTEGER NOT NULL,        -- 0 cities and municipalities, 1 towns, elderships, suburbs, 2 the rest
+        UNIQUE (source, source_id)
+    );
+    CREATE TABLE place_keys (
+        key TEXT NOT NULL,                  -- stemmed words, space-separated
+        place_id INTEGER NOT NULL REFERENCES places(id) ON DELETE CASCADE,
+        whole INTEGER NOT NULL,             -- 1: the whole name; 0: the name from its n-th word on
+        PRIMARY KEY (key, place_id)
+    ) WITHOUT ROWID;
+    """,
     # (issue 15) the social-cluster view, computed by directory.social_cluster.recompute in
     # refresh_derived and only read by /cluster, /api/cluster and the CSV. Derived data.
     """
@@ -369,14 +396,14 @@ def migrate(conn: sqlite3.Connection) -> int:
     applied = 0
     for number in range(version + 1, SCHEMA_VERSION + 1):
         with transaction(conn):
-            for statement in _split_sql(MIGRATIONS[number - 1]):
+            for statement in split_sql(MIGRATIONS[number - 1]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")
         applied += 1
     return applied
 
 
-def _split_sql(script: str) -> Iterator[str]:
+def split_sql(script: str) -> Iterator[str]:
     """Split a migration into statements (sqlite3.complete_statement handles trigger bodies)."""
     buf = ""
     for line in script.splitlines(keepends=True):

@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 import geopandas
 import pyogrio
+import shapely
+from shapely.geometry.base import BaseGeometry
 
 from directory.areas import ELDERSHIP, MUNICIPALITY, Area, polygonal_part
 from directory.errors import FetchError, InputError
@@ -124,6 +126,20 @@ def read_areas(directory: Path) -> list[Area]:
         mun.population = sum(pops) if pops and None not in pops else None  # type: ignore[arg-type]
 
     return sorted(municipalities.values(), key=lambda a: a.code) + sorted(elderships.values(), key=lambda a: a.code)
+
+
+def read_outline(path: Path) -> BaseGeometry:
+    """The country outline (the border rule of `directory.areas`): the polygons of a GeoJSON
+    file, e.g. ../shared/data/mledoze-countries/ltu.geo.json."""
+    path = Path(path)
+    try:
+        geometry = shapely.from_geojson(path.read_text(encoding="utf-8"))
+    except (OSError, shapely.errors.GEOSException, ValueError) as exc:
+        raise InputError(f"cannot read a GeoJSON outline: {exc}", where=str(path)) from None
+    outline = polygonal_part(shapely.union_all(shapely.get_parts(geometry)))
+    if outline.is_empty:
+        raise InputError("no polygon in this GeoJSON file", where=str(path))
+    return outline
 
 
 def fetch_areas(

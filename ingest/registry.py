@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from directory.conflate import fold, make_matcher, thresholds_from
 from directory.config import Settings
+from directory.conflate import fold, make_matcher, thresholds_from
 from directory.errors import InputError
 from directory.model import Facility, Rejection
 from directory.sectors import decide as decide_sector

@@ -17,17 +17,19 @@ from typing import Any
 
 import requests
 
-from directory import areas_store, clock
+from directory import areas_store, clock, places
 from directory.config import Settings
 from directory.conflate import make_matcher, thresholds_from
 from directory.derived import DerivedReport, refresh_derived
 from directory.errors import FetchError, InputError
 from directory.model import Facility
+from directory.store import transaction
 from directory.sync import IngestReport, apply_records, record_failed_run
 
 from . import http, osm, overpass
-from .areas import fetch_areas, read_areas
-from .mapping import Mapping
+from . import places as place_files
+from .areas import fetch_areas, read_areas, read_outline
+from .mapping import Mapping, load_mapping
 from .registry import Conversion, run_registry
 
 
@@ -85,7 +87,7 @@ def run_osm(
     """
     if files and (area or bbox):
         raise InputError("give files or an area/bbox, not both", where="--area")
-    locator = areas_store.load_locator(conn)
+    locator = areas_store.load_locator(conn, border_tolerance_m=settings.border_tolerance_m)
     matcher = make_matcher(thresholds_from(settings))
     fetched_at = clock.stamp()
     result = RunResult()
@@ -149,16 +151,54 @@ class AreasResult:
     derived: DerivedReport | None = None
 
 
-def load_areas(conn: sqlite3.Connection, *, settings: Settings, from_dir: Path | None = None,
-               session: requests.Session | None = None, derive: bool = True) -> AreasResult:
-    """Load the municipalities and elderships (from `from_dir`, or fetched), re-place the stored
-    facilities in the same transaction, then refresh the derived data (the audit divides by them)."""
+OUTLINE_URL = "https://raw.githubusercontent.com/mledoze/countries/master/data/ltu.geo.json"
+# Beside a local copy of the boundary files, where ../shared/data keeps the country outline.
+OUTLINE_BESIDE = Path("mledoze-countries") / "ltu.geo.json"
+
+
+def find_outline(from_dir: Path | None) -> Path | None:
+    """The country outline next to a local copy of the boundary files, if there is one."""
     if from_dir is None:
+        return None
+    candidate = Path(from_dir).resolve().parent / OUTLINE_BESIDE
+    return candidate if candidate.is_file() else None
+
+
+def fetch_outline(*, session: requests.Session, dest: Path) -> Path:
+    """Download the country outline into `dest` (read back before it replaces an older copy)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    body = bytes(http.request(session, "GET", OUTLINE_URL).content or b"")
+    tmp = dest.with_suffix(".part")
+    tmp.write_bytes(body)
+    try:
+        read_outline(tmp)
+    except InputError as exc:
+        tmp.unlink(missing_ok=True)
+        raise FetchError(f"downloaded outline does not read: {exc}", where=OUTLINE_URL) from exc
+    tmp.replace(dest)
+    return dest
+
+
+def load_areas(conn: sqlite3.Connection, *, settings: Settings, from_dir: Path | None = None,
+               outline_file: Path | None = None, session: requests.Session | None = None,
+               derive: bool = True) -> AreasResult:
+    """Load the municipalities and elderships (from `from_dir`, or fetched) and the country
+    outline (`outline_file`; else the one beside `from_dir`, or fetched), re-place the stored
+    facilities and gazetteer places in the same transaction, then refresh the derived data."""
+    live = from_dir is None
+    if live:
         with ExitStack() as stack:
             client = session or stack.enter_context(http.session_for(settings))
             from_dir = fetch_areas(session=client, dest=settings.cache_dir / "areas")
+            if outline_file is None:
+                try:
+                    outline_file = fetch_outline(session=client, dest=settings.cache_dir / "areas" / "ltu.geo.json")
+                except FetchError:  # the border rule is a refinement: areas load without it
+                    outline_file = None
     loaded = read_areas(from_dir)
-    n = areas_store.save_areas(conn, loaded)
+    outline_path = outline_file or find_outline(from_dir)
+    outline = read_outline(outline_path) if outline_path is not None else None
+    n = areas_store.save_areas(conn, loaded, outline=outline, border_tolerance_m=settings.border_tolerance_m)
     outside = conn.execute(
         "SELECT count(*) FROM facilities WHERE lon IS NOT NULL AND municipality_code IS NULL AND status != 'removed'"
     ).fetchone()[0]
@@ -178,3 +218,78 @@ def unplaced(result: RunResult) -> list[Any]:
     if result.conversion is None:
         return []
     return [r for r in result.conversion.records if isinstance(r, Facility) and r.lon is None]
+
+
+def load_places(conn: sqlite3.Connection, *, settings: Settings, files: Sequence[Path] = (),
+                session: requests.Session | None = None, offline: bool | None = None) -> int:
+    """The gazetteer's named places (cities, towns, villages, suburbs) from OSM `files`, or with
+    none the same from the Overpass API (cached); replaces the places loaded before. The areas
+    are in the gazetteer already (`load_areas`). Returns how many places were stored."""
+    if files:
+        entries = [e for path in files for e in place_files.read_places(path)]
+    else:
+        query = place_files.overpass_query(area="LT")
+        with ExitStack() as stack:
+            client = session or stack.enter_context(http.session_for(settings))
+            payload = overpass.fetch(query, session=client, endpoint=settings.overpass_url,
+                                     cache_dir=settings.cache_dir / "overpass",
+                                     offline=settings.offline if offline is None else offline)
+        entries = place_files.parse_places(payload, where="overpass:places LT")
+    locator = areas_store.load_locator(conn, border_tolerance_m=settings.border_tolerance_m)
+    with transaction(conn):
+        return places.save_places(conn, entries, locator=locator, source="osm")
+
+
+# The Lithuanian start, offline: what `atvira setup lithuania --from DIR` reads inside DIR
+# (a copy of ../shared/data; see its SOURCES.md).
+LT_AREAS = Path("govlt-powerbi-map-lt")
+LT_OUTLINE = OUTLINE_BESIDE
+LT_OSM = Path("geodata-lt-osm-nodes") / "lithuania-2019-amenity-leisure.json.gz"
+LT_PLACES = Path("geodata-lt-osm-nodes") / "lithuania-2019-places.json.gz"
+LT_REGISTRY = ("vilnius-darzeliai", Path("vilnius-darzeliai") / "darzeliai_grupes.csv")
+
+
+@dataclass
+class SetupResult:
+    """What setting up a country did, step by step (the CLI prints each)."""
+
+    areas: AreasResult | None = None
+    places: int = 0
+    runs: list[tuple[str, RunResult]] = field(default_factory=list)
+    derived: DerivedReport | None = None
+
+
+def setup_lithuania(conn: sqlite3.Connection, *, settings: Settings, from_dir: Path | None = None,
+                    session: requests.Session | None = None,
+                    step: Callable[[str], None] | None = None) -> SetupResult:
+    """Lithuania from nothing: the 60 municipalities and 554 elderships with the country outline,
+    the gazetteer, the OSM facilities and the Vilnius kindergarten register; then one derived
+    refresh. From `from_dir` (a copy of ../shared/data: the country OSM sample) or live (areas
+    and outline fetched, OSM and places from Overpass, the register from data.gov.lt).
+    Running it again changes nothing that did not change at the sources."""
+    def say(text: str) -> None:
+        if step is not None:
+            step(text)
+
+    if from_dir is not None:
+        missing = [str(from_dir / p) for p in (LT_AREAS, LT_OSM, LT_PLACES, LT_REGISTRY[1]) if not (from_dir / p).exists()]
+        if missing:
+            raise InputError(f"not found: {', '.join(missing)}", where="--from")
+    result = SetupResult()
+    say("areas")
+    result.areas = load_areas(conn, settings=settings, from_dir=from_dir / LT_AREAS if from_dir else None,
+                              outline_file=from_dir / LT_OUTLINE if from_dir and (from_dir / LT_OUTLINE).is_file()
+                              else None, session=session, derive=False)
+    say("places")
+    result.places = load_places(conn, settings=settings, files=[from_dir / LT_PLACES] if from_dir else (),
+                                session=session)
+    say("osm")
+    result.runs.append(("osm", run_osm(conn, settings=settings, files=[from_dir / LT_OSM] if from_dir else (),
+                                       area=None if from_dir else "LT", session=session, derive=False)))
+    say("registry")
+    source, rel = LT_REGISTRY
+    result.runs.append((source, run_registry_files(conn, load_mapping(source), [from_dir / rel] if from_dir else [],
+                                                   settings=settings, session=session, derive=False)))
+    say("derived")
+    result.derived = refresh_derived(conn, settings)
+    return result

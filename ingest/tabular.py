@@ -167,7 +167,7 @@ def read_jsonl(data: bytes, *, name: str) -> Iterator[Row]:
 
 def read_geo(path: Path) -> Iterator[Row]:
     """GeoJSON / GeoPackage points through geopandas (the edge where geopandas belongs)."""
-    import geopandas as gpd
+    import geopandas as gpd  # heavy (~0.5 s): only GeoJSON/GeoPackage inputs pay for it
 
     try:
         gdf = gpd.read_file(path)
@@ -198,7 +198,7 @@ def _plain(value: Any) -> Any:
         except (ValueError, AttributeError):
             pass
     try:
-        import pandas as pd
+        import pandas as pd  # already loaded by read_geo, the only caller with pandas values
 
         if pd.isna(value):
             return None

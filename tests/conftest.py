@@ -166,6 +166,33 @@ def derive(conn) -> None:
     refresh_derived(conn, Settings(db=Path(path)), snapshot=False)
 
 
+# --- real servers: redis-server and gunicorn (issue 11: limits across workers) ---------------
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path):
+    """A throwaway redis-server on a free loopback port (nothing saved); its redis:// URL."""
+    from tests.servers import redis_server
+
+    with redis_server(tmp_path / "redis") as url:
+        yield url
+
+
+@pytest.fixture
+def gunicorn(tmp_path: Path):
+    """Start gunicorn (production mode, test secret key) over some Settings; returns its base URL.
+    `gunicorn(settings, workers=4, env={...})`; the access log (pid first) is in tmp_path/gunicorn."""
+    from contextlib import ExitStack
+
+    from tests.servers import gunicorn_server
+
+    with ExitStack() as stack:
+        def _start(settings: Settings, **options) -> str:
+            return stack.enter_context(gunicorn_server(settings, tmp_path / "gunicorn", **options))
+
+        yield _start
+
+
 # --- the social-cluster view (issue 15) -------------------------------------------------------
 
 

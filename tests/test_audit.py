@@ -278,7 +278,7 @@ def test_areas_load_and_every_ingest_recompute_the_audit(tmp_path, shared_data, 
     count = "SELECT count FROM audit_indicators WHERE level = 'municipality' AND code = ? AND category = 'baby_room'"
     assert c.execute(count, (VILNIUS,)).fetchone()[0] == 0
 
-    report = apply_records(c, [facility("b1", categories=["baby_room"], lon=25.28, lat=54.68)],
+    apply_records(c, [facility("b1", categories=["baby_room"], lon=25.28, lat=54.68)],
                            source="test", scope="s", locator=load_locator(c))
     refresh_derived(c, settings.with_(db=db))  # what every run ends with
     assert c.execute(count, (VILNIUS,)).fetchone()[0] == 1

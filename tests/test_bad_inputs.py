@@ -26,6 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 from directory.config import Settings
+from tests.auth_scenarios import run_auth
 from tests.conftest import SHARED_DATA
 from tests.storecheck import store_digest
 
@@ -184,6 +185,7 @@ RUNNERS: dict[str, Callable[[dict, Env], None]] = {
     "cli": run_cli,
     "registry_file": run_registry_file,
     "download": run_download,
+    "auth": lambda case, env: run_auth(case, env.db, env.tmp),
 }
 
 

@@ -7,11 +7,11 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from tests.clitool import make_cli
-cli = make_cli()
 from directory.snapshots import create_snapshot, list_snapshots
+from tests.clitool import make_cli
 from tests.conftest import FIXTURES
 
+cli = make_cli()
 
 
 def run(db, *args, env=None):

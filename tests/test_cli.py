@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.clitool import make_cli
+
 cli = make_cli()
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from directory.conflate import Thresholds, decide, make_matcher, name_score, thresholds_from
 from directory.config import Settings
+from directory.conflate import Thresholds, decide, make_matcher, name_score, thresholds_from
 from directory.model import Facility
 from directory.store import get_facility
 from directory.sync import apply_records

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -19,7 +19,7 @@ from directory.sync import apply_records
 from tests.conftest import ROOT, derive, facility
 
 # A Wednesday, 10:00 in Vilnius (08:00 UTC).
-WEDNESDAY_10 = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+WEDNESDAY_10 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("hours,state", [

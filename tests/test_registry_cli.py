@@ -6,10 +6,10 @@ import json
 
 from click.testing import CliRunner
 
-from tests.clitool import make_cli
-cli = make_cli()
 from directory.store import connect
+from tests.clitool import make_cli
 
+cli = make_cli()
 
 
 def run(db, *args, code=0):

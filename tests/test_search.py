@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from directory.errors import BadRequest
@@ -9,7 +11,6 @@ from directory.query import FacilityQuery, parse_query
 from directory.search import iter_rows, query_features
 from directory.sync import apply_records
 from tests.conftest import facility
-import json
 
 
 def ids(features):

@@ -14,6 +14,7 @@ from directory.serving import CONFIG, ROOT, gunicorn_command, gunicorn_environme
 from directory.store import connect
 from directory.sync import apply_records
 from tests.conftest import derive, facility
+from tests.servers import TEST_SECRET_KEY
 
 
 def _free_port() -> int:
@@ -28,6 +29,7 @@ def test_command_and_environment(tmp_path):
     env = gunicorn_environment(Settings(db=Path("rel/store.db")), port=8123, workers=3, base={})
     assert env["ATVIRA_DB"] == str(Path("rel/store.db").resolve())  # workers may run elsewhere
     assert (env["ATVIRA_HOST"], env["ATVIRA_PORT"], env["ATVIRA_WORKERS"]) == ("127.0.0.1", "8123", "3")
+    assert env["ATVIRA_PRIVATE_DB"] == str(Path("rel/store.private.db").resolve())
     assert env["PYTHONPATH"].split(":")[0] == str(ROOT)
 
 
@@ -39,16 +41,18 @@ def test_gunicorn_serves_the_api_read_only(db_path, tmp_path):
     before = db_path.stat().st_mtime_ns
     port = _free_port()
     env = gunicorn_environment(Settings(db=db_path), port=port, workers=2)
+    env["ATVIRA_SECRET_KEY"] = TEST_SECRET_KEY  # gunicorn.conf.py is production: it refuses to start without one
     log = tmp_path / "gunicorn.log"
     with open(log, "wb") as fh:
         proc = subprocess.Popen(gunicorn_command(), env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/api/facilities?q=ziogelis"
         body = None
-        for _ in range(200):  # bounded: up to ~20 s for the workers to boot
+        deadline = time.monotonic() + 90  # bounded; generous, as a busy CI machine boots workers slowly
+        while time.monotonic() < deadline:
             assert proc.poll() is None, log.read_text()
             try:
-                resp = requests.get(url, timeout=5)
+                resp = requests.get(url, timeout=30)
                 body = resp.json()
                 break
             except requests.ConnectionError:

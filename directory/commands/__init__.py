@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
 
 from ..config import Settings
-from . import audit, ingest, map, opendata, serve  # modules, not their commands: no name shadows a module
+from . import audit, ingest, map, opendata, serve, setup, users  # modules, not their commands: no name shadows a module
 from .base import AtviraGroup
+
+if TYPE_CHECKING:  # the app's type only: commands never import the web layer
+    from flask import Flask
 
 
 def build_cli(*, app_factory: Callable[[Settings], Flask]) -> click.Group:
@@ -29,6 +32,7 @@ def build_cli(*, app_factory: Callable[[Settings], Flask]) -> click.Group:
         ctx.obj = Settings.from_env(db=db)
 
     for command in (serve.init, serve.make_serve(app_factory), serve.status, ingest.ingest, ingest.areas,
-                    ingest.sources, audit.audit, map.map_group, opendata.export, opendata.snapshots_cli):
+                    ingest.sources, audit.audit, setup.setup, map.map_group, opendata.export, opendata.snapshots_cli,
+                    users.users):
         cli.add_command(command)
     return cli

@@ -106,6 +106,18 @@ def ingest_registry(cfg: Settings, source: str, files: tuple[Path, ...], scope: 
         click.echo(f"  without a map position (kept and listed): {rec.source_id} {rec.name}")
 
 
+@ingest.command("places")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--offline", is_flag=True, default=None, help="Use only the on-disk cache for the live fetch.")
+@pass_settings
+def ingest_places(cfg: Settings, files: tuple[Path, ...], offline: bool | None) -> None:
+    """The gazetteer for place search: named OSM place nodes (cities, towns, villages, suburbs) from
+    FILEs (Overpass .json/.json.gz, .osm, .pbf), or with none from the Overpass API (all of Lithuania)."""
+    conn = connect(cfg.db)
+    n = runs.load_places(conn, settings=cfg, files=files, offline=offline)
+    click.echo(f"gazetteer: {n:,} named places")
+
+
 @click.group()
 def areas() -> None:
     """Municipalities and elderships with their population (needed for the audit and for placing facilities)."""

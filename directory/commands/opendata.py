@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 
 from .. import changes, exports, snapshots
-from ..query import parse_query
 from ..config import Settings
 from ..errors import BadRequest
+from ..interpret import interpret
+from ..query import parse_query
 from ..store import connect
 from .base import pass_settings
 
@@ -38,6 +39,12 @@ def export(cfg: Settings, fmt: str, out: Path, **filters: str | None) -> None:
     except BadRequest as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.where}") from None
     conn = connect(cfg.db, readonly=True)
+    query, understood = interpret(conn, query)  # the same reading of --q as the API's
+    if understood is not None:
+        place = understood["place"]["name"] if understood["place"] else "-"
+        click.echo(f"--q understood as: categories {','.join(understood['categories']) or '-'};"
+                   f" features {','.join(understood['features']) or '-'}; place {place};"
+                   f" name words {understood['words'] or '-'}", err=True)
     n = exports.write_file(conn, query, fmt, out)
     click.echo(f"wrote {out} ({out.stat().st_size:,} bytes" + (f", {n:,} facilities)" if n is not None else ")"))
 

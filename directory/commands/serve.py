@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
 
-from ..config import Settings
+from ..config import Settings, check_production
 from ..health import source_states
+from ..private_store import connect_private
 from ..serving import exec_gunicorn
 from ..store import connect, counts
 from .base import pass_settings
+
+if TYPE_CHECKING:  # the app's type only: commands never import the web layer
+    from flask import Flask
 
 
 @click.command()
@@ -37,7 +41,10 @@ def make_serve(app_factory: Callable[[Settings], Flask]) -> click.Command:
     def serve(cfg: Settings, host: str | None, port: int | None, debug: bool, production: bool,
               workers: int | None) -> None:
         """Serve the map, the API and the downloads (development server, or --production: gunicorn)."""
+        if production:
+            check_production(cfg.with_(production=True))  # refuse before touching anything
         connect(cfg.db).close()  # create/migrate once, so the read-only handles find a current schema
+        connect_private(cfg).close()  # likewise the private store (users, sessions): no worker races to create it
         if production:
             exec_gunicorn(cfg, host=host, port=port, workers=workers)
             return

@@ -11,8 +11,11 @@ from ..config import Settings
 from ..db import ReaderPool
 from ..errors import AtviraError
 from . import api, audit, cluster, opendata, pages
+from .auth import init_auth
+from .context import wants_json
 from .httpcache import init_http_cache
 from .i18n import init_i18n
+from .limits import init_limits
 from .security import init_security
 
 
@@ -26,6 +29,10 @@ def init_web(app: Flask, settings: Settings) -> None:
     init_i18n(app)
     init_security(app, settings)
     init_http_cache(app)
+    # A view's limit is checked when the view runs, after the CSRF check: a forged post is
+    # refused (cheaply, no password hashed) without using up the sender's budget.
+    init_limits(app, settings)
+    init_auth(app, settings)
 
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
@@ -35,7 +42,7 @@ def init_web(app: Flask, settings: Settings) -> None:
 
     @app.errorhandler(AtviraError)
     def handle_atvira_error(exc: AtviraError):
-        if request.path.startswith(("/api", "/downloads")) or request.accept_mimetypes.best == "application/json":
+        if wants_json():
             return jsonify(exc.to_json()), exc.status
         return render_template("error.html", error=exc), exc.status
 

@@ -8,8 +8,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from .. import areas_store, clusters, places, search
 from ..errors import BadRequest, NotFound
-from ..features import feature_collection
-from ..query import parse_query
+from ..features import detail_feature, feature_collection
+from ..interpret import interpret
+from ..query import parse_int, parse_query
 from ..store import get_facility
 from .context import next_link, reader, settings
 
@@ -23,13 +24,15 @@ GEOJSON = "application/geo+json"
 @bp.get("/facilities")
 def facilities() -> Response:
     cfg = settings()
-    query = parse_query(request.args, default_limit=cfg.page_limit, max_limit=cfg.max_page_limit)
+    query, understood = interpret(reader(), parse_query(request.args, default_limit=cfg.page_limit,
+                                                        max_limit=cfg.max_page_limit))
     if query.near is not None:  # nearest first: one page, no cursor
         features, more = search.query_near(reader(), query)
-        return Response(feature_collection(features, next_url=None, truncated=more), mimetype=GEOJSON)
+        return Response(feature_collection(features, next_url=None, truncated=more, interpreted=understood),
+                        mimetype=GEOJSON)
     features, next_after = search.query_features(reader(), query)
     next_url = next_link(after=next_after) if next_after is not None else None
-    body = feature_collection(features, next_url=next_url)
+    body = feature_collection(features, next_url=next_url, interpreted=understood)
     return Response(body, mimetype=GEOJSON)
 
 
@@ -42,29 +45,31 @@ def facility_clusters() -> Response:
         raise BadRequest(f"expected a whole number 0..30, got {raw[:20]!r}", where="zoom")
     if not args.get("bbox"):
         raise BadRequest("a bbox=west,south,east,north is required", where="bbox")
-    query = parse_query(args)
-    return jsonify(clusters.clusters(reader(), query, zoom=int(raw)))
+    query, understood = interpret(reader(), parse_query(args))
+    body = clusters.clusters(reader(), query, zoom=int(raw))
+    if understood is not None:
+        body["interpreted"] = understood
+    return jsonify(body)
 
 
 @bp.get("/places")
 def place() -> Response:
-    """A typed place or address (for "near me" without geolocation), from the store's own data."""
+    """A typed place or address, best first (the gazetteer, then facility addresses and names):
+    the best match's fields at the top level (for "near me" without geolocation) and up to
+    `limit` suggestions (as the user types)."""
     text = (request.args.get("q") or "").strip()
     if not text or len(text) > 200:
         raise BadRequest("give a place name or address of 1..200 characters", where="q")
-    found = places.find_place(reader(), text)
-    if found is None:
+    unknown = sorted(set(request.args) - {"q", "limit"})
+    if unknown:
+        raise BadRequest("unknown parameter; known are limit, q", where=unknown[0])
+    limit = parse_int(request.args, "limit", 8, low=1, high=places.MAX_SUGGESTIONS)
+    conn = reader()
+    suggestions = places.suggest(conn, text, limit=limit)
+    best = suggestions[0] if suggestions else places.find_place(conn, text)
+    if best is None:
         raise NotFound(f"no place or address matches {text[:80]!r}", where="q")
-    return jsonify(found)
-
-
-def facility_feature(fac: dict) -> dict:
-    """A facility (with its sources) as a GeoJSON Feature."""
-    geometry = None
-    if fac.get("lon") is not None and fac.get("lat") is not None:
-        geometry = {"type": "Point", "coordinates": [fac["lon"], fac["lat"]]}
-    props = {k: v for k, v in fac.items() if k not in ("rid", "lon", "lat", "updated_at")}
-    return {"type": "Feature", "id": fac["id"], "geometry": geometry, "properties": props}
+    return jsonify({**best, "suggestions": suggestions or [best]})
 
 
 @bp.get("/facilities/<facility_id>")
@@ -72,7 +77,7 @@ def facility(facility_id: str) -> Response:
     fac = get_facility(reader(), facility_id)
     if fac is None:
         raise NotFound(f"no facility with id {facility_id!r}", where="id")
-    return Response(json.dumps(facility_feature(fac), ensure_ascii=False), mimetype=GEOJSON)
+    return Response(json.dumps(detail_feature(fac), ensure_ascii=False), mimetype=GEOJSON)
 
 
 @bp.get("/areas")

@@ -12,6 +12,9 @@ from urllib.parse import urlencode
 from flask import current_app, request
 
 from ..config import Settings
+from ..private_store import PrivatePool
+
+JSON_PREFIXES = ("/api", "/open311", "/downloads")
 
 
 def reader() -> sqlite3.Connection:
@@ -21,6 +24,18 @@ def reader() -> sqlite3.Connection:
 
 def settings() -> Settings:
     return current_app.config["ATVIRA"]
+
+
+def private_db() -> sqlite3.Connection:
+    """This thread's read-write connection to the private store (users, sessions, contributions)."""
+    pool: PrivatePool = current_app.extensions["atvira_private"]
+    return pool.get()
+
+
+def wants_json() -> bool:
+    """Whether an error for this request is answered as JSON (API clients) rather than a page."""
+    return (request.path.startswith(JSON_PREFIXES) or request.is_json
+            or request.accept_mimetypes.best == "application/json")
 
 
 def next_link(*, after: object, endpoint_url: str | None = None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, request
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 
 LANGUAGES = {"lt": "Lietuvių", "en": "English"}
 DEFAULT_LANGUAGE = "lt"
@@ -39,8 +39,6 @@ def init_i18n(app: Flask) -> Babel:
 
     @app.context_processor
     def languages():
-        from flask_babel import get_locale
-
         return {"languages": LANGUAGES, "lang": str(get_locale() or DEFAULT_LANGUAGE)}
 
     return babel

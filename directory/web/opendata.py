@@ -6,12 +6,11 @@ app.py registers this one blueprint; it also installs the CORS / ETag hooks for 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_file, url_for
 
-from .. import catalog, changes, exports, openapi, snapshots
+from .. import catalog, changes, clock, exports, openapi, snapshots
 from ..errors import BadRequest
+from ..interpret import interpret
 from ..query import FacilityQuery, parse_int, parse_query
 from ..store import counts
 from .context import next_link, reader, settings
@@ -30,7 +29,7 @@ def download_query(args) -> FacilityQuery:
     for name in ("limit", "after"):
         if name in args:
             raise BadRequest("downloads are not paged: they hold every matching facility", where=name)
-    return parse_query(args)
+    return interpret(reader(), parse_query(args))[0]
 
 
 @bp.get("/downloads/facilities.<fmt>")
@@ -42,10 +41,10 @@ def download(fmt: str) -> Response:
         current = snapshots.current_snapshot_path(reader(), cfg)
         if current is not None:  # the latest snapshot already is this copy: no VACUUM INTO per request
             return send_file(current.resolve(), mimetype=exports.FORMATS["sqlite"], as_attachment=True,
-                             download_name=f"atvira-facilities-{datetime.now(UTC):%Y%m%d}.sqlite",
+                             download_name=f"atvira-facilities-{clock.now():%Y%m%d}.sqlite",
                              conditional=False)
     stream = exports.download_chunks(cfg.db, query, fmt, tmp_dir=cfg.cache_dir / "exports")
-    stamp = datetime.now(UTC).strftime("%Y%m%d")
+    stamp = clock.now().strftime("%Y%m%d")
     resp = Response(stream, mimetype=exports.FORMATS[fmt].split(";")[0])
     if fmt == "csv":
         resp.headers["Content-Type"] = exports.FORMATS["csv"]
@@ -142,3 +141,10 @@ def catalog_jsonld() -> Response:
 @bp.get("/datasets/datapackage.json")
 def datapackage() -> Response:
     return jsonify(catalog.datapackage(reader(), base_url=request.host_url))
+
+
+@bp.get("/downloads/datasette-metadata.json")
+def datasette_metadata() -> Response:
+    """Metadata for `datasette facilities.sqlite -m datasette-metadata.json`: licences, sources,
+    the full-text index and facets of the SQLite download."""
+    return jsonify(catalog.datasette_metadata(reader()))

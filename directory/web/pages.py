@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import folium
 from flask import Blueprint, current_app, render_template, url_for
 from flask_babel import format_date, format_datetime, format_decimal, get_locale, gettext
 from flask_babel import lazy_gettext as _l
+from markupsafe import escape
 
 from .. import hours as hours_mod
 from ..config import Settings
@@ -112,8 +114,6 @@ def map_parts(m: folium.Map) -> dict[str, str]:
 
 def data_attribution(conn) -> str:
     """The data sources' credits for the map's attribution control (HTML we write ourselves)."""
-    from markupsafe import escape
-
     sources = get_meta(conn, "map_sources")
     if sources is None:  # a store from before the map data hook: ask the rows (small stores)
         sources = [list(r) for r in conn.execute("SELECT DISTINCT source, licence FROM facilities LIMIT 20")]
@@ -126,7 +126,7 @@ def data_attribution(conn) -> str:
 
 
 
-def _js_strings() -> dict[str, str]:
+def _js_strings() -> dict[str, Any]:
     """The map script's UI text, translated server-side (the script has no gettext)."""
     return {
         "loading": gettext("Loading…"),
@@ -149,6 +149,15 @@ def _js_strings() -> dict[str, str]:
         "place_not_found": gettext("No place or address matches that."),
         "details": gettext("Details"),
         "you_are_here": gettext("You are here"),
+        "understood": gettext("Understood as: %(what)s", what="{what}"),
+        "name_words": gettext("name “%(w)s”", w="{w}"),
+        "kinds": {
+            "municipality": gettext("municipality"), "eldership": gettext("eldership"), "city": gettext("city"),
+            "town": gettext("town"), "suburb": gettext("suburb"), "quarter": gettext("quarter"),
+            "neighbourhood": gettext("neighbourhood"), "village": gettext("village"), "hamlet": gettext("hamlet"),
+            "locality": gettext("locality"), "isolated_dwelling": gettext("isolated dwelling"),
+            "island": gettext("island"), "address": gettext("address"),
+        },
     }
 
 
@@ -173,6 +182,7 @@ def index() -> str:
         "categories": {
             slug: {"label": str(CATEGORY_LABELS[slug]), "color": c, "glyph": g} for slug, (c, g) in CATEGORY_STYLE.items()
         },
+        "features": {slug: str(label) for slug, label in FEATURE_LABELS.items()},
         "strings": _js_strings(),
     }
     return render_template(

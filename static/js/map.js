@@ -18,6 +18,10 @@
   const nearClear = document.getElementById("near-clear");
   const placeInput = document.getElementById("place");
   const placeGo = document.getElementById("place-go");
+  const placeOptions = document.getElementById("place-options");
+  const understoodEl = document.getElementById("q-understood");
+  let suggested = new Map(); // option text -> the /api/places suggestion it stands for
+  let lastPlace = ""; // the place the search text was last understood as (fit the map once; null: keep the URL's view)
   let near = null; // {lon, lat, label}
   let youMarker = null;
   let pending = null;
@@ -221,6 +225,7 @@
       const cp = new URLSearchParams(base);
       cp.set("zoom", String(map.getZoom()));
       const cl = await getJSON(cfg.clusters + "?" + cp.toString(), ctl.signal);
+      showUnderstood(cl.interpreted);
       const prefix = near ? fmt(S.nearest, { place: near.label }) + ". " : "";
       if (cl.total <= POINT_LIMIT || map.getZoom() >= 17) {
         const pp = new URLSearchParams(base);
@@ -251,6 +256,68 @@
       status.textContent = S.error + " " + err.message;
     }
   }
+
+  // --- how the search text was understood ------------------------------------------------------
+  // The API says which need words, place and name words it read from `q`; say so under the box,
+  // and the first time a place is understood, show that place (the view might be elsewhere).
+  function showUnderstood(it) {
+    if (!it || (!it.categories.length && !it.features.length && !it.place)) {
+      understoodEl.textContent = "";
+      return;
+    }
+    const parts = [];
+    for (const c of it.categories) parts.push((cfg.categories[c] || { label: c }).label);
+    for (const f of it.features) parts.push(cfg.features[f] || f);
+    if (it.place) parts.push(placeLabel(it.place));
+    if (it.words) parts.push(fmt(S.name_words, { w: it.words }));
+    understoodEl.textContent = fmt(S.understood, { what: parts.join(" · ") });
+    const key = it.place ? it.place.name + "|" + it.place.kind : "";
+    if (key && key !== lastPlace) {
+      const shared = lastPlace === null; // a shared link's own view wins over the place's
+      lastPlace = key;
+      if (shared) return;
+      const b = it.place.bbox;
+      if (b) map.fitBounds([[b[1], b[0]], [b[3], b[2]]], { animate: false });
+      else map.setView([it.place.lat, it.place.lon], 12, { animate: false });
+    }
+    if (!key) lastPlace = "";
+  }
+
+  function placeLabel(p) {
+    const kind = S.kinds[p.kind] || p.kind;
+    const where = p.municipality && p.municipality !== p.name ? ", " + p.municipality : "";
+    return p.name + " (" + kind + where + ")";
+  }
+
+  // --- place suggestions as the user types -----------------------------------------------------
+  let suggestTimer = null;
+  let suggestCtl = null;
+  async function suggestPlaces() {
+    const text = placeInput.value.trim();
+    if (suggested.has(placeInput.value) || text.length < 2) return; // a chosen option, or too short
+    if (suggestCtl) suggestCtl.abort();
+    const ctl = (suggestCtl = new AbortController());
+    try {
+      const found = await getJSON(cfg.places + "?" + new URLSearchParams({ q: text, limit: "8" }).toString(), ctl.signal);
+      suggested = new Map();
+      placeOptions.replaceChildren();
+      for (const p of found.suggestions) {
+        const label = placeLabel(p);
+        if (suggested.has(label)) continue;
+        suggested.set(label, p);
+        const o = document.createElement("option");
+        o.value = label;
+        placeOptions.appendChild(o);
+      }
+    } catch (err) {
+      if (err.name !== "AbortError") placeOptions.replaceChildren();
+    }
+  }
+  placeInput.addEventListener("input", () => {
+    if (suggested.has(placeInput.value)) { goPlace(); return; } // an option was picked from the list
+    clearTimeout(suggestTimer);
+    suggestTimer = setTimeout(suggestPlaces, 200);
+  });
 
   // --- near me -------------------------------------------------------------------------------
   function setNearPoint(lon, lat, label) {
@@ -295,6 +362,11 @@
   async function goPlace() {
     const text = placeInput.value.trim();
     if (!text) return;
+    const chosen = suggested.get(placeInput.value);
+    if (chosen) {
+      goNear(chosen.lon, chosen.lat, chosen.name);
+      return;
+    }
     try {
       const found = await getJSON(cfg.places + "?" + new URLSearchParams({ q: text }).toString());
       goNear(found.lon, found.lat, found.name);
@@ -318,6 +390,7 @@
   form.q.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(load, 300); });
   form.addEventListener("submit", (e) => { e.preventDefault(); load(); });
   const hadView = readUrl();
+  if (hadView && form.q.value) lastPlace = null; // see showUnderstood
   if (!hadView && cfg.extent) {
     const e = cfg.extent.map(Number);
     map.fitBounds([[e[1], e[0]], [e[3], e[2]]], { animate: false });
