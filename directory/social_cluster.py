@@ -31,6 +31,7 @@ from typing import Any
 import shapely
 from pyproj import Geod
 
+from . import clock
 from .errors import BadRequest, NotFound
 from .model import CATEGORIES
 from .store import get_meta, set_meta, transaction
@@ -111,7 +112,7 @@ def recompute(conn: sqlite3.Connection) -> dict[str, Any]:
                 WHERE n <= {ACTORS_PER_CELL}""")
         conn.execute("DROP TABLE temp.cluster_pairs")
         _areas(conn)
-        summary = {"computed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        summary = {"computed_at": clock.stamp(),  # the one clock (tests freeze it)
                    "seconds": round(time.perf_counter() - started, 3),
                    "areas": conn.execute("SELECT count(*) FROM cluster_areas").fetchone()[0]}
         set_meta(conn, "cluster", summary)

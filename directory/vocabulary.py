@@ -96,6 +96,11 @@ VOCABULARY: list[tuple[Need, tuple[str, ...], tuple[str, ...]]] = [
      ("town hall", "townhall", "city hall", "municipal office")),
     (_c("culture"), ("kultūros centras", "kultūros namai", "muziejus", "teatras", "menų centras"),
      ("culture", "cultural centre", "museum", "theatre", "theater", "arts centre")),
+    # (issue 15) the two kinds the social-cluster question adds
+    (_c("school"), ("mokykla", "gimnazija", "progimnazija", "pradinė mokykla", "pagrindinė mokykla"),
+     ("school", "primary school", "secondary school", "gymnasium")),
+    (_c("state_institution"), ("valstybės įstaiga", "ministerija", "teismas", "mokesčių inspekcija", "Sodra"),
+     ("state institution", "government office", "ministry", "court", "tax office", "social insurance")),
     (_f("changing_table"), ("vystymo stalas", "vystymo stalelis", "pervystymo stalas", "vystymo vieta"),
      ("changing table", "baby changing", "nappy changing", "diaper changing")),
     (_f("feeding_room"), ("maitinimo kambarys", "žindymo kambarys", "žindymo vieta", "maitinimo vieta"),
