@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, str] = {
     "abuse": "bench.abuse",    # plain bbox p99 alone vs beside 8 abusive requests, and the server's peak RSS
     "moderate": "bench.moderate",  # /moderate p50 with 10,000 pending vs a plain SELECT; submissions per second
     "derived": "bench.derived",  # one changed facility: incremental grid + audit vs the full rebuild
+    "cluster": "bench.cluster",  # /cluster and /cluster/<code> p50 from stored figures, and the recompute
 }
 
 

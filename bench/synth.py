@@ -45,6 +45,8 @@ _PREFIX = {
     "community_centre": ["Bendruomenės namai", "Jaunimo centras"],
     "townhall": ["Seniūnija", "Savivaldybės administracija"],
     "culture": ["Kultūros centras", "Kultūros namai", "Teatras"],
+    "school": ["Gimnazija", "Progimnazija", "Pagrindinė mokykla"],
+    "state_institution": ["Valstybinė mokesčių inspekcija", "Sodros skyrius", "Apylinkės teismas"],
 }
 _NAMES = ["Žiogelis", "Ąžuoliukas", "Šermukšnėlė", "Čiauškutis", "Pušelė", "Gintarėlis", "Šilas",
           "Vėjelis", "Ūsorius", "Žvaigždutė", "Saulutė", "Liepaitė", "Kregždutė", "Drugelis", "Eglutė"]

@@ -61,7 +61,9 @@ LIVE = "f.status IN ('active', 'unknown')"
 # during published hours. A facility of one of these categories whose sector is public or not
 # known is scored; a private one is not; other categories are never scored, whatever their sector
 # (a municipal kindergarten is public but not open to anyone).
-CHECKLIST_CATEGORIES = ("townhall", "library", "community_centre", "culture")
+# (issue 15) state institutions (ministries, agencies, courts, tax and social-insurance offices)
+# take part; schools do not: a school is open to its pupils, not to anyone walking in.
+CHECKLIST_CATEGORIES = ("townhall", "library", "community_centre", "culture", "state_institution")
 INSTITUTION_CATEGORIES = CHECKLIST_CATEGORIES  # the older name, kept for callers
 CHILDCARE_CATEGORIES = ("kindergarten", "childcare")
 

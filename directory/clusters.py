@@ -208,6 +208,7 @@ def _grid_fits(query: FacilityQuery, zoom: int) -> bool:
         and not query.q
         and not query.municipality
         and not query.eldership
+        and not query.sectors
         and query.within is None
         and set(query.statuses) == set(DEFAULT_STATUSES)
     )

@@ -195,6 +195,8 @@ def make_matcher(th: Thresholds):
 # --- merging -------------------------------------------------------------------------------
 
 REGISTRY_FIRST = ("name", "address", "operator", "sector", "status")
+# extra keys that describe the sector (directory/sectors.py): taken from the sector's record.
+SECTOR_EXTRA = ("sector_detail", "sector_source", "sector_evidence")
 OSM_FIRST = ("position", "opening_hours")
 
 
@@ -336,6 +338,13 @@ def _merge_sources(records: list[dict[str, Any]]) -> tuple[dict[str, Any], list[
     extra: dict[str, Any] = {}
     for r in reversed(reg_first):  # registry keys win: applied last
         extra.update(r.get("extra") or {})
+    # The sector's finer value and provenance travel with the sector: from the record whose
+    # sector was chosen (an OSM operator:type when the register says nothing), never mixed.
+    for key in SECTOR_EXTRA:
+        extra.pop(key, None)
+    decided = next((r for r in reg_first if r.get("sector") not in (None, "", "unknown")), None)
+    if decided is not None:
+        extra.update({k: v for k, v in (decided.get("extra") or {}).items() if k in SECTOR_EXTRA})
     out["extra"] = extra
     return out, conflicts
 

@@ -1,6 +1,7 @@
 """Everything derived from the facilities, refreshed in one place after every run.
 
-`refresh_derived` brings the data's extent, the map grid, the stored audit and the snapshot up
+`refresh_derived` brings the data's extent, the map grid, the stored audit (with the social-cluster
+figures) and the snapshot up
 to the change log. Each is keyed on what it was computed from (the change log's last `seq`, the
 areas' signature, and for the audit also the date its 12-month cut-off was taken on and the last
 successful run, whose listing verifies a register's records), stored in
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from . import audit, clock
+from . import audit, clock, social_cluster
 from .clusters import grid_point, refresh_map_data, refresh_map_sources, update_grid
 from .config import Settings
 from .errors import StoreError
@@ -172,6 +173,9 @@ def refresh_derived(conn: sqlite3.Connection, settings: Settings, *, today: date
         # is left for later (see docs/benchmarks.md).
         started = time.perf_counter()
         audit.recompute(conn, today=today)
+        # The social-cluster figures (issue 15) read the same facilities and areas: refreshed
+        # with the audit, on the same key.
+        social_cluster.recompute(conn)
         with transaction(conn):
             keys["audit"] = key
             set_meta(conn, META_KEY, keys)

@@ -100,6 +100,17 @@ def _guard(expr: str) -> str:
     return f"iif({expr} < 'A' AND unicode({expr}) IN (61, 43, 45, 64, 9, 13), '''', '')"
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def guard_text(value: object) -> object:
+    """The Python twin of `_guard` for CSVs written in Python (the audit's, the cluster's): a
+    text starting with = + - @ TAB or CR gets a leading apostrophe; other values pass."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _cell(expr: str) -> str:
     """A quoted RFC 4180 CSV cell ('' for NULL) that a spreadsheet will not run as a formula:
     a value starting with = + - @ TAB or CR gets a leading apostrophe (OWASP's advice)."""
@@ -251,6 +262,15 @@ COLUMNS: tuple[Column, ...] = (
            csv=_area_csv("eldership_code")),
     Column("operator", "f.operator", "string", "Who runs the place"),
     Column("sector", "f.sector", "string", "Operator sector: public, private, civic or unknown", csv=_plain("f.sector")),
+    # (issue 15) the finer value and the rule that decided the sector (docs/sectors.md): values
+    # this code writes (enums), so plain cells.
+    Column("sector_detail", "json_extract(f.extra, '$.sector_detail')", "string",
+           "The finer sector a source gave (government, municipal, private, ngo, community, religious ...)",
+           csv=_plain("json_extract(f.extra, '$.sector_detail')")),
+    Column("sector_source", "json_extract(f.extra, '$.sector_source')", "string",
+           "Where the sector came from: register, name_prefix, operator_type, legal_form_operator,"
+           " legal_form_name, register_default or none (docs/sectors.md)",
+           csv=_plain("json_extract(f.extra, '$.sector_source')")),
     Column("status", "f.status", "string", "active, closed, unknown or removed", csv=_plain("f.status")),
     Column("opening_hours", "f.opening_hours", "string", "Opening hours in OpenStreetMap opening_hours syntax"),
     *(

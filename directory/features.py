@@ -66,6 +66,9 @@ PROPERTY_SQL: dict[str, str] = {
     "open_state": "atvira_open_state(f.opening_hours)",
     "operator": "f.operator",
     "sector": "f.sector",
+    # (issue 15) the finer sector and the rule that decided it (directory/sectors.py)
+    "sector_detail": "json_extract(f.extra, '$.sector_detail')",
+    "sector_source": "json_extract(f.extra, '$.sector_source')",
     "status": "f.status",
     "municipality_code": "f.municipality_code",
     "municipality": "(SELECT a.name FROM areas a WHERE a.code = f.municipality_code)",
@@ -86,16 +89,16 @@ PROPERTY_SQL: dict[str, str] = {
 
 # The properties of a list row (the API); the detail view adds every source record and extra.
 LIST_PROPERTIES = ("id", "name", "categories", "features", "address", "opening_hours", "operator", "sector",
-                   "status", "municipality_code", "eldership_code", "last_verified", "source", "licence",
-                   "fetched_at")
+                   "sector_detail", "sector_source", "status", "municipality_code", "eldership_code",
+                   "last_verified", "source", "licence", "fetched_at")
 # The map and list: the list row plus the opening state now.
 MAP_PROPERTIES = ("id", "name", "categories", "features", "address", "opening_hours", "open_state", "operator",
-                  "sector", "status", "municipality_code", "eldership_code", "last_verified", "source", "licence",
+                  "sector", "sector_detail", "sector_source", "status", "municipality_code", "eldership_code", "last_verified", "source", "licence",
                   "fetched_at")
 # A download: area names beside their codes, every source with its licence, and the extras.
 EXPORT_PROPERTIES = ("id", "name", "categories", "features", "address", "opening_hours", "operator", "sector",
-                     "status", "municipality_code", "municipality", "eldership_code", "eldership", "sources",
-                     "last_verified", "fetched_at", "updated_at", *EXTRA_FIELDS)
+                     "sector_detail", "sector_source", "status", "municipality_code", "municipality", "eldership_code",
+                     "eldership", "sources", "last_verified", "fetched_at", "updated_at", *EXTRA_FIELDS)
 
 
 def feature_sql(properties: tuple[str, ...] = LIST_PROPERTIES, *, overrides: dict[str, str] | None = None) -> str:

@@ -26,6 +26,9 @@ CATEGORIES: dict[str, str] = {
     "community_centre": "Community centre",
     "townhall": "Town hall",
     "culture": "Culture",
+    # (issue 15) the places the social-cluster question names beside the ones above.
+    "school": "School",
+    "state_institution": "State institution",
 }
 
 # Feature flags. A facility's features map a name to "yes", "limited" or "no"; a feature that

@@ -15,6 +15,8 @@ from .clusters import LIVE_ROW_CEILING, MAX_CELLS
 from .contributions import CONTRIBUTION_LICENCE, PROBLEMS
 from .model import CATEGORIES, FEATURES, SECTORS, STATUSES
 from .query import NEAR_MAX_M, OPEN_STATES
+from .sectors import DETAILS as SECTOR_DETAILS
+from .sectors import SOURCES as SECTOR_SOURCES
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -58,6 +60,9 @@ FILTER_PARAMS = [
     _param("status", "comma-separated statuses (default active,closed,unknown)", _csv_of(list(STATUSES))),
     _param("municipality", "municipality code (see /api/areas)"),
     _param("eldership", "eldership code (see /api/areas)"),
+    _param("sector", "comma-separated sectors (public, private, civic, unknown) or finer values kept in"
+           " properties.sector_detail (government, municipal, ngo, community, religious): see docs/sectors.md",
+           _csv_of(list(SECTOR_DETAILS)), example="civic"),
     _param("near", "lon,lat (longitude first; a Lithuanian lat,lon is refused with the fix): nearest first,"
            " each feature with properties.distance_m (not paged: raise limit)",
            {"type": "string", "pattern": r"^-?\d{1,3}(\.\d{1,7})?,-?\d{1,2}(\.\d{1,7})?$"}, example="25.28,54.68"),
@@ -199,6 +204,25 @@ def _audit() -> dict[str, Any]:
             "parameters": [{"name": "code", "in": "path", "required": True, "schema": STR}, category,
                            _param("institutions_limit", "how many institutions to list, or all",
                                   {"type": "string", "pattern": r"^(\d{1,6}|all)$"})],
+            "responses": {"200": loose, **ERRORS, "404": NOT_FOUND},
+        }},
+    }
+
+
+def _cluster() -> dict[str, Any]:
+    loose = {"description": "OK", "content": {JSON: {"schema": {"type": "object"}}}}
+    return {
+        "/api/cluster": {"get": {
+            "summary": "The social-cluster overview: each sector's share per kind (country) and per municipality,"
+                       " the share run outside the public sector, the pilot municipalities first",
+            "operationId": "clusterOverview", "tags": ["cluster"],
+            "responses": {"200": loose, **ERRORS},
+        }},
+        "/api/cluster/{code}": {"get": {
+            "summary": "One municipality or eldership: kind x sector counts with the actors, what each sector alone"
+                       " provides, and partner suggestions by geodesic distance (the figures of /cluster/{code})",
+            "operationId": "clusterArea", "tags": ["cluster"],
+            "parameters": [{"name": "code", "in": "path", "required": True, "schema": STR}],
             "responses": {"200": loose, **ERRORS, "404": NOT_FOUND},
         }},
     }
@@ -355,8 +379,8 @@ def _downloads() -> dict[str, Any]:
 
 # The documented paths, in the order the document lists them. Add a function to document more.
 PATHS: tuple[Callable[[], dict[str, Any]], ...] = (
-    _facilities, _clusters, _version, _facility, _places, _areas, _audit, _changes, _snapshots, _openapi, _downloads,
-    _open311,
+    _facilities, _clusters, _version, _facility, _places, _areas, _audit, _cluster, _changes, _snapshots, _openapi,
+    _downloads, _open311,
 )
 
 
@@ -370,7 +394,10 @@ def _schemas() -> dict[str, Any]:
         "categories": {"type": "array", "items": {"type": "string", "enum": list(CATEGORIES)}},
         "features": {"type": "object", "additionalProperties": {"type": "string", "enum": ["yes", "limited", "no"]}},
         "address": NSTR, "opening_hours": NSTR, "operator": NSTR,
-        "sector": {"type": "string", "enum": list(SECTORS)}, "status": {"type": "string", "enum": list(STATUSES)},
+        "sector": {"type": "string", "enum": list(SECTORS)},
+        "sector_detail": {"type": "string", "nullable": True, "enum": [*SECTOR_DETAILS, None]},
+        "sector_source": {"type": "string", "nullable": True, "enum": [*SECTOR_SOURCES, None]},
+        "status": {"type": "string", "enum": list(STATUSES)},
         "municipality_code": NSTR, "eldership_code": NSTR, "last_verified": NSTR,
         "source": STR, "licence": STR, "fetched_at": NSTR,
         "open_state": {"type": "string", "enum": list(OPEN_STATES)},

@@ -18,6 +18,7 @@ from .errors import BadRequest
 from .hours import STATES as OPEN_STATES
 from .hours import HoursEvaluator
 from .model import CATEGORIES, FEATURES, STATUSES
+from .sectors import DETAILS as SECTOR_DETAILS
 
 DEFAULT_STATUSES = ("active", "closed", "unknown")  # "removed" only when asked for
 # The farthest a near= search looks (bounded cost: growing to the whole Earth took 3.3 s for a
@@ -34,6 +35,8 @@ class FacilityQuery:
     statuses: tuple[str, ...] = DEFAULT_STATUSES
     municipality: str | None = None
     eldership: str | None = None
+    # (issue 15) public / private / civic / unknown, or a finer value (government, religious ...)
+    sectors: tuple[str, ...] = ()
     limit: int = 500
     after: int | None = None
     near: tuple[float, float] | None = None  # lon, lat: order by distance, add distance_m
@@ -97,7 +100,7 @@ def looks_swapped(lon: float, lat: float) -> bool:
 def parse_query(args: Mapping[str, str], *, default_limit: int = 500, max_limit: int = 5000) -> FacilityQuery:
     """Turn request parameters into a FacilityQuery; a BadRequest names the parameter at fault."""
     known = {"bbox", "category", "feature", "features", "q", "status", "municipality", "eldership", "limit", "after",
-             "near", "radius", "open", "open_now", "lang"}  # lang: the UI language, accepted everywhere
+             "near", "radius", "open", "open_now", "sector", "lang"}  # lang: the UI language, accepted everywhere
     unknown = sorted(set(args) - known)
     if unknown:
         raise BadRequest(f"unknown parameter; known are {', '.join(sorted(known))}", where=unknown[0])
@@ -114,6 +117,10 @@ def parse_query(args: Mapping[str, str], *, default_limit: int = 500, max_limit:
     for s in statuses:
         if s not in STATUSES:
             raise BadRequest(f"unknown status {s[:40]!r}; known are {', '.join(STATUSES)}", where="status")
+    sectors = split_list(args.get("sector"))
+    for s in sectors:
+        if s not in SECTOR_DETAILS:
+            raise BadRequest(f"unknown sector {s[:40]!r}; known are {', '.join(SECTOR_DETAILS)}", where="sector")
     limit = parse_int(args, "limit", default_limit, low=1, high=max_limit)
     after = parse_int(args, "after", None, low=0, high=2**62)
     q = (args.get("q") or "").strip() or None
@@ -145,6 +152,7 @@ def parse_query(args: Mapping[str, str], *, default_limit: int = 500, max_limit:
         statuses=tuple(statuses),
         municipality=args.get("municipality") or None,
         eldership=args.get("eldership") or None,
+        sectors=tuple(dict.fromkeys(sectors)),
         limit=limit,
         after=after,
     )
@@ -267,6 +275,19 @@ def compile_where(query: FacilityQuery, *, scan: bool = False) -> tuple[str, str
     if query.eldership:
         clauses.append("f.eldership_code = ?")
         params.append(query.eldership)
+    if query.sectors:
+        # A sector (public ...) is the column; a finer value (religious ...) is the one kept in
+        # extra, and also matches where it is the sector's own name (public, private, civic).
+        coarse = [s for s in query.sectors if s in ("public", "private", "civic", "unknown")]
+        fine = [s for s in query.sectors if s not in coarse]
+        parts = []
+        if coarse:
+            parts.append(f"f.sector IN ({','.join('?' * len(coarse))})")
+            params += coarse
+        if fine:
+            parts.append(f"json_extract(f.extra, '$.sector_detail') IN ({','.join('?' * len(fine))})")
+            params += fine
+        clauses.append("(" + " OR ".join(parts) + ")")
     if query.q and expr is None:  # text with no word in it matches nothing
         clauses.append("0")
     if query.open_states and set(query.open_states) != set(OPEN_STATES):

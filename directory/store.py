@@ -354,6 +354,45 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX audit_counts_m ON audit_counts(m);
     """,
+    # (issue 15) the social-cluster view, computed by directory.social_cluster.recompute in
+    # refresh_derived and only read by /cluster, /api/cluster and the CSV. Derived data.
+    """
+    CREATE TABLE cluster_counts (
+        level TEXT NOT NULL,                -- country | municipality | eldership
+        code TEXT NOT NULL,
+        category TEXT NOT NULL,             -- a category slug, or '*' for distinct facilities of any kind
+        sector TEXT NOT NULL,               -- public | private | civic | unknown
+        count INTEGER NOT NULL,
+        PRIMARY KEY (level, code, category, sector)
+    ) WITHOUT ROWID;
+    CREATE TABLE cluster_actors (
+        level TEXT NOT NULL,
+        code TEXT NOT NULL,
+        category TEXT NOT NULL,
+        sector TEXT NOT NULL,
+        position INTEGER NOT NULL,          -- 1.. by name: the first few actors of each cell
+        facility_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        operator TEXT,
+        PRIMARY KEY (level, code, category, sector, position)
+    ) WITHOUT ROWID;
+    CREATE TABLE cluster_areas (
+        level TEXT NOT NULL,
+        code TEXT PRIMARY KEY,              -- 'LT' for the country
+        name TEXT NOT NULL,
+        parent_code TEXT,
+        facilities INTEGER NOT NULL,
+        known INTEGER NOT NULL,             -- facilities whose sector is known
+        public INTEGER NOT NULL,
+        private INTEGER NOT NULL,
+        civic INTEGER NOT NULL,
+        unknown INTEGER NOT NULL,
+        share_outside_public REAL,          -- (private + civic) / known; NULL when none is known
+        sector_conflicts INTEGER NOT NULL,  -- facilities whose sources (or rules) disagree on the sector
+        lon REAL, lat REAL                  -- a point inside the area: where suggestions are measured from
+    );
+    CREATE INDEX cluster_areas_parent ON cluster_areas(parent_code);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from directory.errors import InputError
-from directory.model import CATEGORIES, FEATURE_VALUES, FEATURES, SECTORS, STATUSES
+from directory.model import CATEGORIES, FEATURE_VALUES, FEATURES, STATUSES
+from directory.sectors import DETAILS as SECTOR_DETAILS
 
 from .coords import CRS_CHOICES
 from .tabular import FORMATS
@@ -164,9 +165,11 @@ def load_mapping(ref: str | Path) -> Mapping:
         extra[ename] = ExtraRule(column=rule["column"], type=rule.get("type", "str"), agg=rule.get("agg", "first"))
     sector_raw = dict(raw.get("sector") or {})
     prefixes = {str(k): str(v) for k, v in (sector_raw.pop("name_prefixes", None) or {}).items()}
+    # Sector values may be the finer ones (government, municipal, religious, ngo ...): the sector
+    # counted is derived from them (directory/sectors.py), the finer one kept in extra.
     for v in prefixes.values():
-        if v not in SECTORS:
-            raise _err(path, "sector.name_prefixes", f"{v!r} is not one of {', '.join(SECTORS)}")
+        if v not in SECTOR_DETAILS:
+            raise _err(path, "sector.name_prefixes", f"{v!r} is not one of {', '.join(SECTOR_DETAILS)}")
     return Mapping(
         name=raw["name"], title=raw.get("title", raw["name"]), licence=raw["licence"], path=path,
         format=raw.get("format"), url=raw.get("url"), strict=bool(raw.get("strict", False)),
@@ -175,7 +178,7 @@ def load_mapping(ref: str | Path) -> Mapping:
         opening_hours=cols.get("opening_hours"), crs=crs, x=pos.get("x"), y=pos.get("y"),
         lon=pos.get("lon"), lat=pos.get("lat"), wkt=pos.get("wkt"),
         category=_value_map(path, "category", raw.get("category") or {}, allowed=tuple(CATEGORIES)),
-        sector=_value_map(path, "sector", sector_raw, allowed=SECTORS), sector_prefixes=prefixes,
+        sector=_value_map(path, "sector", sector_raw, allowed=tuple(SECTOR_DETAILS)), sector_prefixes=prefixes,
         status=_value_map(path, "status", raw.get("status") or {}, allowed=STATUSES),
         features=features, extra=extra, municipality=_municipality(path, raw.get("municipality")),
     )

@@ -31,6 +31,8 @@ value, `∋` a `;`-separated list containing one of the values, `≠` "absent or
     toilet            toilets=yes + toilets:access=yes|permissive|public (toilet inside a venue)
     library / community_centre / townhall     amenity=<same>
     culture           amenity=theatre|arts_centre
+    school            amenity=school
+    state_institution office=government + government=* (any value), or amenity=courthouse
     baby_room (*)     changing_table=yes           (* fallback: only when no rule above matched)
     baby_room (*)     baby_feeding=yes
 
@@ -59,6 +61,7 @@ import osmium
 
 from directory.errors import InputError
 from directory.model import CATEGORIES, Facility, Rejection, check_coordinates
+from directory.sectors import from_osm_tags as sector_from_tags
 
 TagFilter = Callable[[Mapping[str, str]], bool]
 Box = tuple[float, float, float, float]  # west, south, east, north
@@ -70,7 +73,7 @@ Box = tuple[float, float, float, float]  # west, south, east, north
 @dataclass(frozen=True, slots=True)
 class Cond:
     """One tag condition. op: "eq" (value is one of), "list" (;-list contains one of),
-    "not" (absent or not one of)."""
+    "not" (absent or not one of), "any" (present with any value)."""
 
     key: str
     values: tuple[str, ...]
@@ -78,6 +81,8 @@ class Cond:
 
     def holds(self, tags: Mapping[str, str]) -> bool:
         value = tags.get(self.key)
+        if self.op == "any":
+            return bool(value)
         if self.op == "not":
             return value not in self.values
         if value is None:
@@ -89,6 +94,8 @@ class Cond:
     def overpass(self) -> str:
         """The Overpass tag filter meaning the same thing (`!~` also matches a missing key)."""
         alts = "|".join(self.values)
+        if self.op == "any":
+            return f'["{self.key}"]'
         if self.op == "list":
             return f'["{self.key}"~"(^|;) *({alts}) *(;|$)"]'
         if self.op == "not":
@@ -106,6 +113,10 @@ def has_any(key: str, *values: str) -> Cond:
 
 def not_(key: str, *values: str) -> Cond:
     return Cond(key, values, "not")
+
+
+def present(key: str) -> Cond:
+    return Cond(key, (), "any")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +161,11 @@ CATEGORY_RULES: tuple[TagRule, ...] = (
     _rule("community_centre", is_("amenity", "community_centre")),
     _rule("townhall", is_("amenity", "townhall")),
     _rule("culture", is_("amenity", "theatre", "arts_centre")),
+    # (issue 15) schools, and the state's offices a citizen walks into: a government office
+    # that says which (government=tax|social_security|ministry|...), and courts.
+    _rule("school", is_("amenity", "school")),
+    _rule("state_institution", is_("office", "government"), present("government")),
+    _rule("state_institution", is_("amenity", "courthouse")),
     _rule("baby_room", is_("changing_table", "yes"), fallback=True),
     _rule("baby_room", is_("baby_feeding", "yes"), fallback=True),
 )
@@ -157,7 +173,8 @@ CATEGORY_RULES: tuple[TagRule, ...] = (
 # Conditions every element must meet whatever rule it matched.
 GLOBAL_EXCLUDE: tuple[Cond, ...] = (not_("access", "private", "no"), not_("amenity", "baby_hatch"))
 
-# operator:type -> sector (OSM uses "charitable" more than "charity"; both accepted).
+# operator:type -> sector (OSM uses "charitable" more than "charity"; both accepted). Kept for
+# callers; the facility's sector now comes from directory.sectors (operator:type + legal forms).
 SECTOR_BY_OPERATOR_TYPE: dict[str, str] = {
     **dict.fromkeys(("public", "government", "municipal"), "public"),
     **dict.fromkeys(("private", "commercial"), "private"),
@@ -551,6 +568,9 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
         extra["baby_room_basis"] = "room" if room else (
             "changing_table" if tags.get("changing_table") == "yes" else "feeding")
     verified = next((tags[k] for k in ("check_date", "survey:date") if _DATE.match(tags.get(k, ""))), None)
+    # operator:type, then a legal form in the operator or the name (directory/sectors.py).
+    sector = sector_from_tags(tags)
+    extra.update(sector.extra())
     return Facility(
         source=source,
         source_id=el.key,
@@ -561,7 +581,7 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
         licence=licence,
         address=_address(tags),
         operator=tags.get("operator") or None,
-        sector=SECTOR_BY_OPERATOR_TYPE.get(tags.get("operator:type", "").strip().lower(), "unknown"),
+        sector=sector.sector,
         features=_features(tags, categories),
         opening_hours=tags.get("opening_hours") or None,
         last_verified=verified,

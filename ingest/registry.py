@@ -21,6 +21,7 @@ from directory.config import Settings
 from directory.conflate import fold, make_matcher, thresholds_from
 from directory.errors import InputError
 from directory.model import Facility, Rejection
+from directory.sectors import decide as decide_sector
 from directory.sync import IngestReport, Locator, apply_records
 
 from . import spinta
@@ -216,6 +217,10 @@ def rows_to_records(rows: Iterable[Row], m: Mapping, *, fetched_at: str | None =
         if name is None and m.strict:
             problems.append(Problem(row.where, m.name_columns[0], "empty name"))
         sector, raw_sector = _mapped(row, m.sector)
+        # Which rule gave the value (directory/sectors.py): the register's own column, or the
+        # mapping's default for every row (weaker than a legal form in the name).
+        sector_rule = "register" if (raw_sector is not None and m.sector.column
+                                     and (not m.sector.values or _listed(m.sector, raw_sector))) else "register_default"
         if raw_sector is not None and m.strict and (sector is None or not _listed(m.sector, raw_sector)):
             problems.append(Problem(row.where, m.sector.column or "sector", f"unknown value {raw_sector!r}"))
         status, _ = _mapped(row, m.status)
@@ -225,7 +230,7 @@ def rows_to_records(rows: Iterable[Row], m: Mapping, *, fetched_at: str | None =
             municipality = m.municipality.values.get(raw_code, raw_code) if raw_code else None
         parsed = {"name": name, "category": category, "pos": pos, "features": features, "extra": extras,
                   "municipality": municipality or m.municipality.default,
-                  "sector": sector, "status": status, "address": cell(row, m.address),
+                  "sector": sector, "sector_rule": sector_rule, "status": status, "address": cell(row, m.address),
                   "operator": cell(row, m.operator), "opening_hours": cell(row, m.opening_hours)}
         if pos is not None and not problems:
             probe = Facility(source=m.name, source_id=sid, name="", categories=[], lon=pos[0], lat=pos[1], licence="")
@@ -272,18 +277,21 @@ def _build(sid: str, members: list[tuple[Row, dict[str, Any]]], m: Mapping, *, f
             extra[ename] = value
     if m.aggregate and len(parts) > 1:
         extra.setdefault("rows", len(parts))
-    sector = first("sector") or "unknown"
+    said = next(((p["sector"], p["sector_rule"]) for p in parts if p["sector"] not in (None, "unknown")),
+                (None, "register_default"))
     folded = fold(name or "")
-    for prefix, value in m.sector_prefixes.items():
-        if folded.startswith(fold(prefix)):
-            sector = value
+    prefix = next((value for key, value in m.sector_prefixes.items() if folded.startswith(fold(key))), None)
+    sector = decide_sector(
+        register=said[0] if said[1] == "register" else None, name_prefix=prefix,
+        operator=first("operator"), name=name, register_default=said[0] if said[1] == "register_default" else None)
+    extra.update(sector.extra())
     return Facility(
         source=m.name, source_id=sid, name=name or "", categories=[first("category")],
         lon=pos[0] if pos else None, lat=pos[1] if pos else None, licence=m.licence,
         # Without a position the loaded areas cannot place it: the municipality the source states
         # (the mapping's `municipality`) keeps it counted there (audit rule 5).
         municipality_code=None if pos else first("municipality"),
-        address=first("address"), operator=first("operator"), sector=sector, features=features,
+        address=first("address"), operator=first("operator"), sector=sector.sector, features=features,
         opening_hours=first("opening_hours"), status=first("status") or "active", fetched_at=fetched_at,
         extra=extra,
     )

@@ -191,3 +191,16 @@ def gunicorn(tmp_path: Path):
             return stack.enter_context(gunicorn_server(settings, tmp_path / "gunicorn", **options))
 
         yield _start
+
+
+# --- the social-cluster view (issue 15) -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def cluster_db(tmp_path_factory, shared_data) -> Path:
+    """Areas, the Vilnius register and the country OSM sample through the real runs (the offline
+    Lithuanian default's data), derived once per session. Read-only for tests: copy to write."""
+    from tests.cluster_data import build_cluster_store
+
+    tmp = tmp_path_factory.mktemp("cluster")
+    return build_cluster_store(tmp / "cluster.db", shared_data, tmp)

@@ -175,10 +175,10 @@ def test_rule_3_the_checklist_applies_to_open_public_institutions_only(honest_db
     assert "register-culture-5" in scored  # a culture centre of unknown sector
     assert scored == {"register-lib-1-0", "register-lib-1-1", "register-lib-2-0", "register-lib-2-1",
                       "register-lib-2-2", "register-lib-3-0", "register-lib-4-0", "register-culture-5"}
-    assert audit.CHECKLIST_CATEGORIES == ("townhall", "library", "community_centre", "culture")
+    assert audit.CHECKLIST_CATEGORIES == ("townhall", "library", "community_centre", "culture", "state_institution")
     conn.close()
     html = make_app(db=honest_db).test_client().get("/audit/1?lang=en").get_data(as_text=True)
-    assert "Kindergartens, childcare and day centres serve enrolled children or clients" in html
+    assert "Kindergartens, childcare, day centres and schools serve enrolled children, pupils or clients" in html
 
 
 def test_rule_4_verified_is_defined_per_source(honest_db):

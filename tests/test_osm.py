@@ -72,6 +72,10 @@ def _expected_categories(t: dict[str, str]) -> set[str]:
         cats.add(a)
     if a in ("theatre", "arts_centre"):
         cats.add("culture")
+    if a == "school":
+        cats.add("school")
+    if a == "courthouse" or (t.get("office") == "government" and t.get("government")):
+        cats.add("state_institution")
     if a == "toilets" or (t.get("toilets") == "yes" and t.get("toilets:access") in ("yes", "permissive", "public")):
         cats.add("toilet")
     if t.get("leisure") == "playground" and t.get("playground") != "forest":
@@ -125,8 +129,10 @@ def test_helsinki_counts_hard(helsinki) -> None:
     assert dict(per_category(facs)) == {
         "toilet": 18, "culture": 10, "library": 7, "playground": 5,
         "community_centre": 3, "day_centre": 1, "townhall": 1,
+        # (issue 15) amenity=school, and office=government + government=* / amenity=courthouse
+        "school": 3, "state_institution": 3,
     }
-    assert len(facs) == 45
+    assert len(facs) == 51
 
 
 def test_helsinki_raw_counts_from_sources_md_are_explained() -> None:
@@ -401,11 +407,14 @@ def test_docs_carry_the_rule_table() -> None:
 # --------------------------------------------------------------------------- query == parser
 
 _SEL = re.compile(r'\["([^"]+)"(=|!=|~|!~)"([^"]*)"\]')
+_HAS = re.compile(r'\["([^"]+)"\]')  # ["key"]: present with any value
 
 
 def _overpass_matches(selector: str, tags: dict[str, str]) -> bool:
     """A tiny evaluator of the Overpass tag filters the query uses."""
-    assert _SEL.sub("", selector) == ""  # nothing in the selector we do not understand
+    assert _HAS.sub("", _SEL.sub("", selector)) == ""  # nothing in the selector we do not understand
+    if any(not tags.get(key) for key in _HAS.findall(_SEL.sub("", selector))):
+        return False
     for key, op, val in _SEL.findall(selector):
         v = tags.get(key)
         if op == "=" and v != val or op == "!=" and v == val:
@@ -419,7 +428,8 @@ def _overpass_matches(selector: str, tags: dict[str, str]) -> bool:
 
 _KEYS = {
     "amenity": ["social_facility", "kindergarten", "childcare", "toilets", "library", "community_centre",
-                "townhall", "theatre", "arts_centre", "baby_hatch", "cafe"],
+                "townhall", "theatre", "arts_centre", "baby_hatch", "cafe", "school", "courthouse"],
+    "office": ["government", "company"], "government": ["tax", "social_security", "ministry"],
     "social_facility": ["day_care", "outreach", "nursing_home", "shelter"],
     "social_facility:for": ["child", "senior;disabled", "homeless", "family; juvenile"],
     "leisure": ["playground", "indoor_play", "park"],

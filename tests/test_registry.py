@@ -201,7 +201,7 @@ def test_spinta_libraries_paged_with_wkt_points(placed, settings):
         "closed", "Vaikų literatūros skyrius")
 
 
-def test_spinta_education_register_keeps_preschools_only(placed, settings):
+def test_spinta_education_register_keeps_preschools_and_schools(placed, settings):
     conn, locator = placed
     url = "https://get.data.gov.lt/datasets/gov/lsd/svietimo_istaigos/SvietimoIstaiga?limit(10000)"
     page = {"_type": "datasets/gov/lsd/svietimo_istaigos/SvietimoIstaiga", "_data": [
@@ -215,7 +215,11 @@ def test_spinta_education_register_keeps_preschools_only(placed, settings):
          "ins_pask_grupe": "Privati", "ins_isreg_smir_data": "2020-08-31", "koord": "POINT (583100 6063100)"},
     ]}
     report, conv = run(conn, locator, "svietimo-istaigos", [], settings, session=FakeSession({url: page}))
-    assert report.added == 2 and conv.skipped == 1
+    # (issue 15) the gymnasium is kept as a school, apart from the kindergarten.
+    assert report.added == 3 and conv.skipped == 0
     rows = {r["source_id"]: r for r in conn.execute("SELECT * FROM facilities")}
+    assert rows["190002"]["categories"] == '["school"]' and rows["190002"]["sector"] == "unknown"
     assert rows["190001"]["sector"] == "public" and rows["190001"]["municipality_code"] == "13"
+    extra = json.loads(rows["190001"]["extra"])
+    assert (extra["sector_detail"], extra["sector_source"]) == ("municipal", "register")
     assert rows["190003"]["status"] == "closed" and rows["190003"]["sector"] == "private"

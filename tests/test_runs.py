@@ -63,7 +63,7 @@ def test_run_osm_from_python_gives_the_same_tables_as_the_cli(tmp_path, shared_d
     conn = connect(by_python)
     run = run_osm(conn, settings=Settings(db=by_python, cache_dir=tmp_path / "cache"), files=[pbf])
     conn.close()
-    assert run.reports[0].added == 45 and run.derived is not None and run.derived.snapshot is not None
+    assert run.reports[0].added == 51 and run.derived is not None and run.derived.snapshot is not None
 
     cli_tables, py_tables = _tables(by_cli), _tables(by_python)
     assert cli_tables.keys() == py_tables.keys()

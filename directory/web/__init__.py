@@ -11,7 +11,7 @@ from flask_babel import get_locale, gettext
 from ..config import Settings
 from ..db import ReaderPool
 from ..errors import AtviraError, NotFound
-from . import api, audit, open311, opendata, pages
+from . import api, audit, cluster, open311, opendata, pages
 from .auth import csrf, init_auth
 from .context import wants_json
 from .contribute import UploadRunner, init_contribute
@@ -53,6 +53,7 @@ def init_web(app: Flask, settings: Settings, *, upload_runner: UploadRunner | No
     # Open311 clients are machines without a browser session: no CSRF token to carry. The POST
     # is rate-limited like the forms and validated by the same core.
     csrf.exempt(open311.bp)
+    app.register_blueprint(cluster.bp)
 
     @app.errorhandler(AtviraError)
     def handle_atvira_error(exc: AtviraError):

@@ -43,6 +43,8 @@ CATEGORY_LABELS = {
     "community_centre": _l("Community centre"),
     "townhall": _l("Town hall"),
     "culture": _l("Culture"),
+    "school": _l("School"),
+    "state_institution": _l("State institution"),
 }
 FEATURE_LABELS = {
     "changing_table": _l("Changing table"),
@@ -77,6 +79,8 @@ CATEGORY_STYLE = {
     "community_centre": ("#2f5d1e", "H"),
     "townhall": ("#3b3b3b", "M"),
     "culture": ("#7a1f7a", "A"),
+    "school": ("#1f4e99", "S"),
+    "state_institution": ("#704214", "V"),
 }
 
 OSM_COPYRIGHT = "https://www.openstreetmap.org/copyright"
@@ -265,7 +269,8 @@ def hours_view(opening_hours: str | None, *, now: datetime | None = None) -> dic
 SCHEMA_TYPES = {
     "kindergarten": "ChildCare", "childcare": "ChildCare", "playground": "Playground", "library": "Library",
     "townhall": "CityHall", "toilet": "PublicToilet", "community_centre": "CivicStructure",
-    "culture": "CivicStructure", "day_centre": "CivicStructure",
+    "culture": "CivicStructure", "day_centre": "CivicStructure", "school": "School",
+    "state_institution": "GovernmentBuilding",
 }
 
 

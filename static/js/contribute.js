@@ -10,6 +10,8 @@
   var lon = document.getElementById("f-lon");
   var status = document.getElementById("pick-status");
   var map = L.map(el, { minZoom: 2, maxZoom: 19, keyboard: true }).setView(cfg.center, cfg.zoom);
+  // leaflet-i18n.js puts Leaflet's own texts (credits prefix, zoom buttons) in the page's language
+  (window.atviraMaps = window.atviraMaps || []).push(map);
   if (cfg.tiles) {
     L.tileLayer(cfg.tiles, { attribution: cfg.attribution, maxZoom: 19 }).addTo(map);
   }

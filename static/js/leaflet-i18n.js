@@ -34,8 +34,9 @@
       el.setAttribute("aria-label", text);
     }
   }
-  for (const div of document.querySelectorAll(".folium-map")) {
-    const map = window[div.id];
+  // folium's maps are globals named after their div; our own scripts' maps register themselves
+  const maps = [...document.querySelectorAll(".folium-map")].map((div) => window[div.id]);
+  for (const map of [...maps, ...(window.atviraMaps || [])]) {
     if (map && map.attributionControl) {
       const a = document.createElement("a");
       a.href = "https://leafletjs.com";
