@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -221,6 +222,7 @@ def run_one(db: Path, *, seconds: int, workdir: Path, connections: tuple[int, ..
     # ours: gunicorn as `atvira serve --production` runs it
     port = free_port()
     env = gunicorn_environment(Settings(db=db), host="127.0.0.1", port=port, workers=2)
+    env["ATVIRA_SECRET_KEY"] = secrets.token_hex(32)  # production refuses to start without one (per run)
     ours = lambda name: f"http://127.0.0.1:{port}/api/facilities?bbox={bbox(name)}&limit={ROWS}"  # noqa: E731
     with _server(_pinned(gunicorn_command(), server_core), env=env, cwd=Path(__file__).resolve().parents[1],
                  ready_url=ours("sparse"), log=workdir / "gunicorn.log") as pid:
