@@ -18,10 +18,11 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 from jinja2 import Template
 
 from .. import social_cluster as sc
-from ..audit_report import fmt, shapes
+from ..audit_report import shapes
 from ..exports import guard_text
 from .audit import LT_BOUNDS, choropleth
 from .context import reader, settings
+from .i18n import number as fmt  # Babel: the page's decimal mark, and 'n/d' in Lithuanian
 from .pages import CATEGORY_LABELS, CATEGORY_STYLE, SECTOR_LABELS, base_map, map_parts
 
 bp = Blueprint("cluster", __name__)
