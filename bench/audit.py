@@ -18,7 +18,6 @@ recompute   : audit.recompute on the whole store (what every ingest now ends wit
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sqlite3
@@ -31,7 +30,7 @@ from directory import audit
 from directory.config import Settings
 from directory.store import connect
 
-from .common import ratio, serve_in_thread, timeit, write_result
+from .common import ratio, serve_in_thread, store_bench_main, timeit
 
 ROOT = Path(__file__).resolve().parents[1]
 AREAS = ROOT.parent / "shared" / "data" / "govlt-powerbi-map-lt"
@@ -138,18 +137,7 @@ def report(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.audit", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", type=Path, required=True, help="a synthetic store (bench/stores/synth-*.db)")
-    parser.add_argument("--work", type=Path, default=Path("/tmp"), help="where the copy with areas is kept")
-    parser.add_argument("--repeat", type=int, default=100)
-    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
-    args = parser.parse_args(argv)
-    r = run_one(args.db, work=args.work, repeat=args.repeat)
-    print(report(r), flush=True)
-    if args.out:
-        write_result(args.out, r)
-    return 0
+    return store_bench_main(argv, prog="python -m bench.audit", doc=__doc__, run_one=run_one, report=report)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ api_code      : GET /api/cluster/82 (the same figures as JSON)
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from directory.config import Settings
 from directory.store import connect
 
 from .audit import prepare
-from .common import ratio, timeit, write_result
+from .common import ratio, store_bench_main, timeit
 
 FLOOR_SQL = "SELECT * FROM cluster_areas WHERE level = 'municipality' ORDER BY name"
 LIVE_SQL = """
@@ -84,18 +83,7 @@ def report(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", type=Path, required=True, help="a synthetic store (bench/stores/synth-*.db)")
-    parser.add_argument("--work", type=Path, default=Path("/tmp"), help="where the copy with areas is kept")
-    parser.add_argument("--repeat", type=int, default=100)
-    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
-    args = parser.parse_args(argv)
-    r = run_one(args.db, work=args.work, repeat=args.repeat)
-    print(report(r), flush=True)
-    if args.out:
-        write_result(args.out, r)
-    return 0
+    return store_bench_main(argv, prog="python -m bench.cluster", doc=__doc__, run_one=run_one, report=report)
 
 
 if __name__ == "__main__":

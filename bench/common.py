@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
 import sqlite3
@@ -102,3 +103,20 @@ def write_result(path: Path, result: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False))
     return path
+
+
+def store_bench_main(argv: list[str] | None, *, prog: str, doc: str | None,
+                     run_one: Callable[..., dict], report: Callable[[dict], str]) -> int:
+    """The standalone entry of a benchmark that reads one synthetic store (`--db`) and keeps a
+    prepared copy of it in `--work` (bench.audit, bench.cluster): run, print, optionally save."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", type=Path, required=True, help="a synthetic store (bench/stores/synth-*.db)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp"), help="where the copy with areas is kept")
+    parser.add_argument("--repeat", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    args = parser.parse_args(argv)
+    r = run_one(args.db, work=args.work, repeat=args.repeat)
+    print(report(r), flush=True)
+    if args.out:
+        write_result(args.out, r)
+    return 0

@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from .store import connect
 
 
-class ReaderPool:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+class ThreadConnections:
+    """One connection per thread from `opener`, made on first use (after gunicorn forks) and kept."""
+
+    def __init__(self, opener: Callable[[], sqlite3.Connection]) -> None:
+        self._opener = opener
         self._local = threading.local()
 
     def get(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path, readonly=True)
+            conn = self._opener()
             self._local.conn = conn
         return conn
 
@@ -30,3 +33,11 @@ class ReaderPool:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+class ReaderPool(ThreadConnections):
+    """The published store, read-only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(lambda: connect(path, readonly=True))

@@ -11,11 +11,11 @@ entry of PRIVATE_MIGRATIONS is applied once, in order. Never edit a published on
 from __future__ import annotations
 
 import sqlite3
-import threading
 
 from .config import Settings
+from .db import ThreadConnections
 from .errors import StoreError
-from .store import split_sql, transaction, write_error
+from .store import apply_migrations, write_error
 
 PRIVATE_MIGRATIONS: list[str] = [
     # 1 (issue 11, accounts): editors and admins, their server-side sessions.
@@ -96,39 +96,12 @@ def connect_private(settings: Settings) -> sqlite3.Connection:
 
 def migrate_private(conn: sqlite3.Connection) -> int:
     """Bring the private file up to PRIVATE_SCHEMA_VERSION; returns the number of migrations applied."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > PRIVATE_SCHEMA_VERSION:
-        raise StoreError(
-            f"private store schema {version} is newer than this code ({PRIVATE_SCHEMA_VERSION}); upgrade Atvira")
-    applied = 0
-    for number in range(version + 1, PRIVATE_SCHEMA_VERSION + 1):
-        with transaction(conn):
-            # Another worker may have migrated while this one waited for the write lock.
-            if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
-                continue
-            for statement in split_sql(PRIVATE_MIGRATIONS[number - 1]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number}")
-        applied += 1
-    return applied
+    return apply_migrations(conn, PRIVATE_MIGRATIONS, label="private store")
 
 
-class PrivatePool:
+class PrivatePool(ThreadConnections):
     """One private-store connection per serving thread, opened lazily (after gunicorn forks)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._local = threading.local()
-
-    def get(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect_private(self.settings)
-            self._local.conn = conn
-        return conn
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        super().__init__(lambda: connect_private(settings))

@@ -444,13 +444,23 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the file up to SCHEMA_VERSION; returns the number of migrations applied."""
+    return apply_migrations(conn, MIGRATIONS, label="store")
+
+
+def apply_migrations(conn: sqlite3.Connection, migrations: list[str], *, label: str) -> int:
+    """Apply `migrations` after the file's PRAGMA user_version, each in its own transaction;
+    returns how many were applied. Shared by the public and the private store."""
+    latest = len(migrations)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreError(f"store schema {version} is newer than this code ({SCHEMA_VERSION}); upgrade Atvira")
+    if version > latest:
+        raise StoreError(f"{label} schema {version} is newer than this code ({latest}); upgrade Atvira")
     applied = 0
-    for number in range(version + 1, SCHEMA_VERSION + 1):
+    for number in range(version + 1, latest + 1):
         with transaction(conn):
-            for statement in split_sql(MIGRATIONS[number - 1]):
+            # Another process may have migrated while this one waited for the write lock.
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                continue
+            for statement in split_sql(migrations[number - 1]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")
         applied += 1
