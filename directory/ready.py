@@ -49,6 +49,12 @@ def refresh_ready_rids(conn: sqlite3.Connection, rids: Iterable[int], *, chunk: 
     return _by(conn, "f.rid", list(rids), chunk)
 
 
+def refresh_ready_where(conn: sqlite3.Connection, where: str, params: tuple = ()) -> int:
+    """The same for the rows an SQL condition over `f` (facilities) picks, in one statement: the
+    sync's batch (`f.rid > ?`) and its run's changed rows, without a list of ids in Python."""
+    return conn.execute(_SET_READY.format(where=where), params).rowcount
+
+
 def _by(conn: sqlite3.Connection, column: str, keys: list, chunk: int) -> int:
     done = 0
     for i in range(0, len(keys), chunk):

@@ -535,6 +535,53 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             raise write_error(exc, doing="committing") or StoreError(f"cannot commit the write: {exc}") from exc
 
 
+# --- bulk writes (the sync) -----------------------------------------------------------------
+
+# The per-row triggers a batched insert of new facilities replaces by set-wise statements:
+# facilities_ai (one FTS5 insert and one R*Tree insert per row: three times the cost of the same
+# rows inserted set-wise) and source_records_ready_ai (a probe per record; the sync rewrites the
+# ready text of every facility it touched anyway).
+BULK_TRIGGERS = ("facilities_ai", "source_records_ready_ai")
+
+
+@contextmanager
+def bulk_insert(conn: sqlite3.Connection) -> Iterator[int]:
+    """Insert new facilities (and their source records) without the per-row triggers; yields the
+    largest facility rid before the insert, and indexes every facility after it (FTS5, R*Tree)
+    set-wise on the way out.
+
+    Must run inside a transaction (DDL is transactional in SQLite): the triggers are dropped and
+    re-created, from their own stored SQL, within it, so a crash or an error rolls them back
+    with the rows (old-or-new), and other connections never see the store without them. New
+    rows get rids above the yielded one (INTEGER PRIMARY KEY without AUTOINCREMENT, and no
+    other writer inside our transaction), so "rid > before" is exactly the inserted rows.
+    """
+    if not conn.in_transaction:
+        raise RuntimeError("bulk_insert needs an open transaction")
+    triggers = [r[0] for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN (SELECT value FROM json_each(?))"
+        " ORDER BY name", (json.dumps(BULK_TRIGGERS),))]
+    before = conn.execute("SELECT coalesce(max(rid), 0) FROM facilities").fetchone()[0]
+    for name in BULK_TRIGGERS:
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    try:
+        yield before
+        index_facilities(conn, after_rid=before)
+    finally:
+        if conn.in_transaction:  # after a failed statement SQLite may have rolled back already
+            for sql in triggers:
+                conn.execute(sql)
+
+
+def index_facilities(conn: sqlite3.Connection, *, after_rid: int) -> None:
+    """What facilities_ai does, for every facility with a rid above `after_rid`, set-wise."""
+    conn.execute("INSERT INTO facilities_fts(rowid, name, address, operator)"
+                 " SELECT rid, name, address, operator FROM facilities WHERE rid > ?", (after_rid,))
+    conn.execute("INSERT INTO facilities_rtree(rid, min_lon, max_lon, min_lat, max_lat)"
+                 " SELECT rid, lon, lon, lat, lat FROM facilities"
+                 " WHERE rid > ? AND lon IS NOT NULL AND lat IS NOT NULL", (after_rid,))
+
+
 # --- facility rows -------------------------------------------------------------------------
 
 FACILITY_COLUMNS = (

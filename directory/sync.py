@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 from . import clock
 from .conflate import merge
-from .model import Facility, Rejection, make_facility_id, suffixed_facility_id, validate
-from .ready import refresh_ready
-from .store import transaction
+from .model import CANONICAL_JSON, Facility, Rejection, make_facility_id, suffixed_facility_id, validate
+from .ready import refresh_ready_where
+from .store import bulk_insert, transaction
 
 # The facility columns a source record sets; a change to any of them is an "update".
 CONTENT_FIELDS = (
@@ -168,6 +168,11 @@ def apply_records(
     report = IngestReport(source=source, scope=scope)
     seen: set[str] = set()
     pending: list[Facility] = []  # valid records waiting for _upsert_batch
+    # A larger page cache for the run (this connection only; memory, not durability): the
+    # indexes a run writes (ids, source records, the change log, the R*Tree) stay in memory
+    # instead of being spilled to the WAL and re-read half-way through the transaction.
+    cache_before = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = {-RUN_CACHE_KIB}")
     try:
         with transaction(conn):
             cur = conn.execute(
@@ -219,16 +224,23 @@ def apply_records(
     except Exception as exc:
         record_failed_run(conn, source=source, scope=scope, now=now, message=str(exc))
         raise
+    finally:
+        conn.execute(f"PRAGMA cache_size = {cache_before}")
     return report
+
+
+# The page cache of an ingest run, in KiB (SQLite's default is 2 MiB).
+RUN_CACHE_KIB = 128 * 1024
 
 
 def _refresh_changed(conn: sqlite3.Connection, *, seq_before: int) -> None:
     """Rewrite what is kept ready per facility (the map feature text) for every facility this
-    run changed: the change log since `seq_before` names them all, so one batched statement
-    does it, whatever path (add, update, merge, sweep) changed the row."""
-    changed = [r[0] for r in conn.execute("SELECT DISTINCT facility_id FROM changes WHERE seq > ?", (seq_before,))]
-    if changed:
-        refresh_ready(conn, changed)
+    run changed whose ready text is not already current: the change log since `seq_before`
+    names every facility changed, whatever path (add, update, merge, sweep) changed it, and the
+    store's triggers empty the ready text of every row written since it was made (new rows have
+    none), so one statement does it. Facilities added in bulk got theirs in their batch."""
+    refresh_ready_where(conn, "f.id IN (SELECT facility_id FROM changes WHERE seq > ?) AND (f.feature_head IS NULL"
+                              " OR f.sources_json IS NULL OR f.provenance_csv IS NULL)", (seq_before,))
 
 
 def record_failed_run(conn: sqlite3.Connection, *, source: str, scope: str, message: str,
@@ -314,38 +326,79 @@ def _upsert_batch(
                      " WHERE id = ? AND lon IS NULL AND municipality_code IS NOT ?", placed)
 
 
+# A flush of at least this many new facilities is inserted without the per-row index triggers
+# (store.bulk_insert); a smaller one (a few new records between matched ones) keeps them.
+BULK_MIN = 64
+_LOG_KEYS = tuple(f'"{name}": ' for name in CONTENT_FIELDS)
+
+
 def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[Facility, str, str]], *, run_id: int, scope: str,
                 now: str, report: IngestReport) -> None:
     """New facilities from records no stored facility matches: the rows _upsert would write, in
-    one executemany per table."""
+    one executemany per table, and (a large batch) their FTS5, R*Tree and ready text set-wise."""
     if not fresh:
         return
     facilities, records, log = [], [], []
-    columns: list[str] = []
     wanted = [make_facility_id(rec.source, rec.source_id) for rec, _data, _hash in fresh]
     taken = {r[0] for r in conn.execute("SELECT id FROM facilities WHERE id IN (SELECT value FROM json_each(?))",
                                         (json.dumps(wanted),))}
     for (rec, data, rec_hash), facility_id in zip(fresh, wanted):
-        values = _row_values(rec)
-        columns = list(values)
+        values = _new_row_values(rec)
         if facility_id in taken:  # two source ids that slug alike: unique by construction (see _upsert)
             facility_id = suffixed_facility_id(rec.source, rec.source_id)
             report.id_collisions.append((rec.source_id, facility_id))
         taken.add(facility_id)
-        facilities.append((facility_id, *values.values(), rec.source, rec.source_id, rec.fetched_at, now))
+        facilities.append((facility_id, *values, rec.source, rec.source_id, rec.fetched_at, now))
         records.append((rec.source, rec.source_id, facility_id, scope, rec.licence, rec.fetched_at, rec_hash, data))
+        # The log's `new`: json.dumps(_decode(values), ensure_ascii=False, default=str) as _upsert
+        # writes it, joined from the texts already made (the JSON columns are canonical already).
         log.append((run_id, now, facility_id, rec.source, rec.source_id, "added", None,
-                    json.dumps(_decode(values), ensure_ascii=False, default=str)))
+                    "{" + ", ".join(map(str.__add__, _LOG_KEYS, map(_log_value, values))) + "}"))
+    if len(fresh) >= BULK_MIN:
+        with bulk_insert(conn) as before:
+            _write_new(conn, facilities, records, log)
+        refresh_ready_where(conn, "f.rid > ?", (before,))
+    else:
+        _write_new(conn, facilities, records, log)
+    report.added += len(fresh)
+
+
+def _write_new(conn: sqlite3.Connection, facilities: list[tuple], records: list[tuple], log: list[tuple]) -> None:
     conn.executemany(
-        f"INSERT INTO facilities(id, {', '.join(columns)}, source, source_id, fetched_at, updated_at)"
-        f" VALUES (?, {', '.join('?' * len(columns))}, ?, ?, ?, ?)", facilities)
+        f"INSERT INTO facilities(id, {', '.join(CONTENT_FIELDS)}, source, source_id, fetched_at, updated_at)"
+        f" VALUES (?, {', '.join('?' * len(CONTENT_FIELDS))}, ?, ?, ?, ?)", facilities)
     conn.executemany(
         "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash, data)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", records)
     conn.executemany(
         "INSERT INTO changes(run_id, at, facility_id, source, source_id, kind, old, new) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         log)
-    report.added += len(fresh)
+
+
+class _Json(str):
+    """A column value that is JSON text already (the change log embeds it as it is)."""
+
+
+def _new_row_values(rec: Facility) -> tuple:
+    """_encode(...) of a valid record, in CONTENT_FIELDS order, by the one canonical encoder; the
+    JSON columns marked as such for the change log. Same texts as _encode (categories are known
+    ASCII slugs after validate, so ensure_ascii makes no difference there)."""
+    return (
+        rec.name or "", _Json(CANONICAL_JSON(sorted(set(rec.categories)))), rec.lon, rec.lat, rec.address,
+        rec.municipality_code, rec.eldership_code, rec.operator, rec.sector or "unknown",
+        _Json(CANONICAL_JSON(rec.features or {})), rec.opening_hours, rec.status or "active", rec.last_verified,
+        rec.licence or "", _Json(CANONICAL_JSON(rec.extra or {})),
+    )
+
+
+def _log_value(value: Any) -> str:
+    if type(value) is _Json:
+        return value
+    return _LOG_JSON(value)
+
+
+# What _log writes (json.dumps(..., ensure_ascii=False, default=str)), made once.
+_LOG_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 def _upsert(
