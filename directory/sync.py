@@ -8,6 +8,7 @@ Re-applying the same records changes nothing and logs nothing (upserts compare c
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable
@@ -295,6 +296,11 @@ def _upsert_batch(
         " WHERE source = ? AND source_id IN (SELECT value FROM json_each(?))",
         (recs[0].source, json.dumps([r.source_id for r in recs])))}
     fresh: list[tuple[Facility, str, str]] = []
+    # The matcher's candidates for all the batch's new records at once, when it can (conflate.Matcher).
+    ask = None
+    if matcher is not None and hasattr(matcher, "batch"):
+        unknown = [rec for rec in recs if rec.source_id not in stored]
+        ask = matcher.batch(conn, unknown) if unknown else None
     rescoped: list[str] = []
     placed: list[tuple] = []  # unchanged, position-less records whose mapping states a municipality
     for rec in recs:
@@ -310,14 +316,16 @@ def _upsert_batch(
             continue
         found = _ASK
         if old is None:
-            found = matcher(conn, rec) if matcher else None
+            found = ask(rec) if ask is not None else matcher(conn, rec) if matcher else None
             if found is None:
                 fresh.append((rec, data, rec_hash))
                 continue
         _insert_new(conn, fresh, run_id=run_id, scope=scope, now=now, report=report)
         fresh.clear()
-        _upsert(conn, rec, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report, locator=locator,
-                found=found)
+        linked = _upsert(conn, rec, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report,
+                         locator=locator, found=found)
+        if ask is not None:
+            ask.took(linked)  # it now holds a live record of this source: no longer a candidate
     _insert_new(conn, fresh, run_id=run_id, scope=scope, now=now, report=report)
     conn.executemany("UPDATE source_records SET scope = ? WHERE source = ? AND source_id = ?",
                      [(scope, recs[0].source, sid) for sid in rescoped])
@@ -392,13 +400,23 @@ def _new_row_values(rec: Facility) -> tuple:
 
 
 def _log_value(value: Any) -> str:
-    if type(value) is _Json:
+    """One value as _LOG_JSON writes it inside the log's object (the usual kinds without a call
+    into the encoder: a str is escaped by the same C function json uses)."""
+    kind = type(value)
+    if kind is _Json:
         return value
+    if kind is str:
+        return _JSON_STR(value)
+    if value is None:
+        return "null"
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
     return _LOG_JSON(value)
 
 
 # What _log writes (json.dumps(..., ensure_ascii=False, default=str)), made once.
 _LOG_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_JSON_STR = json.encoder.encode_basestring  # what that encoder uses for a str (ensure_ascii off)
 
 
 def _upsert(
@@ -412,7 +430,8 @@ def _upsert(
     report: IngestReport,
     locator: Locator | None = None,
     found: object = _ASK,
-) -> None:
+) -> str:
+    """Apply one record; the id of the facility it is linked to."""
     data = rec.content_json()
     rec_hash = rec.content_hash(data)
     existing = conn.execute(
@@ -434,7 +453,7 @@ def _upsert(
                 " WHERE id = ? AND lon IS NULL AND municipality_code IS NOT ?",
                 (rec.municipality_code, rec.eldership_code, existing["facility_id"], rec.municipality_code),
             )
-        return
+        return existing["facility_id"]
     values = _row_values(rec)
     if existing is None:
         if found is _ASK:
@@ -468,7 +487,7 @@ def _upsert(
             _log(conn, run_id, now, facility_id, rec, "updated", before, after)
             report.merged += 1
         report.added += 1
-        return
+        return facility_id
     facility_id = existing["facility_id"]
     conn.execute(
         "UPDATE source_records SET scope = ?, licence = ?, fetched_at = ?, content_hash = ?, data = ?, removed_at = NULL"
@@ -482,6 +501,7 @@ def _upsert(
         report.added += 1
     else:
         report.updated += 1
+    return facility_id
 
 
 def _refresh(
