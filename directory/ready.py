@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from .exports import PROVENANCE_CSV_SQL
 from .features import OPEN_KEY, OPEN_MARKED, READY_FEATURE_SQL, SOURCES_SQL
@@ -47,6 +47,26 @@ def refresh_ready(conn: sqlite3.Connection, facility_ids: Iterable[str] | None =
 def refresh_ready_rids(conn: sqlite3.Connection, rids: Iterable[int], *, chunk: int = 5000) -> int:
     """The same by internal row id (for writers that walk rids, e.g. re-placing areas)."""
     return _by(conn, "f.rid", list(rids), chunk)
+
+
+_HEAD = f"substr(x.j, 1, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_KEY) - 1})"
+_TAIL = f"substr(x.j, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_MARKED)})"
+
+
+def insert_ready(conn: sqlite3.Connection, staging: str, columns: Sequence[str]) -> int:
+    """Insert the rows of `staging` (a table with facilities' columns) into facilities with their
+    ready text made in the same statement, in the staging table's row order; rows inserted.
+
+    The new rows' source records must already be stored (their `sources` are part of the text):
+    the sync inserts those first, with the foreign key check deferred. Exactly what
+    refresh_ready would write afterwards (_SET_READY's expressions), without writing each row
+    twice."""
+    cols = ", ".join(columns)
+    return conn.execute(
+        f"INSERT INTO facilities({cols}, feature_head, feature_tail, sources_json, provenance_csv)"
+        f" SELECT {', '.join('x.' + c for c in columns)}, {_HEAD}, {_TAIL}, x.sources, x.provenance"
+        f" FROM (SELECT f.*, f.rowid AS staged_at, {READY_FEATURE_SQL} AS j, {SOURCES_SQL} AS sources,"
+        f" {PROVENANCE_CSV_SQL} AS provenance FROM {staging} f) AS x ORDER BY x.staged_at").rowcount
 
 
 def refresh_ready_where(conn: sqlite3.Connection, where: str, params: tuple = ()) -> int:

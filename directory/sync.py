@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from . import clock
 from .conflate import merge
 from .model import CANONICAL_JSON, Facility, Rejection, make_facility_id, suffixed_facility_id, validate
-from .ready import refresh_ready_where
+from .ready import insert_ready, refresh_ready_where
 from .store import bulk_insert, transaction
 
 # The facility columns a source record sets; a change to any of them is an "update".
@@ -363,12 +363,37 @@ def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[Facility, str, str]]
         log.append((run_id, now, facility_id, rec.source, rec.source_id, "added", None,
                     "{" + ", ".join(map(str.__add__, _LOG_KEYS, map(_log_value, values))) + "}"))
     if len(fresh) >= BULK_MIN:
-        with bulk_insert(conn) as before:
-            _write_new(conn, facilities, records, log)
-        refresh_ready_where(conn, "f.rid > ?", (before,))
+        _write_new_bulk(conn, facilities, records, log)
     else:
         _write_new(conn, facilities, records, log)
     report.added += len(fresh)
+
+
+_NEW_COLUMNS = ("id", *CONTENT_FIELDS, "source", "source_id", "fetched_at", "updated_at")
+
+
+def _write_new_bulk(conn: sqlite3.Connection, facilities: list[tuple], records: list[tuple],
+                    log: list[tuple]) -> None:
+    """_write_new for a large batch: the rows are staged in a temp table and inserted with their
+    ready text made in the same statement (ready.insert_ready: no second write of each row),
+    after their source records (the foreign key checked at the end of the insert instead of
+    per record), and indexed set-wise (store.bulk_insert)."""
+    with bulk_insert(conn):
+        conn.execute("CREATE TEMP TABLE sync_new AS SELECT * FROM facilities WHERE 0")
+        try:
+            conn.executemany(f"INSERT INTO temp.sync_new({', '.join(_NEW_COLUMNS)})"
+                             f" VALUES ({', '.join('?' * len(_NEW_COLUMNS))})", facilities)
+            conn.execute("PRAGMA defer_foreign_keys = ON")
+            conn.executemany(
+                "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash,"
+                " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", records)
+            insert_ready(conn, "temp.sync_new", _NEW_COLUMNS)
+            conn.execute("PRAGMA defer_foreign_keys = OFF")
+        finally:
+            conn.execute("DROP TABLE IF EXISTS temp.sync_new")
+        conn.executemany(
+            "INSERT INTO changes(run_id, at, facility_id, source, source_id, kind, old, new)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", log)
 
 
 def _write_new(conn: sqlite3.Connection, facilities: list[tuple], records: list[tuple], log: list[tuple]) -> None:
