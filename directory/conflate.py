@@ -227,22 +227,35 @@ class Matcher:
                          " (i INTEGER PRIMARY KEY, min_lon REAL, max_lon REAL, min_lat REAL, max_lat REAL)")
             conn.execute("DELETE FROM temp.match_boxes")
             conn.executemany("INSERT INTO temp.match_boxes VALUES (?, ?, ?, ?, ?)", placed)
-            # Candidates another live record of this source already holds are left out here.
+            # Candidates decide() would turn down whatever their names (no shared category
+            # family, farther than the distance) are dropped here, before anything is looked up
+            # for them: in a dense store most boxes hold a dozen places of other kinds.
+            kinds: dict[str, tuple[list[str], set[str]]] = {}
             for i, fid, name, cats, lon, lat in conn.execute(
                 "SELECT b.i, f.id, f.name, f.categories, f.lon, f.lat FROM temp.match_boxes b"
                 " JOIN facilities_rtree r ON r.min_lon <= b.max_lon AND r.max_lon >= b.min_lon"
                 " AND r.min_lat <= b.max_lat AND r.max_lat >= b.min_lat"
-                " JOIN facilities f ON f.rid = r.rid"
-                " WHERE f.status != 'removed' AND NOT EXISTS (SELECT 1 FROM source_records s"
-                " WHERE s.facility_id = f.id AND s.source = ? AND s.removed_at IS NULL)"
-                " ORDER BY b.i",
-                (recs[0].source,),
-            ):
+                " JOIN facilities f ON f.rid = r.rid WHERE f.status != 'removed' ORDER BY b.i"):
+                if cats not in kinds:
+                    parsed = json.loads(cats)
+                    kinds[cats] = (parsed, families(parsed))
+                rec = recs[i]
+                if not kinds[cats][1] & families(rec.categories):
+                    continue
+                if distance_m(rec.lon, rec.lat, lon, lat) > self.th.distance_m:
+                    continue
                 found.setdefault(i, []).append((fid, name, cats, lon, lat))
             conn.execute("DELETE FROM temp.match_boxes")
         names: dict[str, list[str]] = {}
         ids = sorted({c[0] for cands in found.values() for c in cands})
         if ids:
+            # Places another live record of this source already holds are no candidates.
+            taken = {r[0] for r in conn.execute(
+                "SELECT DISTINCT facility_id FROM source_records WHERE source = ? AND removed_at IS NULL"
+                " AND facility_id IN (SELECT value FROM json_each(?))", (recs[0].source, json.dumps(ids)))}
+            if taken:
+                found = {i: kept for i, cands in found.items() if (kept := [c for c in cands if c[0] not in taken])}
+                ids = [fid for fid in ids if fid not in taken]
             for fid, data in conn.execute(
                 "SELECT facility_id, data FROM source_records WHERE removed_at IS NULL"
                 " AND facility_id IN (SELECT value FROM json_each(?)) ORDER BY facility_id, rowid",

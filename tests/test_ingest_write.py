@@ -141,6 +141,12 @@ def _near(rows: list[sqlite3.Row]) -> list[Facility]:
         if i % 7 == 0:
             out.append(Facility(source="osm", source_id=f"node/{i}far", name=r["name"], categories=cats,
                                 lon=r["lon"] + 0.01, lat=r["lat"], licence="ODbL-1.0"))
+        if i % 4 == 1:  # inside the search box, but some 175 m away (diagonally)
+            out.append(Facility(source="osm", source_id=f"node/{i}corner", name=r["name"], categories=cats,
+                                lon=r["lon"] + 0.0015, lat=r["lat"] + 0.0013, licence="ODbL-1.0"))
+        if i % 4 == 2:  # beside it, another kind of place with the same name
+            out.append(Facility(source="osm", source_id=f"node/{i}lib", name=r["name"], categories=["library"],
+                                lon=lon, lat=lat, licence="ODbL-1.0"))
     return out
 
 
