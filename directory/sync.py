@@ -583,12 +583,13 @@ def _sweep(
     locator: Locator | None = None,
 ) -> None:
     """Mark removed every record of this source and scope that the run did not see."""
+    # Streamed, keeping only the records not seen (a run of a million holds no second copy of them).
     gone = [
         r
         for r in conn.execute(
             "SELECT source_id, facility_id FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL",
             (source, scope),
-        ).fetchall()
+        )
         if r["source_id"] not in seen
     ]
     for r in gone:
