@@ -151,7 +151,7 @@ def run_one(size: int, *, work: Path, profile: Path | None = None) -> dict:
 
 
 def run(ctx: Context) -> dict:
-    sizes = ctx.sizes
+    sizes = [5_000] if ctx.quick else ctx.sizes  # quick: a smoke run (bench --quick stays under a minute)
     with tempfile.TemporaryDirectory(prefix="atvira-bench-write-") as tmp:
         return {str(size): run_one(size, work=Path(tmp)) for size in sizes}
 

@@ -11,8 +11,9 @@ import json
 import math
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Protocol
 
 from . import clock
@@ -29,7 +30,8 @@ CONTENT_FIELDS = (
 
 
 class Locator(Protocol):
-    """What the sync needs of the areas: see directory.areas.AreaLocator."""
+    """What the sync needs of the areas: see directory.areas.AreaLocator (whose bulk_locate,
+    when a locator has one, the sync uses to ask for a batch of points at once: _located)."""
 
     @property
     def is_empty(self) -> bool: ...
@@ -132,17 +134,41 @@ def _decode(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _place(fac: Facility, locator: Locator | None) -> str | None:
-    """Assign municipality/eldership; the reason a point is refused, or None when it is fine."""
+def _place(fac: Facility, locator: Locator | None, where: tuple[str | None, str | None] | None = None) -> str | None:
+    """Assign municipality/eldership; the reason a point is refused, or None when it is fine.
+    `where`: the locator's answer for this point when it is known already (_located)."""
     if fac.lon is None or fac.lat is None:
         return None
     if locator is None or locator.is_empty:
         return None
-    municipality, eldership = locator.locate(fac.lon, fac.lat)
+    municipality, eldership = where if where is not None else locator.locate(fac.lon, fac.lat)
     if municipality is None:
         return f"point ({fac.lon:.6f}, {fac.lat:.6f}) is outside every loaded area"
     fac.municipality_code, fac.eldership_code = municipality, eldership
     return None
+
+
+def _located(records: Iterable[Facility | Rejection], locator: Locator | None
+             ) -> Iterator[tuple[Facility | Rejection, tuple[str | None, str | None] | None]]:
+    """The records, each with the locator's answer for its point (None: not asked), asked for
+    BATCH records at a time (the locator's bulk_locate: one vectorised query instead of one
+    per record, the same answers). Only plain finite numbers are asked about; anything else is
+    left to validate() and, if it passes, to _place's own call."""
+    bulk = getattr(locator, "bulk_locate", None)
+    if bulk is None or locator is None or locator.is_empty:
+        for rec in records:
+            yield rec, None
+        return
+    it = iter(records)
+    while chunk := list(islice(it, BATCH)):
+        asked = [i for i, rec in enumerate(chunk) if isinstance(rec, Facility)
+                 and type(rec.lon) in (float, int) and type(rec.lat) in (float, int)
+                 and math.isfinite(rec.lon) and math.isfinite(rec.lat)]
+        answers: list = [None] * len(chunk)
+        if asked:
+            for i, where in zip(asked, bulk([chunk[i].lon for i in asked], [chunk[i].lat for i in asked])):
+                answers[i] = where
+        yield from zip(chunk, answers)
 
 
 def apply_records(
@@ -182,7 +208,7 @@ def apply_records(
             )
             run_id = report.run_id = cur.lastrowid
             seq_before = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
-            for n, rec in enumerate(records, 1):
+            for n, (rec, where) in enumerate(_located(records, locator), 1):
                 if progress is not None and n % 10_000 == 0:
                     progress(n)
                 if isinstance(rec, Rejection):
@@ -191,7 +217,7 @@ def apply_records(
                     continue
                 rec.source = source
                 problems = validate(rec)
-                reason = "; ".join(problems) if problems else _place(rec, locator)
+                reason = "; ".join(problems) if problems else _place(rec, locator, where)
                 if reason:
                     report.rejected.append(Rejection(rec.source_id, reason))
                     seen.add(rec.source_id)
