@@ -230,7 +230,8 @@ class Matcher:
             # Candidates decide() would turn down whatever their names (no shared category
             # family, farther than the distance) are dropped here, before anything is looked up
             # for them: in a dense store most boxes hold a dozen places of other kinds.
-            kinds: dict[str, tuple[list[str], set[str]]] = {}
+            kinds: dict[str, tuple[list[str], set[str]]] = {}  # categories text -> (parsed, families)
+            wanted: dict[int, set[str]] = {}  # record -> its families
             for i, fid, name, cats, lon, lat in conn.execute(
                 "SELECT b.i, f.id, f.name, f.categories, f.lon, f.lat FROM temp.match_boxes b"
                 " JOIN facilities_rtree r ON r.min_lon <= b.max_lon AND r.max_lon >= b.min_lon"
@@ -240,7 +241,9 @@ class Matcher:
                     parsed = json.loads(cats)
                     kinds[cats] = (parsed, families(parsed))
                 rec = recs[i]
-                if not kinds[cats][1] & families(rec.categories):
+                if i not in wanted:
+                    wanted[i] = families(rec.categories)
+                if not kinds[cats][1] & wanted[i]:
                     continue
                 if distance_m(rec.lon, rec.lat, lon, lat) > self.th.distance_m:
                     continue
