@@ -1,19 +1,29 @@
-"""Load: the bbox endpoint under wrk on loopback, Atvira's gunicorn against two Datasette peers.
+"""Load: the bbox endpoint under wrk on loopback, Atvira's gunicorn against its peers on the
+same rows, and the map's warm tile through nginx's cache (issue 13's figures).
 
 ours             : `atvira serve --production`'s gunicorn (gunicorn.conf.py, 2 workers) serving
                    GET /api/facilities?bbox=…&limit=500: ordered GeoJSON with every property
 datasette_plain  : Datasette (the `bench` extra) serving the same rows as a plain table (id, name,
                    category, lon, lat and four feature flags, plus an R*Tree; built once beside
-                   the store) with the bbox SQL a Datasette user would write (no ORDER BY)
+                   the store) with the bbox SQL a Datasette user would write (9 columns, no ORDER BY)
 datasette_atvira : Datasette running Atvira's own query (features.feature_sql of the list
                    properties, ordered by rid) on Atvira's file
-postgis          : skipped with a note unless installed (it is not on the shared machine)
+postgis          : PostgreSQL 15 + PostGIS 3 (bench/postgis.py: a throwaway cluster in a temp dir,
+                   the plain table's rows COPYed in, GiST index) asked the same plain SQL by
+                   `pgbench -M prepared` (no HTTP); skipped with the install line when PostGIS is
+                   not installed, and in --quick
+tile             : the map's own request (static/js/map.js: the view snapped to the tile grid,
+                   pinned to the content version `v=`) through nginx's proxy_cache (the README's,
+                   tests/servers.nginx_server) in front of the same gunicorn: warmed once, then
+                   wrk on the cache HITs
 Two boxes: "sparse" (~500 facilities around central Vilnius) and "dense" (2 km x 2 km in central
-Vilnius: ~8,575 facilities at 1M); 500 answered. Each server is pinned to core 0 and wrk to core
-1 (taskset), so the ratios hold on a busy machine; for each point we record req/s, p50/p99,
+Vilnius: ~8,575 facilities at 1M); 500 answered. Each server is pinned to core 0 and wrk/pgbench to
+core 1 (taskset), so the ratios hold on a busy machine; for each point we record req/s, p50/p99,
 errors and the server's CPU time per request (all its processes, from /proc), the figure that
-hardly depends on what else the machine runs. Connections: 1 (p50) and 16; --quick: 16 only, 2 s
-per point on the 10k store.
+hardly depends on what else the machine runs. Connections: 1 and 16; each figure is printed beside
+its issue-13 target. Seconds per point: ATVIRA_BENCH_LOAD_SECONDS (default 10; the whole load
+benchmark at 1M takes about 5 minutes); --quick: 16 connections only, 2 s per point on the 10k
+store, no PostGIS.
 
 Everything binds 127.0.0.1 and every loop is bounded (startup waits time out, wrk has -d).
 """
@@ -39,7 +49,9 @@ import requests
 from directory.config import Settings
 from directory.features import LIST_PROPERTIES, feature_sql
 from directory.serving import gunicorn_command, gunicorn_environment
+from tests.servers import nginx_server
 
+from . import postgis
 from .common import VILNIUS, Context, box_with_rows, free_port, ratio
 
 ROWS = 500
@@ -134,7 +146,9 @@ def wrk(url: str, *, connections: int, seconds: int, server: int | None = None, 
 
 # Each server first gets an unrecorded run, so neither is measured with a cold page cache or
 # with workers still importing; all get the same.
-WARMUP_SECONDS = 5
+WARMUP_SECONDS = 3
+SECONDS = 10  # per point unless ATVIRA_BENCH_LOAD_SECONDS says otherwise
+TILE_SECONDS = 5  # at most, per point: cache hits are fast, 5 s is thousands of samples
 
 # The dense box of issue 13: 2 km x 2 km in central Vilnius (about 8,575 facilities at 1M).
 DENSE_HALF_KM = 1.0
@@ -188,24 +202,99 @@ def _pinned(cmd: list[str], core: int | None) -> list[str]:
     return ["taskset", "-c", str(core), *cmd]
 
 
+# The map's own request (static/js/map.js): POINT_LIMIT points, the view snapped outward to the
+# Web Mercator grid two zooms finer than the map. A 2 km view in Vilnius is a zoom-15 map.
+MAP_POINT_LIMIT = 400
+MAP_ZOOM = 15
+
+
+def map_bbox(view: tuple[float, float, float, float], zoom: int) -> str:
+    """static/js/map.js bboxParam(): the view's box snapped outward to the tile grid at zoom+2."""
+    west, south, east, north = view
+    n = 2 ** min(22, max(0, zoom + 2))
+
+    def tx(lon: float) -> float:
+        return (lon + 180) / 360 * n
+
+    def ty(lat: float) -> float:
+        r = math.radians(min(85.0511, max(-85.0511, lat)))
+        return (1 - math.log(math.tan(r) + 1 / math.cos(r)) / math.pi) / 2 * n
+
+    def lon_of(x: float) -> float:
+        return x / n * 360 - 180
+
+    def lat_of(y: float) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n))))
+
+    box = (lon_of(math.floor(tx(west))), lat_of(math.ceil(ty(south))), lon_of(math.ceil(tx(east))),
+           lat_of(math.floor(ty(north))))
+    return ",".join(f"{v:.6f}" for v in box)
+
+
+def tile_urls(base: str, version: str, view: tuple[float, float, float, float]) -> dict[str, str]:
+    """The two requests the map makes for a view (same parameter order and encoding as
+    URLSearchParams): its clusters, and its points."""
+    bbox = map_bbox(view, MAP_ZOOM)
+    return {
+        "points": f"{base}/api/facilities?" + urlencode({"bbox": bbox, "limit": MAP_POINT_LIMIT, "v": version}),
+        "clusters": f"{base}/api/facilities/clusters?" + urlencode({"bbox": bbox, "zoom": MAP_ZOOM, "v": version}),
+    }
+
+
+def measure_tiles(base: str, *, view: tuple[float, float, float, float], connections: tuple[int, ...],
+                  seconds: int, nginx_pid: int, core: int | None) -> dict:
+    """The map's requests through nginx: the first (a MISS, answered by gunicorn), then wrk on
+    the warm entry; X-Cache-Status is read before and after."""
+    http = requests.Session()
+    version = http.get(f"{base}/api/version", timeout=30).json()["version"]
+    out: dict = {"version": version}
+    for kind, url in tile_urls(base, version, view).items():
+        t = time.perf_counter()
+        first = http.get(url, timeout=60)
+        cold_ms = (time.perf_counter() - t) * 1000
+        first.raise_for_status()
+        second = http.get(url, timeout=60)
+        point = {"url": url.removeprefix(base), "bytes": len(first.content), "cold_ms": round(cold_ms, 2),
+                 "first_status": first.headers.get("X-Cache-Status"), "warm_status": second.headers.get("X-Cache-Status"),
+                 "cache_control": first.headers.get("Cache-Control")}
+        for c in connections:
+            point[str(c)] = wrk(url, connections=c, seconds=seconds, server=nginx_pid, core=core)
+        point["after_status"] = http.get(url, timeout=60).headers.get("X-Cache-Status")
+        out[kind] = point
+    return out
+
+
+@contextmanager
+def _pinned_self(core: int | None) -> Iterator[None]:
+    """This process (a Python client) pinned to `core` for a block; the old mask restored."""
+    if core is None or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, old)
+
+
 def run_one(db: Path, *, seconds: int, workdir: Path, connections: tuple[int, ...] = CONNECTIONS,
-            warmup: int = WARMUP_SECONDS) -> dict:
+            warmup: int = WARMUP_SECONDS, with_postgis: bool = True) -> dict:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     cores = os.cpu_count() or 1
     pin = shutil.which("taskset") is not None and cores >= 2
     server_core, load_core = (0, 1) if pin else (None, None)
-    sparse, n_sparse = box_with_rows(db, ROWS)
-    boxes = {"sparse": sparse, "dense": dense_box()}
+    sparse, _ = box_with_rows(db, ROWS)
+    boxes = {"dense": dense_box(), "sparse": sparse}
     conn = sqlite3.connect(db)
     rows_in = {name: conn.execute(
         "SELECT count(*) FROM facilities_rtree WHERE max_lon >= ? AND min_lon <= ? AND max_lat >= ? AND min_lat <= ?",
         (b[0], b[2], b[1], b[3])).fetchone()[0] for name, b in boxes.items()}
     conn.close()
-    out: dict = {"store": str(db), "pinned": pin, "rows_in_box": rows_in, "postgis": {
-        "skipped": "PostGIS is not installed here (apt-get install postgresql-15-postgis-3 to add it)"}}
-    if shutil.which("psql") is None:
-        print("load: PostGIS peer skipped (not installed)", flush=True)
+    out: dict = {"store": str(db), "pinned": pin, "seconds_per_point": seconds, "warmup_seconds": warmup,
+                 "boxes": {name: list(b) for name, b in boxes.items()}, "rows_in_box": rows_in}
+    started = time.perf_counter()
 
     def measure(who: str, url_for_box, pid: int) -> None:
         out.setdefault(who, {})
@@ -219,7 +308,7 @@ def run_one(db: Path, *, seconds: int, workdir: Path, connections: tuple[int, ..
     def bbox(name: str) -> str:
         return ",".join(f"{v:.7f}" for v in boxes[name])
 
-    # ours: gunicorn as `atvira serve --production` runs it
+    # ours: gunicorn as `atvira serve --production` runs it; then nginx's cache in front of it
     port = free_port()
     env = gunicorn_environment(Settings(db=db), host="127.0.0.1", port=port, workers=2)
     env["ATVIRA_SECRET_KEY"] = secrets.token_hex(32)  # production refuses to start without one (per run)
@@ -228,57 +317,153 @@ def run_one(db: Path, *, seconds: int, workdir: Path, connections: tuple[int, ..
                  ready_url=ours("sparse"), log=workdir / "gunicorn.log") as pid:
         out["rows_returned"] = {n: requests.get(ours(n), timeout=30).json()["numberReturned"] for n in boxes}
         measure("ours", ours, pid)
+        try:
+            with nginx_server(workdir / "nginx", upstream=port, prefix=tuple(_pinned([], server_core))) as nginx:
+                out["tile"] = measure_tiles(nginx.base, view=boxes["dense"], connections=connections,
+                                            seconds=min(seconds, TILE_SECONDS), nginx_pid=nginx.pid, core=load_core)
+        except (AssertionError, OSError, RuntimeError, requests.RequestException) as exc:  # nginx missing or failing
+            out["tile"] = {"skipped": f"{type(exc).__name__}: {exc} (apt-get install nginx-light)"}
+    out["seconds_ours"] = round(time.perf_counter() - started, 1)
 
     if shutil.which("datasette") is None:
-        out["datasette"] = {"skipped": "datasette is not installed (pip install -e '.[bench]')"}
-        return out
-    # Datasette on the plain table with the plain SQL
-    plain = plain_store(db)
-    port = free_port()
+        out["datasette_plain"] = out["datasette_atvira"] = {
+            "skipped": "datasette is not installed (pip install -e '.[bench]')"}
+    else:
+        # Datasette on the plain table with the plain SQL
+        plain = plain_store(db)
+        port = free_port()
 
-    def plain_url(name: str) -> str:
-        w, s_, e, n = boxes[name]
-        sql = PLAIN_SQL.format(w=w, e=e, s=s_, n=n, limit=ROWS)
-        return f"http://127.0.0.1:{port}/{plain.stem}.json?" + urlencode({"sql": sql, "_shape": "array"})
+        def plain_url(name: str) -> str:
+            w, s_, e, n = boxes[name]
+            sql = PLAIN_SQL.format(w=w, e=e, s=s_, n=n, limit=ROWS)
+            return f"http://127.0.0.1:{port}/{plain.stem}.json?" + urlencode({"sql": sql, "_shape": "array"})
 
-    cmd = ["datasette", "serve", "-i", str(plain), "--host", "127.0.0.1", "--port", str(port),
-           "--setting", "sql_time_limit_ms", "10000", "--setting", "max_returned_rows", str(ROWS)]
-    with _server(_pinned(cmd, server_core), env=None, cwd=None, ready_url=plain_url("sparse"),
-                 log=workdir / "datasette-plain.log") as pid:
-        measure("datasette_plain", plain_url, pid)
-    # Datasette running Atvira's own query (its list features, ordered; open_state needs our
-    # SQL function, which Datasette does not have) on Atvira's file
-    port = free_port()
+        cmd = ["datasette", "serve", "-i", str(plain), "--host", "127.0.0.1", "--port", str(port),
+               "--setting", "sql_time_limit_ms", "10000", "--setting", "max_returned_rows", str(ROWS)]
+        with _server(_pinned(cmd, server_core), env=None, cwd=None, ready_url=plain_url("sparse"),
+                     log=workdir / "datasette-plain.log") as pid:
+            measure("datasette_plain", plain_url, pid)
+        # Datasette running Atvira's own query (its list features, ordered; open_state needs our
+        # SQL function, which Datasette does not have) on Atvira's file
+        port = free_port()
 
-    def atvira_url(name: str) -> str:
-        w, s_, e, n = boxes[name]
-        sql = (f"SELECT {feature_sql(LIST_PROPERTIES)} AS feature FROM facilities_rtree r JOIN facilities f"
-               f" ON f.rid = r.rid WHERE r.max_lon >= {w} AND r.min_lon <= {e} AND r.max_lat >= {s_}"
-               f" AND r.min_lat <= {n} AND f.lon BETWEEN {w} AND {e} AND f.lat BETWEEN {s_} AND {n}"
-               f" ORDER BY r.rid LIMIT {ROWS}")
-        return f"http://127.0.0.1:{port}/{db.stem}.json?" + urlencode({"sql": sql, "_shape": "array"})
+        def atvira_url(name: str) -> str:
+            w, s_, e, n = boxes[name]
+            sql = (f"SELECT {feature_sql(LIST_PROPERTIES)} AS feature FROM facilities_rtree r JOIN facilities f"
+                   f" ON f.rid = r.rid WHERE r.max_lon >= {w} AND r.min_lon <= {e} AND r.max_lat >= {s_}"
+                   f" AND r.min_lat <= {n} AND f.lon BETWEEN {w} AND {e} AND f.lat BETWEEN {s_} AND {n}"
+                   f" ORDER BY r.rid LIMIT {ROWS}")
+            return f"http://127.0.0.1:{port}/{db.stem}.json?" + urlencode({"sql": sql, "_shape": "array"})
 
-    cmd = ["datasette", "serve", "-i", str(db), "--host", "127.0.0.1", "--port", str(port),
-           "--setting", "sql_time_limit_ms", "10000", "--setting", "max_returned_rows", str(ROWS)]
-    with _server(_pinned(cmd, server_core), env=None, cwd=None, ready_url=atvira_url("sparse"),
-                 log=workdir / "datasette-atvira.log") as pid:
-        measure("datasette_atvira", atvira_url, pid)
-    for peer in ("datasette_plain", "datasette_atvira"):
-        for name in boxes:
-            for c in connections:
-                a, b = out["ours"][name][str(c)], out[peer][name][str(c)]
-                out[f"ratio_req_s_vs_{peer}_{name}_{c}"] = ratio(a["req_s"], b["req_s"])
-                out[f"ratio_cpu_{peer}_to_ours_{name}_{c}"] = ratio(b["cpu_ms_per_request"], a["cpu_ms_per_request"])
+        cmd = ["datasette", "serve", "-i", str(db), "--host", "127.0.0.1", "--port", str(port),
+               "--setting", "sql_time_limit_ms", "10000", "--setting", "max_returned_rows", str(ROWS)]
+        with _server(_pinned(cmd, server_core), env=None, cwd=None, ready_url=atvira_url("sparse"),
+                     log=workdir / "datasette-atvira.log") as pid:
+            measure("datasette_atvira", atvira_url, pid)
+    out["seconds_datasette"] = round(time.perf_counter() - started - out["seconds_ours"], 1)
+
+    missing = postgis.available()
+    if not with_postgis:
+        out["postgis"] = {"skipped": "not run in --quick (run without --quick to add it)"}
+    elif missing:
+        out["postgis"] = {"skipped": missing}
+        print(f"load: PostGIS peer skipped: {missing}", flush=True)
+    else:
+        t = time.perf_counter()
+        out["postgis"] = measure_postgis(plain_store(db), boxes, connections=connections, seconds=seconds,
+                                         warmup=warmup, workdir=workdir, server_core=server_core, load_core=load_core)
+        out["postgis"]["seconds"] = round(time.perf_counter() - t, 1)
+    out["targets"] = targets(out, boxes=list(boxes), connections=connections)
     return out
+
+
+def measure_postgis(plain: Path, boxes: dict, *, connections: tuple[int, ...], seconds: int, warmup: int,
+                    workdir: Path, server_core: int | None, load_core: int | None) -> dict:
+    """The PostGIS peer: load the plain rows, then pgbench each box (server CPU per query from
+    the postmaster's session: its backends are its children)."""
+    result: dict = {}
+    with postgis.cluster(core=server_core) as pg:
+        result["load"] = postgis.load_rows(pg, plain)
+        result["rows_in_box"] = {name: postgis.count_in_box(pg, b) for name, b in boxes.items()}
+        for name, b in boxes.items():
+            result[name] = {}
+            postgis.pgbench(pg, b, clients=max(connections), seconds=warmup, limit=ROWS, core=load_core,
+                            workdir=workdir)  # not recorded
+            for c in connections:
+                cpu0 = session_cpu_seconds(pg.pid)
+                point = postgis.pgbench(pg, b, clients=c, seconds=seconds, limit=ROWS, core=load_core, workdir=workdir)
+                cpu = session_cpu_seconds(pg.pid) - cpu0
+                point["server_cpu_s"] = round(cpu, 2)
+                point["cpu_ms_per_request"] = 1000 * cpu / max(point["requests"], 1)
+                result[name][str(c)] = point
+            if 1 in connections:
+                with _pinned_self(load_core):
+                    p = postgis.psycopg_p50(pg, b, limit=ROWS, repeat=max(100, 50 * seconds))
+                result[name]["psycopg_1"] = p if p is not None else {
+                    "skipped": "psycopg is not installed (pip install -e '.[bench]')"}
+    return result
+
+
+def targets(out: dict, *, boxes: list[str], connections: tuple[int, ...]) -> list[dict]:
+    """Each issue-13 figure this run measured, its value, and whether it meets the target where
+    the issue sets one: req/s ratios and p99 at 16 connections, a warm tile's p50 for one client,
+    CPU per request at any load. The other connection count is listed as information."""
+    rows: list[dict] = []
+
+    def add(figure: str, box: str, c: int, value: float | None, unit: str, op: str, bound: float, *,
+            at: int | None = None) -> None:
+        if value is None or not math.isfinite(value):
+            return
+        met = (value >= bound if op == ">=" else value <= bound) if at in (None, c) else None
+        rows.append({"figure": figure, "box": box, "connections": c, "value": value, "unit": unit,
+                     "target": f"{op} {bound:g}{unit}" + (f" at c={at}" if at else ""), "met": met})
+
+    def point(who: str, box: str, c: int) -> dict | None:
+        return out.get(who, {}).get(box, {}).get(str(c))
+
+    for box in boxes:
+        for c in connections:
+            ours = point("ours", box, c)
+            if ours is None:
+                continue
+            for peer, figure, bound in (("datasette_plain", "req/s vs Datasette plain table", 2),
+                                        ("datasette_atvira", "req/s vs Datasette running Atvira's query", 12),
+                                        ("postgis", "req/s vs PostGIS pgbench (no HTTP)", 0.5)):
+                other = point(peer, box, c)
+                if other:
+                    add(figure, box, c, ratio(ours["req_s"], other["req_s"]), "x", ">=", bound, at=16)
+            add("server CPU per request", box, c, ours.get("cpu_ms_per_request"), " ms", "<=", 2)
+            if c == 16:
+                add("p99 at 16 connections", box, c, ours.get("p99_ms"), " ms", "<=", 50)
+    tile = out.get("tile", {})
+    for kind in ("points", "clusters"):
+        for c in connections:
+            warm = tile.get(kind, {}).get(str(c))
+            if warm:
+                add(f"warm map {kind} request through nginx's cache, p50", "dense", c, warm["p50_ms"], " ms", "<=", 1, at=1)
+    return rows
 
 
 def run(ctx: Context) -> dict:
     size = ctx.sizes[-1]
-    seconds = 2 if ctx.quick else int(os.environ.get("ATVIRA_BENCH_LOAD_SECONDS", "30"))
+    seconds = 2 if ctx.quick else int(os.environ.get("ATVIRA_BENCH_LOAD_SECONDS", str(SECONDS)))
     with tempfile.TemporaryDirectory(prefix="atvira-load-") as workdir:  # server logs, never beside the stores
         return {str(size): run_one(ctx.store(size), seconds=seconds, workdir=Path(workdir),
                                    connections=(16,) if ctx.quick else CONNECTIONS,
-                                   warmup=1 if ctx.quick else WARMUP_SECONDS)}
+                                   warmup=1 if ctx.quick else WARMUP_SECONDS, with_postgis=not ctx.quick)}
+
+
+WHO = {"ours": "Atvira (gunicorn)", "datasette_plain": "Datasette plain table", "datasette_atvira":
+       "Datasette, Atvira's query", "postgis": "PostGIS (pgbench)"}
+
+
+VERDICT = {True: "met", False: "NOT MET", None: "info"}
+
+
+def _fmt_point(x: dict) -> str:
+    cpu = x.get("cpu_ms_per_request")
+    return (f"{x['req_s']:>7,.0f} req/s | p50 {x['p50_ms']:7.2f} ms | p99 {x['p99_ms']:7.1f} ms"
+            f" | CPU {cpu if cpu is not None else float('nan'):6.2f} ms/req | errors {x['errors']}")
 
 
 def report(result: dict) -> str:
@@ -286,21 +471,43 @@ def report(result: dict) -> str:
     for size, r in result.items():
         if not size.isdigit():
             continue
-        lines.append(f"load {int(size):>9,}: pinned={r['pinned']} rows in box {r['rows_in_box']}"
-                     f" | PostGIS: {r['postgis'].get('skipped', 'measured')}")
-        for who in ("ours", "datasette_plain", "datasette_atvira"):
+        tag = f"load {int(size):>9,}"
+        rows_in = ", ".join(f"{name} {n:,}" for name, n in r["rows_in_box"].items())
+        lines.append(f"{tag}: rows in box: {rows_in} ({ROWS} answered); {r['seconds_per_point']} s per point after"
+                     f" {r['warmup_seconds']} s warm-up; servers pinned to core 0, wrk/pgbench to core 1: {r['pinned']}")
+        for who in WHO:
             if "skipped" in r.get(who, {}):
-                lines.append(f"load {int(size):>9,} {who}: {r[who]['skipped']}")
+                lines.append(f"{tag} {WHO[who]}: skipped: {r[who]['skipped']}")
+        pg = r.get("postgis", {})
+        if "load" in pg:
+            lines.append(f"{tag} PostGIS: {pg['load']['rows']:,} rows loaded + GiST in {pg['load']['load_s']} s;"
+                         f" rows in box {pg['rows_in_box']}")
+        for name in r["rows_in_box"]:
+            for c in sorted({c for who in WHO for c in r.get(who, {}).get(name, {}) if c.isdigit()}, key=int):
+                for who in WHO:
+                    x = r.get(who, {}).get(name, {}).get(c)
+                    if x:
+                        lines.append(f"{tag} {name:<6} c={c:<2} {WHO[who]:<26} {_fmt_point(x)}")
+                psy = pg.get(name, {}).get("psycopg_1", {})
+                if c == "1" and "p50_ms" in psy:
+                    lines.append(f"{tag} {name:<6} c=1  {'PostGIS via psycopg':<26} p50 {psy['p50_ms']:.2f} ms"
+                                 f" (one Python client, prepared, {psy['n']} queries)")
+        tile = r.get("tile", {})
+        if "skipped" in tile:
+            lines.append(f"{tag} warm tile through nginx: skipped: {tile['skipped']}")
+        for kind in ("points", "clusters"):
+            t = tile.get(kind)
+            if not t:
                 continue
-            for name, points in r.get(who, {}).items():
-                for c, x in points.items():
-                    lines.append(
-                        f"load {int(size):>9,} {who:<16} {name:<6} c={c:<2}: {x['req_s']:,.0f} req/s"
-                        f" | p50 {x['p50_ms']:.1f} ms p99 {x['p99_ms']:.1f} ms | errors {x['errors']}"
-                        f" | server CPU {x.get('cpu_ms_per_request', float('nan')):.2f} ms/request")
-        for key, value in r.items():
-            if key.startswith("ratio_"):
-                lines.append(f"load {int(size):>9,} {key}: {value:.2f}x")
+            lines.append(f"{tag} tile {kind}: {t['url']} ({t['bytes']:,} bytes; {t['cache_control']}):"
+                         f" first {t['cold_ms']:.1f} ms X-Cache-Status {t['first_status']}, then"
+                         f" {t['warm_status']}, after wrk {t['after_status']}")
+            for c in sorted((k for k in t if k.isdigit()), key=int):
+                lines.append(f"{tag} tile {kind:<8} c={c:<2} {'nginx cache HIT':<17} {_fmt_point(t[c])}")
+        for row in r.get("targets", []):
+            value = f"{row['value']:.2f}{row['unit']}"
+            lines.append(f"{tag} target {row['box']:<6} c={row['connections']:<2} {row['figure']:<58} {value:>10}"
+                         f"  (target {row['target']}) {VERDICT[row['met']]}")
     return "\n".join(lines)
 
 
