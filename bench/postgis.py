@@ -24,6 +24,7 @@ import sqlite3
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,6 +104,9 @@ def cluster(*, core: int | None = None) -> Iterator[Cluster]:
     account = pwd.getpwnam("postgres") if as_root else pwd.getpwuid(os.geteuid())
     tmp = Path(tempfile.mkdtemp(prefix="atvira-pg-"))  # its own: the postgres user must reach it
     proc = None
+    # a plain `kill` of the benchmark must stop the cluster too: SIGTERM unwinds like Ctrl-C
+    previous = (signal.signal(signal.SIGTERM, _exit_on_term)
+                if threading.current_thread() is threading.main_thread() else None)
     try:
         if as_root:
             os.chown(tmp, account.pw_uid, account.pw_gid)
@@ -151,6 +155,12 @@ def cluster(*, core: int | None = None) -> Iterator[Cluster]:
                     proc.wait(timeout=10)
             log.close()
         shutil.rmtree(tmp, ignore_errors=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_term(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def load_rows(pg: Cluster, plain_db: Path) -> dict:
