@@ -75,7 +75,9 @@ def _wait_ready(url: str, proc: subprocess.Popen, *, timeout: float = START_TIME
 
 
 def session_cpu_seconds(session_id: int) -> float:
-    """User + system CPU seconds of every live process in a session (a server and its workers).
+    """User + system CPU seconds of a server: every live process in its session (a server and
+    its workers) and the leader's direct children (postgres gives each child a session of its
+    own), plus what the reaped ones used (cutime, cstime).
 
     On a shared machine req/s depends on what else runs; CPU per request does not, so the load
     figures include it (read from /proc; Linux only).
@@ -86,14 +88,15 @@ def session_cpu_seconds(session_id: int) -> float:
 
 
 def _session_stats(session_id: int) -> list[list[str]]:
-    """/proc/PID/stat fields (from the state on) of every process in a session."""
+    """/proc/PID/stat fields (from the state on) of every process in a session or whose parent
+    is the session's leader."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # the process ended while we looked
-        if int(fields[3]) == session_id:  # field 6 of stat: the session id
+        if int(fields[3]) == session_id or int(fields[1]) == session_id:  # fields 6 and 4: session, parent
             found.append(fields)
     return found
 
