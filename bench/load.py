@@ -413,8 +413,13 @@ def run_one(db: Path, *, seconds: int, workdir: Path, connections: tuple[int, ..
         print(f"load: PostGIS peer skipped: {missing}", flush=True)
     else:
         t = time.perf_counter()
-        out["postgis"] = measure_postgis(plain_store(db), boxes, connections=connections, seconds=seconds,
-                                         warmup=warmup, workdir=workdir, server_core=server_core, load_core=load_core)
+        try:
+            out["postgis"] = measure_postgis(plain_store(db), boxes, connections=connections, seconds=seconds,
+                                             warmup=warmup, workdir=workdir, server_core=server_core,
+                                             load_core=load_core)
+        except (OSError, RuntimeError, subprocess.SubprocessError, ValueError, AttributeError) as exc:
+            # an optional peer that fails to start or answer must not cost the run its other figures
+            out["postgis"] = {"skipped": f"failed: {type(exc).__name__}: {exc}"}
         out["postgis"]["seconds"] = round(time.perf_counter() - t, 1)
     out["targets"] = targets(out, boxes=list(boxes), connections=connections)
     return out

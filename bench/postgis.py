@@ -62,8 +62,9 @@ def available() -> str | None:
     for tool in ("initdb", "postgres", "psql", "pgbench"):
         if _tool(tool) is None:
             return f"PostgreSQL is not installed ({tool} missing): {INSTALL}"
-    share = subprocess.run([_tool("pg_config") or "pg_config", "--sharedir"], capture_output=True, text=True)
-    sharedir = Path(share.stdout.strip() or "/usr/share/postgresql/15")
+    pg_config = _tool("pg_config")
+    share = subprocess.run([pg_config, "--sharedir"], capture_output=True, text=True) if pg_config else None
+    sharedir = Path((share.stdout.strip() if share else "") or "/usr/share/postgresql/15")
     if not any((sharedir / "extension").glob("postgis.control")):
         return f"PostGIS is not installed (no postgis extension in {sharedir}): {INSTALL}"
     if os.geteuid() == 0:
