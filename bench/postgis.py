@@ -152,7 +152,7 @@ def cluster(*, core: int | None = None) -> Iterator[Cluster]:
                 try:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)  # its own session: the postmaster and backends
+                    proc.kill()  # its children (sessions of their own) exit when they see it gone
                     proc.wait(timeout=10)
             log.close()
         shutil.rmtree(tmp, ignore_errors=True)
