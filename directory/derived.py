@@ -168,18 +168,26 @@ def refresh_derived(conn: sqlite3.Connection, settings: Settings, *, today: date
     today = today or clock.now().date()
     key = audit_key(conn, seq=seq, areas=areas_signature(conn), today=today.isoformat())
     if keys.get("audit") != key or "audit" in force:
-        # The audit is recomputed whole: the honesty rules (verified per source, stated
-        # municipalities, the score threshold) are computed over every row; an incremental audit
-        # is left for later (see docs/benchmarks.md).
         started = time.perf_counter()
-        audit.recompute(conn, today=today)
-        # The social-cluster figures (issue 15) read the same facilities and areas: refreshed
-        # with the audit, on the same key.
-        social_cluster.recompute(conn)
+        runs = conn.execute("SELECT coalesce(max(id), 0) FROM ingest_runs").fetchone()[0]
+        ids = None if "audit" in force else audit_changed(conn, keys, key, today=today)
+        if ids is None:
+            # The whole recompute: the first time, after the areas changed, or past
+            # INCREMENTAL_MAX facilities. The social-cluster figures (issue 15) read the same
+            # facilities and areas: refreshed with the audit, on the same key.
+            audit.recompute(conn, today=today)
+            social_cluster.recompute(conn)
+            how = "audit"
+        else:
+            audit.update(conn, ids, today=today)
+            report.done["audit (incremental)"] = time.perf_counter() - started
+            started = time.perf_counter()
+            social_cluster.update(conn, ids)
+            how = "social cluster (incremental)"
         with transaction(conn):
-            keys["audit"] = key
+            keys.update({"audit": key, "audit_runs": runs, "audit_facts": audit.FACTS_VERSION})
             set_meta(conn, META_KEY, keys)
-        report.done["audit"] = time.perf_counter() - started
+        report.done[how] = time.perf_counter() - started
     if snapshot and _snapshot_due(conn, seq) and _interval_passed(conn, settings):
         started = time.perf_counter()
         run_id = conn.execute("SELECT max(id) FROM ingest_runs WHERE status = 'ok'").fetchone()[0]
@@ -237,6 +245,41 @@ def changed_since(conn: sqlite3.Connection, seq: int) -> dict[str, tuple[Values 
             then.update({k: v for k, v in json.loads(old).items() if k in _TRACKED})
         out[fid] = (then, now)
     return out
+
+
+def audit_changed(conn: sqlite3.Connection, keys: dict[str, Any], key: list[Any], *,
+                  today: date) -> list[str] | None:
+    """The facilities whose audit and social-cluster rows may have moved since the stored audit
+    (computed on `keys["audit"]`), or None when only a whole recompute will do (never computed,
+    computed by an older version, the areas changed, or more than INCREMENTAL_MAX facilities).
+
+    Three things move a facility's rows: a change to it (the change log after the audit's seq);
+    a successful run of a source whose listing verifies (audit rule 4) re-lists every live
+    record of its source and scope, so their "not verified in 12 months" may flip; and a new
+    day moves the 12-month cut-off past the facilities verified between the two cut-offs.
+    """
+    was = keys.get("audit")
+    if (not isinstance(was, list) or len(was) != len(key) or was[1] != key[1]
+            or keys.get("audit_facts") != audit.FACTS_VERSION or "audit_runs" not in keys):
+        return None
+    seq, day = was[0], was[2]
+    ids: dict[str, None] = dict.fromkeys(r[0] for r in conn.execute(
+        "SELECT DISTINCT facility_id FROM changes WHERE seq > ? LIMIT ?", (seq, INCREMENTAL_MAX + 1)))
+    skip = list(audit.FETCH_DOES_NOT_VERIFY)
+    for source, scope in conn.execute(
+            "SELECT DISTINCT source, scope FROM ingest_runs WHERE id > ? AND status = 'ok'"
+            f" AND source NOT IN ({', '.join('?' * len(skip))})", (keys["audit_runs"], *skip)).fetchall():
+        if len(ids) > INCREMENTAL_MAX:
+            break
+        ids.update(dict.fromkeys(r[0] for r in conn.execute(
+            "SELECT facility_id FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL LIMIT ?",
+            (source, scope, INCREMENTAL_MAX + 1))))
+    if day != today.isoformat() and len(ids) <= INCREMENTAL_MAX:
+        ids.update(dict.fromkeys(audit.window_ids(conn, was=date.fromisoformat(day), now=today,
+                                                  limit=INCREMENTAL_MAX + 1)))
+    if len(ids) > INCREMENTAL_MAX:
+        return None
+    return list(ids)
 
 
 def _decoded(values: Values) -> Values:
