@@ -363,7 +363,7 @@ def update(conn: sqlite3.Connection, ids: list[str], *, today: date | None = Non
         _apply_counts(conn, counts)
         kinds = sorted({k[2] for k in counts})
         if kinds:
-            _indicators(conn, categories=kinds)
+            _indicators(conn, touched={(e, cat) for _m, e, cat in counts})
         _apply_quality(conn, {k: v for k, v in quality.items() if any(v)})
         for code in sorted(worst):
             _worst_records(conn, code)
@@ -453,21 +453,27 @@ def _refresh_shapes(conn: sqlite3.Connection) -> bool:
     return True
 
 
-def _indicators(conn: sqlite3.Connection, *, categories: list[str] | None = None) -> None:
+def _indicators(conn: sqlite3.Connection, *, touched: set[tuple[str, str]] | None = None) -> None:
     """The indicator rows from the stored counts (audit_counts: one row per municipality,
-    eldership and kind), for every kind or only `categories` (an incremental update's).
+    eldership and kind), for every kind, or (an incremental update) for the kinds in `touched`
+    ((eldership code or '', kind) pairs whose counts moved).
 
     Everything here works on a few thousand aggregated rows (60 municipalities and 554
     elderships times the kinds): ranks, medians, county and country sums are national, so
-    they are computed again for each kind touched, never from the facilities.
+    they are computed again for each kind touched, never from the facilities; of the
+    elderships' rows only the touched ones are written again (nothing else about them moved).
     """
+    categories = None if touched is None else sorted({cat for _e, cat in touched})
     kinds = [c for c in CATEGORIES if categories is None or c in categories]
     if categories is None:
         conn.execute("DELETE FROM audit_indicators")
         where, args = "", ()
     else:
         marks = ", ".join("?" * len(categories))
-        conn.execute(f"DELETE FROM audit_indicators WHERE category IN ({marks})", categories)
+        conn.execute(f"DELETE FROM audit_indicators WHERE category IN ({marks}) AND level != 'eldership'",
+                     categories)
+        conn.executemany("DELETE FROM audit_indicators WHERE level = 'eldership' AND code = ? AND category = ?",
+                         [pair for pair in touched if pair[0]])
         where, args = f" WHERE cat IN ({marks})", tuple(categories)
     # the sums' NULL (SQL's sum over no row) is kept as a count of the rows each sum has
     counts = [{"m": r[0], "e": r[1] or None, "cat": r[2], "n": r[3],
@@ -510,6 +516,8 @@ def _indicators(conn: sqlite3.Connection, *, categories: list[str] | None = None
             r["median_per_10k"] = median
         rows.extend(mun_rows)
         for code, e in elds.items():
+            if touched is not None and (code, cat) not in touched:
+                continue
             acc = by_eld[(code, cat)] if (code, cat) in by_eld else dict(empty)
             rows.append(_row("eldership", code, cat, acc, e["population"], [e],
                              [] if acc["n"] else [e]))
