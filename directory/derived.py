@@ -57,10 +57,14 @@ class DerivedReport:
 
 
 def areas_signature(conn: sqlite3.Connection) -> list[Any]:
-    """A cheap fingerprint of the loaded areas (614 rows for Lithuania): changes when they do."""
-    return list(conn.execute(
-        "SELECT count(*), total(population), total(length(geometry)), total(min_lon), total(max_lat) FROM areas"
-    ).fetchone())
+    """A cheap fingerprint of the loaded areas (614 rows for Lithuania): changes when they do.
+
+    The count of writes to them (meta 'areas_version', kept by triggers) stands for their
+    geometries, which reading on every refresh would cost ~30 ms (megabytes of text)."""
+    count, population, version = conn.execute(
+        "SELECT count(*), total(population), (SELECT value FROM meta WHERE key = 'areas_version') FROM areas"
+    ).fetchone()
+    return [count, population, version]
 
 
 def audit_key(conn: sqlite3.Connection, *, seq: int, areas: list[Any], today: str) -> list[Any]:
@@ -69,11 +73,13 @@ def audit_key(conn: sqlite3.Connection, *, seq: int, areas: list[Any], today: st
     it listed (audit rule 4), so the "not verified" counts move with it."""
     # Only a register run that listed records verifies anything: OSM is verified by its own
     # check_date tags, and a run whose every record was rejected listed nothing.
-    last_run = conn.execute(
-        "SELECT max(id) FROM ingest_runs WHERE status = 'ok' AND source != 'osm'"
+    # newest first: the scan stops at the first match (one approved contribution is one run)
+    found = conn.execute(
+        "SELECT id FROM ingest_runs WHERE status = 'ok' AND source != 'osm'"
         " AND coalesce(json_extract(counts, '$.added'), 0) + coalesce(json_extract(counts, '$.updated'), 0)"
-        " + coalesce(json_extract(counts, '$.unchanged'), 0) > 0"
-    ).fetchone()[0]
+        " + coalesce(json_extract(counts, '$.unchanged'), 0) > 0 ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    last_run = None if found is None else found[0]
     return [seq, areas, today, last_run]
 
 
