@@ -1,9 +1,12 @@
 """The municipal openness audit, computed once per ingest and stored.
 
-`recompute(conn)` runs after every committed ingest (ingest/cli.py::finish_run) and after
-`atvira areas load`. It aggregates the facilities with SQL (GROUP BY on the municipality and
-eldership codes given at ingest) into small tables; pages, the API and the CLI only read those
-tables (see `directory.audit_report`), so a request never scans the facilities.
+`recompute(conn)` aggregates the facilities with SQL (GROUP BY on the municipality and
+eldership codes given at ingest) into small tables, keeping what each facility counted for
+(`audit_facts`); `update(conn, ids)` moves those tables by the difference of the given
+facilities' rows only. `directory.derived.refresh_derived` calls one or the other after every
+run (the whole recompute after `atvira areas load`, on `atvira audit --recompute`, or past
+INCREMENTAL_MAX changed facilities). Pages, the API and the CLI only read the tables (see
+`directory.audit_report`), so a request never scans the facilities.
 
 Three parts:
 
