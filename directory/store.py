@@ -393,6 +393,70 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX cluster_areas_parent ON cluster_areas(parent_code);
     """,
+    # (issue 13, incremental derived data) what each live facility counts for in the audit and
+    # the social-cluster figures, kept so a run that changes k facilities updates the stored
+    # sums by the difference between a facility's old and new row (directory.audit.update,
+    # directory.social_cluster.update) instead of re-reading every facility. Derived data:
+    # the full recompute rebuilds all of it. audit_counts is replaced by per-(m, e, kind) sums
+    # with the counts that say whether each sum is NULL (SQL's sum of nothing).
+    """
+    DROP TABLE IF EXISTS audit_counts;
+    CREATE TABLE audit_facts (
+        facility_id TEXT PRIMARY KEY,
+        m TEXT NOT NULL,
+        e TEXT,
+        name TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        capacity INTEGER,                   -- extra.capacity as the indicators read it
+        children INTEGER,                   -- extra.children
+        verified_at TEXT,                   -- audit.verified_at_sql: moves the 'stale' flag by date
+        missing_hours INTEGER NOT NULL,
+        no_features INTEGER NOT NULL,
+        stale INTEGER NOT NULL,
+        single_source INTEGER NOT NULL,
+        conflicts INTEGER NOT NULL,
+        problems INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX audit_facts_verified ON audit_facts(verified_at);
+    CREATE INDEX audit_facts_worst ON audit_facts(m, problems DESC, name, facility_id) WHERE problems > 0;
+    CREATE TABLE audit_counts (
+        m TEXT NOT NULL,
+        e TEXT NOT NULL,                    -- '' when the facility has no eldership
+        cat TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        capacity INTEGER NOT NULL,          -- NULL in the indicators when capacity_n = 0
+        capacity_n INTEGER NOT NULL,
+        enrolled INTEGER NOT NULL,          -- NULL (with capacity_enrolled) when enrolled_n = 0
+        capacity_enrolled INTEGER NOT NULL,
+        enrolled_n INTEGER NOT NULL,
+        PRIMARY KEY (m, e, cat)
+    ) WITHOUT ROWID;
+    CREATE TABLE cluster_facts (
+        facility_id TEXT PRIMARY KEY,
+        m TEXT,
+        e TEXT,
+        name TEXT NOT NULL,
+        operator TEXT,
+        sector TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        conflict INTEGER NOT NULL           -- social_cluster.SECTOR_CONFLICT
+    ) WITHOUT ROWID;
+    CREATE TABLE cluster_pairs (
+        facility_id TEXT NOT NULL,
+        category TEXT NOT NULL,
+        m TEXT,
+        e TEXT,
+        sector TEXT NOT NULL,
+        name TEXT NOT NULL,
+        operator TEXT
+    );
+    CREATE INDEX cluster_pairs_facility ON cluster_pairs(facility_id);
+    CREATE INDEX cluster_pairs_m ON cluster_pairs(m, category, sector, name, facility_id) WHERE m IS NOT NULL;
+    CREATE INDEX cluster_pairs_e ON cluster_pairs(e, category, sector, name, facility_id) WHERE e IS NOT NULL;
+    -- The areas' fingerprint (derived.areas_signature) read from this covering index: reading the
+    -- geometries' lengths from the table costs ~30 ms (megabytes of text) on every refresh.
+    CREATE INDEX areas_signature ON areas(length(geometry), population, min_lon, max_lat);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
