@@ -311,16 +311,28 @@ def flat_select() -> str:
     return ", ".join(f"{c.sql} AS {c.name}" for c in COLUMNS) + ", f.rid"
 
 
-def csv_line_expr() -> str:
+def csv_line_expr(*, provenance: str | None = None) -> str:
     """One finished CSV line per row, built by SQLite in one printf (quoting, neutralising, CRLF).
 
     Python's csv module costs about as much per row as SQLite's whole query, and a chain of `||`
-    copies the growing line once per cell; one printf writes it once.
+    copies the growing line once per cell; one printf writes it once. `provenance` replaces the
+    two provenance cells' SQL (the ready-text writer builds them fresh, not from the stored copy).
     """
-    parts = [_csv_part(c) for c in COLUMNS if c.csv != ""]
+    columns = [replace(c, csv=provenance) if c.name == "sources" and provenance else c for c in COLUMNS]
+    parts = [_csv_part(c) for c in columns if c.csv != ""]
     fmt = ",".join(p[0] for p in parts)
     args = ", ".join(a for p in parts for a in p[1])
     return f"printf('{fmt}' || char(13, 10), {args})"
+
+
+# The whole line as directory.ready keeps it in facilities.csv_line (written when the facility,
+# its source records or its areas' names change): the provenance probe runs afresh, never from a
+# stored copy an older version may have written.
+CSV_LINE_SQL = csv_line_expr(provenance=PROVENANCE_CSV_SQL)
+# What an export reads: the ready line, or (a row written by a writer that did not refresh it,
+# or before the column existed) the same line built on the spot; coalesce evaluates the builder
+# only for such rows. The default column set is the only one, so every export can use it.
+CSV_EXPR = f"coalesce(f.csv_line, {csv_line_expr()})"
 
 
 FEATURE_EXPR = feature_sql(EXPORT_PROPERTIES)
@@ -389,7 +401,7 @@ def csv_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int = B
     header = ",".join(COLUMN_NAMES) + "\r\n"
     yield b"\xef\xbb\xbf" + header.encode("utf-8")
     with read_view(conn):
-        yield from _text_batches(conn, query, csv_line_expr(), sep="", batch=batch)
+        yield from _text_batches(conn, query, CSV_EXPR, sep="", batch=batch)
 
 
 def geojson_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int = BATCH) -> Iterator[bytes]:
@@ -657,18 +669,27 @@ def evict(cache_dir: Path, *, cap_bytes: int, keep: Path | None = None) -> list[
     return removed
 
 
+def export_connection(db: Path) -> sqlite3.Connection:
+    """A read-only connection for one whole export (a download, `atvira export`).
+
+    Without memory-mapping: a full export reads the whole file, and mapped pages count in the
+    process's RSS, so a mapped export's memory would grow with the data (418 MB at 1M).
+    """
+    conn = connect(db, readonly=True)
+    conn.execute("PRAGMA mmap_size = 0")
+    return conn
+
+
 def download_chunks(db: Path, query: FacilityQuery, fmt: str, *, tmp_dir: Path | None = None,
                     cancelled: Cancelled = _never, cache_bytes: int = 2_000_000_000) -> Iterator[bytes]:
     """The byte stream of one download, on its own read-only connection.
 
-    Its own connection, because a download holds one read transaction for its whole length (the
-    serving thread's shared handle must not), and without memory-mapping, because a full export
-    would otherwise map the whole file into the process (the RSS would grow with the data).
+    Its own connection (`export_connection`), because a download holds one read transaction for
+    its whole length (the serving thread's shared handle must not).
     """
     fmt = parse_format(fmt)
-    conn = connect(db, readonly=True)
+    conn = export_connection(db)
     try:
-        conn.execute("PRAGMA mmap_size = 0")
         if fmt == "csv":
             yield from csv_chunks(conn, query)
         elif fmt == "geojson":
