@@ -311,24 +311,36 @@ def flat_select() -> str:
     return ", ".join(f"{c.sql} AS {c.name}" for c in COLUMNS) + ", f.rid"
 
 
-def csv_line_expr(*, provenance: str | None = None) -> str:
+def csv_line_expr() -> str:
     """One finished CSV line per row, built by SQLite in one printf (quoting, neutralising, CRLF).
 
     Python's csv module costs about as much per row as SQLite's whole query, and a chain of `||`
-    copies the growing line once per cell; one printf writes it once. `provenance` replaces the
-    two provenance cells' SQL (the ready-text writer builds them fresh, not from the stored copy).
+    copies the growing line once per cell; one printf writes it once.
     """
-    columns = [replace(c, csv=provenance) if c.name == "sources" and provenance else c for c in COLUMNS]
-    parts = [_csv_part(c) for c in columns if c.csv != ""]
+    parts = [_csv_part(c) for c in COLUMNS if c.csv != ""]
     fmt = ",".join(p[0] for p in parts)
     args = ", ".join(a for p in parts for a in p[1])
     return f"printf('{fmt}' || char(13, 10), {args})"
 
 
+def csv_line_parts() -> tuple[str, str]:
+    """The line around its provenance cells, (head, tail): head || provenance || tail is the line
+    `csv_line_expr` builds, so directory.ready writes it from the provenance it computes anyway
+    (one probe of source_records per facility, not two)."""
+    kept = [c for c in COLUMNS if c.csv != ""]
+    at = [c.name for c in kept].index("sources")
+    head, tail = [_csv_part(c) for c in kept[:at]], [_csv_part(c) for c in kept[at + 1:]]
+    head_fmt = "".join(p[0] + "," for p in head)
+    tail_fmt = "".join("," + p[0] for p in tail)
+    head_args = "".join(", " + a for p in head for a in p[1])
+    tail_args = "".join(", " + a for p in tail for a in p[1])
+    return f"printf('{head_fmt}'{head_args})", f"printf('{tail_fmt}' || char(13, 10){tail_args})"
+
+
 # The whole line as directory.ready keeps it in facilities.csv_line (written when the facility,
-# its source records or its areas' names change): the provenance probe runs afresh, never from a
-# stored copy an older version may have written.
-CSV_LINE_SQL = csv_line_expr(provenance=PROVENANCE_CSV_SQL)
+# its source records or its areas' names change), with the provenance cells computed afresh,
+# never from a stored copy an older version may have written.
+CSV_LINE_HEAD, CSV_LINE_TAIL = csv_line_parts()
 # What an export reads: the ready line, or (a row written by a writer that did not refresh it,
 # or before the column existed) the same line built on the spot; coalesce evaluates the builder
 # only for such rows. The default column set is the only one, so every export can use it.

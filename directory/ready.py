@@ -5,12 +5,12 @@
   with each row's state from open_now);
 - `sources_json`: the facility's source records as the export's `sources` array;
 - `provenance_csv`: the CSV export's two provenance cells (sources, licences);
-- `csv_line`: the facility's whole CSV export line (exports.CSV_LINE_SQL: quoting, formula
+- `csv_line`: the facility's whole CSV export line (exports.csv_line_parts: quoting, formula
   guard, area names, provenance), so an export is the ready lines in id order. It carries the
   area names too: `refresh_area_names` rewrites it when an areas load renames an area.
 
 Each is exactly what its SQL builder gives (features.feature_sql, features.SOURCES_SQL,
-exports.PROVENANCE_CSV_SQL, exports.CSV_LINE_SQL); the builders remain the fallback where a row has no ready text.
+exports.PROVENANCE_CSV_SQL, exports.csv_line_parts); the builders remain the fallback where a row has no ready text.
 `refresh_ready` is called by whatever changes facilities, inside its transaction: the sync
 (apply_records, for every facility its run logged a change for) and the areas re-placement;
 derived.refresh_derived rewrites every row when the SQL itself changed (READY_VERSION).
@@ -23,7 +23,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 
-from .exports import CSV_LINE_SQL, PROVENANCE_CSV_SQL
+from .exports import CSV_LINE_HEAD, CSV_LINE_TAIL, PROVENANCE_CSV_SQL
 from .features import OPEN_KEY, OPEN_MARKED, READY_FEATURE_SQL, SOURCES_SQL
 
 
@@ -32,15 +32,19 @@ def _braces(sql: str) -> str:
     return sql.replace("{", "{{").replace("}", "}}")
 
 
+# `LIMIT -1` (no limit) keeps SQLite from flattening the subquery into the UPDATE: flattened,
+# every use of x.j in SET re-ran the feature builder (4 builds per row) and the CSV line would
+# re-run the provenance probe; as a subquery each is built once per row.
 _SET_READY = f"""UPDATE facilities SET
     feature_head = substr(x.j, 1, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_KEY) - 1}),
     feature_tail = substr(x.j, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_MARKED)}),
     sources_json = x.sources,
     provenance_csv = x.provenance,
-    csv_line = x.line
+    csv_line = x.line_head || x.provenance || x.line_tail
 FROM (SELECT f.rid AS frid, {READY_FEATURE_SQL} AS j, {SOURCES_SQL} AS sources,
-             {PROVENANCE_CSV_SQL} AS provenance, {_braces(CSV_LINE_SQL)} AS line
-      FROM facilities f WHERE {{where}}) AS x
+             {PROVENANCE_CSV_SQL} AS provenance, {_braces(CSV_LINE_HEAD)} AS line_head,
+             {_braces(CSV_LINE_TAIL)} AS line_tail
+      FROM facilities f WHERE {{where}} LIMIT -1) AS x
 WHERE facilities.rid = x.frid"""
 
 # Which code wrote the ready text: a changed SQL makes refresh_derived rewrite every row.

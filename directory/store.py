@@ -394,7 +394,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX cluster_areas_parent ON cluster_areas(parent_code);
     """,
     # (issue 13, exports) the facility's whole CSV export line, kept ready by directory.ready
-    # (exports.CSV_LINE_SQL), so the export is the ready lines in order; NULL = not ready (the
+    # (exports.csv_line_parts), so the export is the ready lines in order; NULL = not ready (the
     # export builds that row's line on the spot). derived.refresh_derived fills the rows written
     # before this migration (the ready SQL changed). As for the other ready text, any other write
     # to what the line is made of makes it not ready: every column the CSV reads (the extras and
