@@ -25,6 +25,7 @@ The exports open the store read-only. Run: `python -m bench.export [--size N] [-
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import resource
@@ -227,7 +228,7 @@ def _run_here(db: Path, *, repeat: int, http: bool) -> dict:
                 runs[name]["seconds"] = runs[name]["wall_s"]
             runs["baseline"]["bytes"] = (t / "baseline.csv").stat().st_size
             runs["cli"]["bytes"] = (t / "cli.csv").stat().st_size
-            if (t / "cli.csv").read_bytes() != (t / "export.csv").read_bytes():
+            if not filecmp.cmp(t / "cli.csv", t / "export.csv", shallow=False):  # in blocks (see above)
                 raise RuntimeError("atvira export csv and csv_chunks wrote different files")
             for name, r in runs.items():
                 best = results.get(name)
