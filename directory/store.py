@@ -457,6 +457,34 @@ MIGRATIONS: list[str] = [
     -- geometries' lengths from the table costs ~30 ms (megabytes of text) on every refresh.
     CREATE INDEX areas_signature ON areas(length(geometry), population, min_lon, max_lat);
     """,
+    # (issue 13, exports) the facility's whole CSV export line, kept ready by directory.ready
+    # (exports.csv_line_parts), so the export is the ready lines in order; NULL = not ready (the
+    # export builds that row's line on the spot). derived.refresh_derived fills the rows written
+    # before this migration (the ready SQL changed). As for the other ready text, any other write
+    # to what the line is made of makes it not ready: every column the CSV reads (the extras and
+    # updated_at too) and the facility's source records. The area names it carries are refreshed
+    # by areas_store.save_areas (ready.refresh_area_names).
+    """
+    ALTER TABLE facilities ADD COLUMN csv_line TEXT;
+    CREATE TRIGGER facilities_csv_stale AFTER UPDATE OF id, name, categories, lon, lat, address,
+        municipality_code, eldership_code, operator, sector, features, opening_hours, status,
+        last_verified, source, source_id, licence, fetched_at, extra, updated_at ON facilities
+    WHEN new.csv_line IS NOT NULL
+    BEGIN
+        UPDATE facilities SET csv_line = NULL WHERE rid = new.rid;
+    END;
+    CREATE TRIGGER source_records_csv_ai AFTER INSERT ON source_records BEGIN
+        UPDATE facilities SET csv_line = NULL WHERE id = new.facility_id AND csv_line IS NOT NULL;
+    END;
+    CREATE TRIGGER source_records_csv_au AFTER UPDATE OF source, source_id, facility_id, licence,
+        fetched_at, removed_at ON source_records BEGIN
+        UPDATE facilities SET csv_line = NULL
+            WHERE id IN (old.facility_id, new.facility_id) AND csv_line IS NOT NULL;
+    END;
+    CREATE TRIGGER source_records_csv_ad AFTER DELETE ON source_records BEGIN
+        UPDATE facilities SET csv_line = NULL WHERE id = old.facility_id AND csv_line IS NOT NULL;
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

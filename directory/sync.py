@@ -267,7 +267,7 @@ def _refresh_changed(conn: sqlite3.Connection, *, seq_before: int) -> None:
     store's triggers empty the ready text of every row written since it was made (new rows have
     none), so one statement does it. Facilities added in bulk got theirs in their batch."""
     refresh_ready_where(conn, "f.id IN (SELECT facility_id FROM changes WHERE seq > ?) AND (f.feature_head IS NULL"
-                              " OR f.sources_json IS NULL OR f.provenance_csv IS NULL)", (seq_before,))
+                              " OR f.sources_json IS NULL OR f.provenance_csv IS NULL OR f.csv_line IS NULL)", (seq_before,))
 
 
 def record_failed_run(conn: sqlite3.Connection, *, source: str, scope: str, message: str,

@@ -57,7 +57,7 @@ def assert_indexes_agree(conn: sqlite3.Connection) -> None:
     for rid, (lon, lat) in placed.items():
         min_lon, max_lon, min_lat, max_lat = boxes[rid]
         assert min_lon <= lon <= max_lon and min_lat <= lat <= max_lat
-    ready = "SELECT rid, feature_head, feature_tail, sources_json, provenance_csv FROM facilities ORDER BY rid"
+    ready = "SELECT rid, feature_head, feature_tail, sources_json, provenance_csv, csv_line FROM facilities ORDER BY rid"
     before = conn.execute(ready).fetchall()
     conn.execute("SAVEPOINT check_ready")
     refresh_ready(conn)
