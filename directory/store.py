@@ -632,8 +632,8 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 # The per-row triggers a batched insert of new facilities replaces by set-wise statements:
 # facilities_ai (one FTS5 insert and one R*Tree insert per row: three times the cost of the same
 # rows inserted set-wise) and source_records_ready_ai (a probe per record; the sync rewrites the
-# ready text of every facility it touched anyway).
-BULK_TRIGGERS = ("facilities_ai", "source_records_ready_ai")
+# ready text of every facility it touched anyway; source_records_csv_ai likewise for the CSV line).
+BULK_TRIGGERS = ("facilities_ai", "source_records_ready_ai", "source_records_csv_ai")
 
 
 @contextmanager
