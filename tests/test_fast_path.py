@@ -58,7 +58,7 @@ def _old_page(conn, query):
 
 def _new_page(conn, query):
     text, count, nxt, _until = search.query_page(conn, query)
-    return feature_collection_joined(text, count, next_url=None if nxt is None else str(nxt)), nxt
+    return feature_collection_joined(text.decode(), count, next_url=None if nxt is None else str(nxt)), nxt
 
 
 def test_ready_page_is_byte_for_byte_the_sql_builder(db_path):
@@ -106,6 +106,51 @@ def test_ready_page_is_byte_for_byte_the_sql_builder(db_path):
     conn.execute("UPDATE facilities SET feature_head = NULL, feature_tail = NULL WHERE rid % 3 = 0")
     query = FacilityQuery(limit=1000, now=base)
     assert _new_page(reader, query)[0] == _old_page(reader, query)[0]
+    reader.close()
+    conn.close()
+
+
+def test_box_pages_from_the_rtree_alone_are_the_general_query(db_path, monkeypatch):
+    """The plain bbox page reads its rids from the R*Tree alone (search._box_page): edges through
+    a facility's exact coordinates, removed facilities, small and large pages, and the rid bound
+    both holding and too low (the second, unbounded statement) give the general query's pages."""
+    rng = random.Random(21)
+    conn = connect(db_path)
+    apply_records(conn, _records(rng, 400), source="test", scope="s")
+    apply_records(conn, _records(random.Random(22), 330), source="test", scope="s")  # removes 70
+    derive(conn)
+    assert conn.execute("SELECT count(*) FROM facilities WHERE status = 'removed'").fetchone()[0] > 0
+    reader = connect(db_path, readonly=True)
+    points = reader.execute("SELECT lon, lat FROM facilities WHERE lon IS NOT NULL ORDER BY rid LIMIT 40").fetchall()
+    boxes = [(25.0, 54.5, 25.6, 54.9), (25.1, 54.6, 25.3, 54.7)]
+    for i in range(0, 40, 4):  # each edge exactly on a stored coordinate (float32 rounding in the R*Tree)
+        xs = sorted((points[i][0], points[i + 1][0]))
+        ys = sorted((points[i + 2][1], points[i + 3][1]))
+        boxes.append((xs[0], ys[0], xs[1], ys[1]))
+        # just inside the stored coordinates: the R*Tree's float32 box still overlaps the edge
+        # facilities, their doubles do not
+        boxes.append((xs[0] + 1e-7, ys[0] + 1e-7, xs[1] - 1e-7, ys[1] - 1e-7))
+    statuses = [("active", "closed", "unknown"), ("active", "closed", "unknown", "removed"),
+                ("unknown", "closed", "active")]
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    compared = 0
+    for reach in (search.RID_REACH, 0):  # 0: the first, bounded statement always falls short
+        monkeypatch.setattr(search, "RID_REACH", reach)
+        for box in boxes:
+            for st in statuses:
+                for limit in (1, 3, 25, 500):
+                    after = None
+                    for _ in range(200):
+                        query = FacilityQuery(bbox=box, statuses=st, limit=limit, after=after, now=now)
+                        assert search._plain_box(query)
+                        old, old_next = _old_page(reader, query)
+                        new, new_next = _new_page(reader, query)
+                        assert new == old, (box, st, limit, after)
+                        compared += 1
+                        if old_next is None:
+                            break
+                        after = old_next
+    assert compared > 500
     reader.close()
     conn.close()
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, jsonify, redirect, request
 
 from .. import areas_store, clusters, places, search
 from ..errors import BadRequest, NotFound
-from ..features import detail_feature, feature_collection, feature_collection_joined
+from ..features import collection_frame, detail_feature, feature_collection
 from ..interpret import interpret
 from ..query import parse_bbox, parse_int, parse_query, parse_whole
 from ..store import get_facility
@@ -72,8 +72,8 @@ def facilities() -> Response:
         return pinned
     page = search.query_page(reader(), query)
     next_url = next_link(after=page.next_after) if page.next_after is not None else None
-    body = feature_collection_joined(page.text, page.count, next_url=next_url, interpreted=understood)
-    resp = Response(body, mimetype=GEOJSON)
+    head, tail = collection_frame(page.count, next_url=next_url, interpreted=understood)
+    resp = Response(head.encode() + page.text + tail.encode(), mimetype=GEOJSON)
     if pinned:
         shared_cache(resp, version=pinned, fresh_until=page.fresh_until)
     return resp
