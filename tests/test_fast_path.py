@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 
@@ -309,3 +310,59 @@ def test_a_pinned_answer_with_hours_is_cached_only_until_the_next_opening_or_clo
     old = client.get("/api/facilities?bbox=25,54,26,55&v=0")
     assert old.status_code == 302 and old.headers["Cache-Control"] == "no-store"
     assert old.headers["Location"].startswith("/api/facilities?") and f"v={version}" in old.headers["Location"]
+
+
+# --- the WSGI fast path (directory.web.fastpath) ----------------------------------------------
+
+def _answer(app, fast: bool, url: str, **kw):
+    app.wsgi_app.enabled = fast
+    resp = app.test_client().get(url, **kw)
+    headers = [(k, re.sub(r"'nonce-[^']+'", "'nonce-N'", v)) for k, v in resp.headers.items()]
+    return resp.status_code, headers, resp.get_data()
+
+
+def test_fast_pages_answer_as_flask_does(settings, make_app, monkeypatch):
+    """The map's bbox pages answered before Flask's machinery carry the same status, the same
+    headers in the same order (bar the CSP nonce, fresh each time) and the same bytes as the
+    view behind every hook; whatever the fast path does not handle, Flask still answers."""
+    from directory.web.fastpath import FastPages
+    from tests.servers import TEST_SECRET_KEY
+
+    conn = connect(settings.db)
+    apply_records(conn, _records(random.Random(8), 150), source="test", scope="s")
+    derive(conn)
+    conn.close()
+    box = "25,54.5,25.6,54.9"
+    for app, base in ((make_app(), "http://localhost"),
+                      (make_app(production=True, secret_key=TEST_SECRET_KEY, server_name="atvira.example"),
+                       "https://localhost"),
+                      (make_app(trusted_hosts="a.example,b.example"), "http://a.example")):
+        assert isinstance(app.wsgi_app, FastPages) and app.wsgi_app.enabled
+        version = app.test_client().get("/api/version", base_url=base).get_json()["version"]
+        urls = [f"/api/facilities?bbox={box}", f"/api/facilities?bbox={box}&limit=7",
+                f"/api/facilities?bbox={box}&limit=7&after=30", f"/api/facilities?bbox={box}&limit=7&v={version}",
+                f"/api/facilities?bbox={box}&v={version}&status=closed,active&category={list(CATEGORIES)[0]}",
+                f"/api/facilities?bbox={box}&open_now=1&limit=20", f"/api/facilities?bbox={box}&feature=wheelchair",
+                f"/api/facilities?limit=7&bbox={box}&limit=3",  # a repeated parameter: the first counts
+                # handed to Flask: a stale version (redirect), bad values (400), other parameters
+                f"/api/facilities?bbox={box}&v=old", f"/api/facilities?bbox={box}&limit=0",
+                f"/api/facilities?bbox={box}&bogus=1", "/api/facilities?bbox=1,2", f"/api/facilities?bbox={box}&q=x",
+                f"/api/facilities?bbox={box}&lang=en", "/api/facilities?limit=5", "/api/facilities/clusters?bbox=1,2,3,4"]
+        answered = []
+        real = app.wsgi_app.answer
+        monkeypatch.setattr(app.wsgi_app, "answer", lambda environ: answered.append(real(environ)) or answered[-1])
+        for url in urls:
+            fast = _answer(app, True, url, base_url=base)
+            assert fast == _answer(app, False, url, base_url=base), url
+        assert [a is not None for a in answered] == [True] * 8 + [False] * 7  # (the last: another path)
+        # an untrusted Host, a conditional request and HEAD are Flask's too
+        assert _answer(app, True, urls[0], base_url="http://evil.example")[0] == 400
+        etag = dict(_answer(app, True, urls[0], base_url=base)[1])["ETag"]
+        assert _answer(app, True, urls[0], base_url=base, headers={"If-None-Match": etag})[0] == 304
+        assert app.test_client().head(urls[0], base_url=base).status_code == 200
+    assert _answer(app, True, urls[0], base_url=base)[0] == 200
+    body = json.loads(_answer(app, True, urls[1], base_url=base)[2])
+    assert body["numberReturned"] == 7 and body["next"].startswith("http://a.example/api/facilities?")
+    # a default limit on every request turns the fast path off (the limiter must see them all)
+    monkeypatch.setitem(app.config, "RATELIMIT_DEFAULT", "1/second")
+    assert not FastPages(app).enabled
