@@ -139,9 +139,9 @@ def test_box_pages_from_the_rtree_alone_are_the_general_query(db_path, monkeypat
         monkeypatch.setattr(search, "RID_REACH", reach)
         for box in boxes:
             for st in statuses:
-                for limit in (1, 3, 25, 500):
+                for limit in (1, 7, 500):
                     after = None
-                    for _ in range(200):
+                    for _ in range(12):  # the first pages (their cursors cross the rid bound)
                         query = FacilityQuery(bbox=box, statuses=st, limit=limit, after=after, now=now)
                         assert search._plain_box(query)
                         old, old_next = _old_page(reader, query)
@@ -151,7 +151,7 @@ def test_box_pages_from_the_rtree_alone_are_the_general_query(db_path, monkeypat
                         if old_next is None:
                             break
                         after = old_next
-    assert compared > 500
+    assert compared > 300
     reader.close()
     conn.close()
 
