@@ -350,7 +350,8 @@ def test_fast_pages_answer_as_flask_does(settings, make_app, monkeypatch):
                 f"/api/facilities?bbox={box}&lang=en", "/api/facilities?limit=5", "/api/facilities/clusters?bbox=1,2,3,4"]
         answered = []
         real = app.wsgi_app.answer
-        monkeypatch.setattr(app.wsgi_app, "answer", lambda environ: answered.append(real(environ)) or answered[-1])
+        monkeypatch.setattr(app.wsgi_app, "answer",
+                            lambda environ, seen=answered, real=real: seen.append(real(environ)) or seen[-1])
         for url in urls:
             fast = _answer(app, True, url, base_url=base)
             assert fast == _answer(app, False, url, base_url=base), url
@@ -360,6 +361,11 @@ def test_fast_pages_answer_as_flask_does(settings, make_app, monkeypatch):
         etag = dict(_answer(app, True, urls[0], base_url=base)[1])["ETag"]
         assert _answer(app, True, urls[0], base_url=base, headers={"If-None-Match": etag})[0] == 304
         assert app.test_client().head(urls[0], base_url=base).status_code == 200
+        seen = len(answered)
+        signed_in = app.test_client()
+        signed_in.set_cookie("session", "x", domain=base.split("//")[1])
+        assert signed_in.get(urls[0], base_url=base).status_code == 200
+        assert len(answered) == seen  # a session cookie: Flask's
     assert _answer(app, True, urls[0], base_url=base)[0] == 200
     body = json.loads(_answer(app, True, urls[1], base_url=base)[2])
     assert body["numberReturned"] == 7 and body["next"].startswith("http://a.example/api/facilities?")

@@ -16,7 +16,8 @@ answers exactly that request itself, with the same body and the same headers in 
 - the body from api.page_body, the view's own function.
 
 Everything else goes to Flask unchanged: another path or method, HEAD, a conditional request
-(If-None-Match / If-Modified-Since: the 304 logic stays in one place), a parameter outside the
+(If-None-Match / If-Modified-Since: the 304 logic stays in one place), a request carrying the
+session cookie (Flask refreshes a signed-in user's cookie on every request), a parameter outside the
 plain filters (q, near, radius, lang set a cookie or need the view's other branches), a pinned
 version that is not the current one (the redirect), any bad parameter (the 400 comes from the
 view) and any error. The request has no rate limit (the limiter only limits the POST views); if
@@ -56,12 +57,16 @@ class FastPages:
         self.tiles = tile_origin(self.settings)
         self.origin = self.settings.public_origin()
         self.cors = list(CORS_HEADERS.items())
+        # A signed-in browser's requests go to Flask: its session interface refreshes a
+        # permanent session's cookie on every request, this path would not.
+        self.session_cookie = f"{app.config['SESSION_COOKIE_NAME']}="
         # A limit on every request would apply here too: then Flask answers everything.
         self.enabled = not (app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION"))
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if (self.enabled and environ.get("PATH_INFO") == PATH and environ.get("REQUEST_METHOD") == "GET"
-                and "HTTP_IF_NONE_MATCH" not in environ and "HTTP_IF_MODIFIED_SINCE" not in environ):
+                and "HTTP_IF_NONE_MATCH" not in environ and "HTTP_IF_MODIFIED_SINCE" not in environ
+                and self.session_cookie not in environ.get("HTTP_COOKIE", "")):
             answer = self.answer(environ)
             if answer is not None:
                 body, headers = answer
