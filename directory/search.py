@@ -20,7 +20,7 @@ from .clusters import estimate_rows
 from .features import MAP_PROPERTIES, feature_sql, page_feature_sql
 from .hours import STATES as OPEN_STATES
 from .model import STATUSES
-from .planner import prefer_scan
+from .planner import BOX_SCAN_ADVANTAGE, SCAN_ADVANTAGE, prefer_scan
 from .query import NEAR_MAX_M, FacilityQuery, compile_where, ordered_where, register_hours, with_changes
 
 MAP_FEATURE_SQL = feature_sql(MAP_PROPERTIES)
@@ -225,12 +225,14 @@ def query_page(conn: sqlite3.Connection, query: FacilityQuery) -> Page:
     """
     register_hours(conn, query)
     open_now.prepare(conn, query.now)
+    plain = _plain_box(query)
     if query.bbox is not None and not query.q:
         estimate = estimate_rows(conn, query)
-        scan = prefer_scan(conn, query, rows=query.limit + 1, estimate=estimate)
+        scan = prefer_scan(conn, query, rows=query.limit + 1, estimate=estimate,
+                           advantage=BOX_SCAN_ADVANTAGE if plain else SCAN_ADVANTAGE)
     else:
         estimate, scan = None, False
-    if not scan and _plain_box(query):
+    if not scan and plain:
         found, text, last, until, fallback = _box_page(conn, query, estimate)
     else:
         source, where, params = ordered_where(query, scan=scan)
