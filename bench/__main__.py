@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, str] = {
     "moderate": "bench.moderate",  # /moderate p50 with 10,000 pending vs a plain SELECT; submissions per second
     "derived": "bench.derived",  # one changed facility: incremental grid + audit vs the full rebuild
     "cluster": "bench.cluster",  # /cluster and /cluster/<code> p50 from stored figures, and the recompute
+    "serve_cpu": "bench.serve_cpu",  # server CPU per bbox request by phase, fast path vs old, pinned gunicorn
 }
 
 

@@ -173,6 +173,14 @@ def feature_collection(features: list[str], *, next_url: str | None, truncated: 
 def feature_collection_joined(features: str, count: int, *, next_url: str | None,
                               truncated: bool | None = None, interpreted: dict | None = None) -> str:
     """feature_collection for features already joined with ',' (by SQLite's group_concat)."""
+    head, tail = collection_frame(count, next_url=next_url, truncated=truncated, interpreted=interpreted)
+    return head + features + tail
+
+
+def collection_frame(count: int, *, next_url: str | None, truncated: bool | None = None,
+                     interpreted: dict | None = None) -> tuple[str, str]:
+    """The FeatureCollection's text before and after its features (feature_collection_joined
+    without the join: the API sends the page's bytes between the two as they came from SQLite)."""
     links = f',"links":[{{"rel":"next","href":{json.dumps(next_url)}}}]' if next_url else ',"links":[]'
     nxt = f',"next":{json.dumps(next_url)}' if next_url else ',"next":null'
     return (
@@ -183,9 +191,7 @@ def feature_collection_joined(features: str, count: int, *, next_url: str | None
         + links
         + (f',"interpreted":{json.dumps(interpreted, ensure_ascii=False)}' if interpreted is not None else "")
         + ',"features":['
-        + features
-        + "]}"
-    )
+    ), "]}"
 
 
 def detail_feature(fac: dict) -> dict:

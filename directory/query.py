@@ -297,13 +297,27 @@ def compile_where(query: FacilityQuery, *, scan: bool = False) -> tuple[str, str
     return source, where, params, key
 
 
+# Registering a SQL function expires every statement the connection has prepared, so SQLite
+# parses each again on its next run (a fifth of a map page's instructions went to re-parsing its
+# statements). Each connection gets atvira_open_state once; the function calls the evaluator of
+# the connection's latest query. Keyed by id(conn) (a connection takes no attributes and no weak
+# references), holding the connection so its id is not reused while it is listed.
+_HOURS_FUNCTIONS: dict[int, tuple[sqlite3.Connection, list[HoursEvaluator]]] = {}
+
+
 def register_hours(conn: sqlite3.Connection, query: FacilityQuery) -> HoursEvaluator:
     """Give `conn` the SQL function atvira_open_state(hours) for this query's instant."""
     evaluator = HoursEvaluator(query.now)
-    conn.create_function("atvira_open_state", 1, evaluator.state_name)
+    entry = _HOURS_FUNCTIONS.get(id(conn))
+    if entry is not None and entry[0] is conn:
+        entry[1][0] = evaluator
+        return evaluator
+    if len(_HOURS_FUNCTIONS) > 256:  # connections come and go in tests; servers keep a few
+        _HOURS_FUNCTIONS.clear()
+    current = [evaluator]
+    conn.create_function("atvira_open_state", 1, lambda hours: current[0].state_name(hours))
+    _HOURS_FUNCTIONS[id(conn)] = (conn, current)
     return evaluator
-
-
 
 
 def with_changes(query: FacilityQuery, **changes: object) -> FacilityQuery:

@@ -18,7 +18,9 @@ from typing import NamedTuple
 from . import open_now
 from .clusters import estimate_rows
 from .features import MAP_PROPERTIES, feature_sql, page_feature_sql
-from .planner import prefer_scan
+from .hours import STATES as OPEN_STATES
+from .model import STATUSES
+from .planner import BOX_SCAN_ADVANTAGE, SCAN_ADVANTAGE, prefer_scan
 from .query import NEAR_MAX_M, FacilityQuery, compile_where, ordered_where, register_hours, with_changes
 
 MAP_FEATURE_SQL = feature_sql(MAP_PROPERTIES)
@@ -134,7 +136,7 @@ def query_features(conn: sqlite3.Connection, query: FacilityQuery, *,
 
 
 class Page(NamedTuple):
-    text: str  # the page's features joined with ','
+    text: bytes  # the page's features joined with ',', as UTF-8 (SQLite's own bytes: no decode)
     count: int
     next_after: int | None  # the cursor of the next page (None at the end)
     # Unix time until which every open_state in the page holds (None: no row has hours); an
@@ -145,33 +147,103 @@ class Page(NamedTuple):
 
 FALLBACK_FRESH = 60.0
 
+# A page's rows joined into one text, with what the answer's headers need. `{page}` is the
+# statement choosing the page's rids in order (limit + 1 of them, to know whether more follow).
+_PAGE_SQL = (
+    "WITH page AS MATERIALIZED ({page})"
+    f" SELECT (SELECT count(*) FROM page), CAST(group_concat({_PAGE_FEATURE_SQL}, ',') AS BLOB), max(p.rid),"
+    f" min(s.until), max(f.opening_hours IS NOT NULL AND s.hours IS NULL)"
+    f" FROM (SELECT rid FROM page LIMIT ?) AS p CROSS JOIN facilities f ON f.rid = p.rid"
+    f" LEFT JOIN {open_now.TABLE} s ON s.hours = f.opening_hours"
+)
+
+# The rids of a plain bbox page from the R*Tree alone (see _box_page). ?1..?4: west, east,
+# south, north; ?5: after; ?6: the highest rid to consider; ?7: limit + 1. A facility whose
+# float32 box lies inside the query box is inside it (the R*Tree rounds outward); only the few
+# on the box's edge are checked against the stored doubles. "removed" rows come from a
+# partial index holding only them (facilities_removed).
+_BOX_RIDS_SQL = (
+    "SELECT r.rid AS rid FROM facilities_rtree r"
+    " WHERE r.max_lon >= ?1 AND r.min_lon <= ?2 AND r.max_lat >= ?3 AND r.min_lat <= ?4"
+    " AND r.rid > ?5 AND r.rid <= ?6"
+    " AND ((r.min_lon >= ?1 AND r.max_lon <= ?2 AND r.min_lat >= ?3 AND r.max_lat <= ?4)"
+    " OR (SELECT f.lon BETWEEN ?1 AND ?2 AND f.lat BETWEEN ?3 AND ?4 FROM facilities f WHERE f.rid = r.rid))"
+    "{removed} ORDER BY r.rid LIMIT ?7"
+)
+_NOT_REMOVED = " AND r.rid NOT IN (SELECT rid FROM facilities WHERE status = 'removed')"
+_ALL_STATUSES = frozenset(STATUSES)
+_NOT_REMOVED_STATUSES = frozenset(STATUSES) - {"removed"}
+
+# A bbox page's R*Tree answer must be sorted by rid before LIMIT: 8,575 rows in a dense box at
+# 1M facilities, most of the page's cost. The rows of a box are spread over the rid range, so
+# the first `limit + 1` of them lie below a rid that the map grid's estimate predicts; filtering
+# by it first sorts a few hundred rows. Reach this many times further than the estimate needs.
+RID_REACH = 3
+
+
+def _plain_box(query: FacilityQuery) -> bool:
+    """A bbox page with no other filter than the default statuses (the map's request)."""
+    return (query.bbox is not None and not query.q and not query.categories and not query.features
+            and query.within is None and not query.municipality and not query.eldership and not query.sectors
+            and (not query.open_states or set(query.open_states) == set(OPEN_STATES))
+            and set(query.statuses) in (_ALL_STATUSES, _NOT_REMOVED_STATUSES))
+
+
+def _box_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[int, int] | None) -> tuple:
+    """The page row of _PAGE_SQL for a plain bbox query, its rids read from the R*Tree alone.
+
+    The same rows as the general statement (a test compares them): first only the rids up to a
+    bound predicted from `estimate` (rows in the box, rows anywhere); when fewer than limit + 1
+    fall below it, again without the bound."""
+    assert query.bbox is not None
+    west, south, east, north = query.bbox
+    after = query.after if query.after is not None else -1
+    sql = _PAGE_SQL.format(page=_BOX_RIDS_SQL.format(
+        removed="" if set(query.statuses) == _ALL_STATUSES else _NOT_REMOVED))
+    want = query.limit + 1
+    top = 2**63 - 1
+    if estimate is not None and estimate[0] > 2 * want and estimate[1] > 0:
+        last = conn.execute("SELECT max(rid) FROM facilities").fetchone()[0] or 0
+        bound = after + RID_REACH * want * max(last, 1) // estimate[0] + 1
+        if bound < last:
+            row = conn.execute(sql, (west, east, south, north, after, bound, want, query.limit)).fetchone()
+            if row[0] >= want:
+                return row
+    return conn.execute(sql, (west, east, south, north, after, top, want, query.limit)).fetchone()
+
 
 def query_page(conn: sqlite3.Connection, query: FacilityQuery) -> Page:
     """One page as text: the page's features joined with ',', how many, and the next cursor.
 
     The same answer as query_features, assembled inside SQLite from each facility's ready
     feature text (features.refresh_ready) and the per-connection open-state table (open_now):
-    Python handles one string per page, never a row. The rids are chosen first (the R*Tree
-    answer is sorted before LIMIT, so building text there would build it for every row in the
-    box), then only the page's rows are read and joined, in rid order (CROSS JOIN keeps the
-    page as the outer loop, so group_concat sees the rows in that order).
+    Python handles one string per page, never a row, and gets it as bytes (what the answer
+    sends). The rids are chosen first (the R*Tree answer is sorted before LIMIT, so building
+    text there would build it for every row in the box), then only the page's rows are read and
+    joined, in rid order (CROSS JOIN keeps the page as the outer loop, so group_concat sees the
+    rows in that order).
     """
     register_hours(conn, query)
     open_now.prepare(conn, query.now)
-    source, where, params = ordered_where(query, scan=plan_scan(conn, query, rows=query.limit + 1))
-    sql = (
-        f"WITH page AS MATERIALIZED (SELECT f.rid AS rid FROM {source} WHERE {where} LIMIT ?)"
-        f" SELECT (SELECT count(*) FROM page), group_concat({_PAGE_FEATURE_SQL}, ','), max(p.rid),"
-        f" min(s.until), max(f.opening_hours IS NOT NULL AND s.hours IS NULL)"
-        f" FROM (SELECT rid FROM page LIMIT ?) AS p CROSS JOIN facilities f ON f.rid = p.rid"
-        f" LEFT JOIN {open_now.TABLE} s ON s.hours = f.opening_hours"
-    )
-    found, text, last, until, fallback = conn.execute(sql, (*params, query.limit + 1, query.limit)).fetchone()
+    plain = _plain_box(query)
+    if query.bbox is not None and not query.q:
+        estimate = estimate_rows(conn, query)
+        scan = prefer_scan(conn, query, rows=query.limit + 1, estimate=estimate,
+                           advantage=BOX_SCAN_ADVANTAGE if plain else SCAN_ADVANTAGE)
+    else:
+        estimate, scan = None, False
+    if not scan and plain:
+        found, text, last, until, fallback = _box_page(conn, query, estimate)
+    else:
+        source, where, params = ordered_where(query, scan=scan)
+        found, text, last, until, fallback = conn.execute(
+            _PAGE_SQL.format(page=f"SELECT f.rid AS rid FROM {source} WHERE {where} LIMIT ?"),
+            (*params, query.limit + 1, query.limit)).fetchone()
     shown = min(found, query.limit)
     if fallback:
         soon = (query.now or datetime.now(UTC)).timestamp() + FALLBACK_FRESH
         until = soon if until is None else min(until, soon)
-    return Page(text or "", shown, (last if found > query.limit and shown else None), until)
+    return Page(text or b"", shown, (last if found > query.limit and shown else None), until)
 
 
 def iter_rows(

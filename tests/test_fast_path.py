@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 
@@ -58,7 +59,7 @@ def _old_page(conn, query):
 
 def _new_page(conn, query):
     text, count, nxt, _until = search.query_page(conn, query)
-    return feature_collection_joined(text, count, next_url=None if nxt is None else str(nxt)), nxt
+    return feature_collection_joined(text.decode(), count, next_url=None if nxt is None else str(nxt)), nxt
 
 
 def test_ready_page_is_byte_for_byte_the_sql_builder(db_path):
@@ -106,6 +107,51 @@ def test_ready_page_is_byte_for_byte_the_sql_builder(db_path):
     conn.execute("UPDATE facilities SET feature_head = NULL, feature_tail = NULL WHERE rid % 3 = 0")
     query = FacilityQuery(limit=1000, now=base)
     assert _new_page(reader, query)[0] == _old_page(reader, query)[0]
+    reader.close()
+    conn.close()
+
+
+def test_box_pages_from_the_rtree_alone_are_the_general_query(db_path, monkeypatch):
+    """The plain bbox page reads its rids from the R*Tree alone (search._box_page): edges through
+    a facility's exact coordinates, removed facilities, small and large pages, and the rid bound
+    both holding and too low (the second, unbounded statement) give the general query's pages."""
+    rng = random.Random(21)
+    conn = connect(db_path)
+    apply_records(conn, _records(rng, 400), source="test", scope="s")
+    apply_records(conn, _records(random.Random(22), 330), source="test", scope="s")  # removes 70
+    derive(conn)
+    assert conn.execute("SELECT count(*) FROM facilities WHERE status = 'removed'").fetchone()[0] > 0
+    reader = connect(db_path, readonly=True)
+    points = reader.execute("SELECT lon, lat FROM facilities WHERE lon IS NOT NULL ORDER BY rid LIMIT 40").fetchall()
+    boxes = [(25.0, 54.5, 25.6, 54.9), (25.1, 54.6, 25.3, 54.7)]
+    for i in range(0, 40, 4):  # each edge exactly on a stored coordinate (float32 rounding in the R*Tree)
+        xs = sorted((points[i][0], points[i + 1][0]))
+        ys = sorted((points[i + 2][1], points[i + 3][1]))
+        boxes.append((xs[0], ys[0], xs[1], ys[1]))
+        # just inside the stored coordinates: the R*Tree's float32 box still overlaps the edge
+        # facilities, their doubles do not
+        boxes.append((xs[0] + 1e-7, ys[0] + 1e-7, xs[1] - 1e-7, ys[1] - 1e-7))
+    statuses = [("active", "closed", "unknown"), ("active", "closed", "unknown", "removed"),
+                ("unknown", "closed", "active")]
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    compared = 0
+    for reach in (search.RID_REACH, 0):  # 0: the first, bounded statement always falls short
+        monkeypatch.setattr(search, "RID_REACH", reach)
+        for box in boxes:
+            for st in statuses:
+                for limit in (1, 7, 500):
+                    after = None
+                    for _ in range(12):  # the first pages (their cursors cross the rid bound)
+                        query = FacilityQuery(bbox=box, statuses=st, limit=limit, after=after, now=now)
+                        assert search._plain_box(query)
+                        old, old_next = _old_page(reader, query)
+                        new, new_next = _new_page(reader, query)
+                        assert new == old, (box, st, limit, after)
+                        compared += 1
+                        if old_next is None:
+                            break
+                        after = old_next
+    assert compared > 300
     reader.close()
     conn.close()
 
@@ -262,3 +308,65 @@ def test_a_pinned_answer_with_hours_is_cached_only_until_the_next_opening_or_clo
     old = client.get("/api/facilities?bbox=25,54,26,55&v=0")
     assert old.status_code == 302 and old.headers["Cache-Control"] == "no-store"
     assert old.headers["Location"].startswith("/api/facilities?") and f"v={version}" in old.headers["Location"]
+
+
+# --- the WSGI fast path (directory.web.fastpath) ----------------------------------------------
+
+def _answer(app, fast: bool, url: str, **kw):
+    app.wsgi_app.enabled = fast
+    resp = app.test_client().get(url, **kw)
+    headers = [(k, re.sub(r"'nonce-[^']+'", "'nonce-N'", v)) for k, v in resp.headers.items()]
+    return resp.status_code, headers, resp.get_data()
+
+
+def test_fast_pages_answer_as_flask_does(settings, make_app, monkeypatch):
+    """The map's bbox pages answered before Flask's machinery carry the same status, the same
+    headers in the same order (bar the CSP nonce, fresh each time) and the same bytes as the
+    view behind every hook; whatever the fast path does not handle, Flask still answers."""
+    from directory.web.fastpath import FastPages
+    from tests.servers import TEST_SECRET_KEY
+
+    conn = connect(settings.db)
+    apply_records(conn, _records(random.Random(8), 150), source="test", scope="s")
+    derive(conn)
+    conn.close()
+    box = "25,54.5,25.6,54.9"
+    for app, base in ((make_app(), "http://localhost"),
+                      (make_app(production=True, secret_key=TEST_SECRET_KEY, server_name="atvira.example"),
+                       "https://localhost"),
+                      (make_app(trusted_hosts="a.example,b.example"), "http://a.example")):
+        assert isinstance(app.wsgi_app, FastPages) and app.wsgi_app.enabled
+        version = app.test_client().get("/api/version", base_url=base).get_json()["version"]
+        urls = [f"/api/facilities?bbox={box}", f"/api/facilities?bbox={box}&limit=7",
+                f"/api/facilities?bbox={box}&limit=7&after=30", f"/api/facilities?bbox={box}&limit=7&v={version}",
+                f"/api/facilities?bbox={box}&v={version}&status=closed,active&category={list(CATEGORIES)[0]}",
+                f"/api/facilities?bbox={box}&open_now=1&limit=20", f"/api/facilities?bbox={box}&feature=wheelchair",
+                f"/api/facilities?limit=7&bbox={box}&limit=3",  # a repeated parameter: the first counts
+                # handed to Flask: a stale version (redirect), bad values (400), other parameters
+                f"/api/facilities?bbox={box}&v=old", f"/api/facilities?bbox={box}&limit=0",
+                f"/api/facilities?bbox={box}&bogus=1", "/api/facilities?bbox=1,2", f"/api/facilities?bbox={box}&q=x",
+                f"/api/facilities?bbox={box}&lang=en", "/api/facilities?limit=5", "/api/facilities/clusters?bbox=1,2,3,4"]
+        answered = []
+        real = app.wsgi_app.answer
+        monkeypatch.setattr(app.wsgi_app, "answer",
+                            lambda environ, seen=answered, real=real: seen.append(real(environ)) or seen[-1])
+        for url in urls:
+            fast = _answer(app, True, url, base_url=base)
+            assert fast == _answer(app, False, url, base_url=base), url
+        assert [a is not None for a in answered] == [True] * 8 + [False] * 7  # (the last: another path)
+        # an untrusted Host, a conditional request and HEAD are Flask's too
+        assert _answer(app, True, urls[0], base_url="http://evil.example")[0] == 400
+        etag = dict(_answer(app, True, urls[0], base_url=base)[1])["ETag"]
+        assert _answer(app, True, urls[0], base_url=base, headers={"If-None-Match": etag})[0] == 304
+        assert app.test_client().head(urls[0], base_url=base).status_code == 200
+        seen = len(answered)
+        signed_in = app.test_client()
+        signed_in.set_cookie("session", "x", domain=base.split("//")[1])
+        assert signed_in.get(urls[0], base_url=base).status_code == 200
+        assert len(answered) == seen  # a session cookie: Flask's
+    assert _answer(app, True, urls[0], base_url=base)[0] == 200
+    body = json.loads(_answer(app, True, urls[1], base_url=base)[2])
+    assert body["numberReturned"] == 7 and body["next"].startswith("http://a.example/api/facilities?")
+    # a default limit on every request turns the fast path off (the limiter must see them all)
+    monkeypatch.setitem(app.config, "RATELIMIT_DEFAULT", "1/second")
+    assert not FastPages(app).enabled

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from collections.abc import Mapping
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, jsonify, redirect, request
 
 from .. import areas_store, clusters, places, search
 from ..errors import BadRequest, NotFound
-from ..features import detail_feature, feature_collection, feature_collection_joined
+from ..features import collection_frame, detail_feature, feature_collection
 from ..interpret import interpret
-from ..query import parse_bbox, parse_int, parse_query, parse_whole
+from ..query import FacilityQuery, parse_bbox, parse_int, parse_query, parse_whole
 from ..store import get_facility
-from .context import next_link, reader, settings
+from .context import base_url, reader, settings
 from .costs import busy, hold_slot
 from .httpcache import content_token, no_validators, shared_cache
 
@@ -70,13 +72,27 @@ def facilities() -> Response:
     pinned = version_pinned(reader())
     if isinstance(pinned, Response):
         return pinned
-    page = search.query_page(reader(), query)
-    next_url = next_link(after=page.next_after) if page.next_after is not None else None
-    body = feature_collection_joined(page.text, page.count, next_url=next_url, interpreted=understood)
+    body, page = page_body(reader(), query, understood, args=request.args,
+                           page_url=base_url() + request.script_root + request.path)
     resp = Response(body, mimetype=GEOJSON)
     if pinned:
         shared_cache(resp, version=pinned, fresh_until=page.fresh_until)
     return resp
+
+
+def page_body(conn: sqlite3.Connection, query: FacilityQuery, understood: dict | None, *,
+              args: Mapping[str, str], page_url: str) -> tuple[bytes, search.Page]:
+    """A bbox/list page's answer (UTF-8) and the page it holds: the request's `args` give the
+    next link (with `after` replaced), `page_url` is where it points. The view and web.fastpath
+    both answer with this."""
+    page = search.query_page(conn, query)
+    next_url = None
+    if page.next_after is not None:
+        rest = {k: v for k, v in args.items() if k != "after"}
+        rest["after"] = str(page.next_after)
+        next_url = f"{page_url}?{urlencode(rest)}"
+    head, tail = collection_frame(page.count, next_url=next_url, interpreted=understood)
+    return head.encode() + page.text + tail.encode(), page
 
 
 @bp.get("/facilities/clusters")

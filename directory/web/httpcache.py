@@ -82,7 +82,7 @@ _bucket_cache: dict[str, Any] = {}
 _bucket_lock = threading.Lock()
 
 
-def _open_state_bucket(version: str) -> str:
+def _open_state_bucket(version: str, conn: sqlite3.Connection) -> str:
     """The next open/close boundary after now, as text (the same in every worker: any instant
     between two boundaries yields the later one)."""
     now = clock.now()
@@ -92,7 +92,7 @@ def _open_state_bucket(version: str) -> str:
             return cached[2]
         hours_list = cached[1] if cached and cached[0] == version else None
     if hours_list is None:
-        hours_list = clusters.distinct_hours(current_app.extensions["atvira_readers"].get())
+        hours_list = clusters.distinct_hours(conn)
     boundary = hours.next_boundary(hours_list, now=now)
     text = boundary.astimezone(UTC).isoformat() if boundary else "none"
     valid_until = min(boundary, now + BOUNDARY_RECHECK) if boundary else now + BOUNDARY_RECHECK
@@ -122,10 +122,25 @@ def shared_cache(resp: Response, *, version: str, fresh_until: float | None) -> 
     None: nothing in it depends on the clock): max-age ends there, and the validator carries it
     as a time bucket, so neither a cache nor a revalidating client keeps an answer across an
     opening or closing time."""
+    for name, value in shared_cache_headers(version=version, fresh_until=fresh_until):
+        resp.headers[name] = value
+
+
+def shared_cache_headers(*, version: str, fresh_until: float | None) -> list[tuple[str, str]]:
+    """shared_cache's ETag and Cache-Control, as a header list (web.fastpath sends them as is)."""
     age = MAX_SHARED_AGE if fresh_until is None else max(0, min(MAX_SHARED_AGE, int(fresh_until - time.time())))
     bucket = "" if fresh_until is None else f"-{int(fresh_until)}"
-    resp.headers["ETag"] = f'W/"atvira-{version}{bucket}"'
-    resp.headers["Cache-Control"] = f"public, max-age={age}"
+    return [("ETag", f'W/"atvira-{version}{bucket}"'), ("Cache-Control", f"public, max-age={age}")]
+
+
+def validators(conn: sqlite3.Connection, *, host_url: str, time_dependent: bool) -> tuple[str, datetime | None]:
+    """(ETag, Last-Modified) of an answer: the store's version, varied by the origin its URLs
+    carry, and for an answer holding open_state by the next opening or closing time."""
+    etag, last_modified = store_version(conn)
+    etag = _vary(etag, host_url)
+    if time_dependent:
+        etag, last_modified = _vary(etag, _open_state_bucket(etag, conn)), None
+    return etag, last_modified
 
 
 def _parse(value: str) -> datetime | None:
@@ -150,10 +165,8 @@ def init_http_cache(app: Flask) -> None:
     def conditional_get() -> Response | None:
         if not _applies():
             return None
-        etag, last_modified = store_version(current_app.extensions["atvira_readers"].get())
-        etag = _vary(etag, request.host_url)
-        if _time_dependent():
-            etag, last_modified = _vary(etag, _open_state_bucket(etag)), None
+        etag, last_modified = validators(current_app.extensions["atvira_readers"].get(), host_url=request.host_url,
+                                         time_dependent=_time_dependent())
         g.atvira_validators = (etag, last_modified)
         match = False
         if request.if_none_match:

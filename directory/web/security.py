@@ -39,25 +39,35 @@ def tile_origin(settings: Settings) -> str:
     return f"{parts.scheme}://{host}"
 
 
+def security_headers(settings: Settings, nonce: str, *, tiles: str | None = None) -> list[tuple[str, str]]:
+    """The headers every answer carries, in order (the hook below; web.fastpath sends the same)."""
+    tiles = tile_origin(settings) if tiles is None else tiles
+    policy = (
+        "default-src 'self'; "
+        f"script-src 'self' 'nonce-{nonce}'; "
+        "style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data: {tiles}".rstrip() + "; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; "
+        "base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+    )
+    out = [
+        ("Content-Security-Policy", policy),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        # The map's "near me" asks for the location itself; nothing else is ever needed.
+        ("Permissions-Policy", PERMISSIONS_POLICY),
+    ]
+    if settings.production:  # never on a development server, which may be plain http on a LAN
+        out.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return out
+
+
 def init_security(app: Flask, settings: Settings) -> None:
     tiles = tile_origin(settings)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
     @app.after_request
     def headers(resp):
-        policy = (
-            "default-src 'self'; "
-            f"script-src 'self' 'nonce-{csp_nonce()}'; "
-            "style-src 'self' 'unsafe-inline'; "
-            f"img-src 'self' data: {tiles}".rstrip() + "; "
-            "connect-src 'self'; font-src 'self'; object-src 'none'; "
-            "base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
-        )
-        resp.headers.setdefault("Content-Security-Policy", policy)
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        # The map's "near me" asks for the location itself; nothing else is ever needed.
-        resp.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-        if settings.production:  # never on a development server, which may be plain http on a LAN
-            resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        for name, value in security_headers(settings, csp_nonce(), tiles=tiles):
+            resp.headers.setdefault(name, value)
         return resp
