@@ -69,23 +69,30 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": sizes,
         "note": "shared machine: figures are noisy; compare ratios measured in the same run",
     }
+    failed: list[str] = []
     for name in names:
         t = time.perf_counter()
         try:
             module = importlib.import_module(BENCHMARKS[name])
             result = module.run(ctx)
             print(module.report(result), flush=True)
-        except Exception as exc:  # one broken or unavailable benchmark must not hide the others
-            traceback.print_exc()
+        except ImportError as exc:  # an optional tool or package is missing: say so, run the others
             result = {"skipped": f"{type(exc).__name__}: {exc}"}
             print(f"{name}: SKIPPED ({result['skipped']})", flush=True)
+        except Exception as exc:  # a broken benchmark must not hide the others, nor pass for skipped
+            traceback.print_exc()
+            result = {"failed": f"{type(exc).__name__}: {exc}"}
+            failed.append(name)
+            print(f"{name}: FAILED ({result['failed']})", flush=True)
         result["seconds"] = round(time.perf_counter() - t, 1)
         results[name] = result
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     print(f"wrote {args.out} ({results['seconds']}s)")
-    return 0
+    if failed:
+        print(f"FAILED: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

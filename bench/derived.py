@@ -56,7 +56,8 @@ TARGET_MS = 300.0  # issue 13: one changed facility at 1M, grid, audit and snaps
 STEPS = ("add", "edit", "move")
 # (module, attribute, part): the functions timed inside the run function, patched for the bench only.
 TIMED = (
-    (sync, "refresh_ready", "ready text"),
+    (sync, "refresh_ready_where", "ready text"),
+    (sync, "insert_ready", "ready text"),
     (derived, "changed_since", "scan"),
     (derived, "audit_changed", "scan"),
     (derived, "update_grid", "grid"),
