@@ -49,7 +49,10 @@ Never mapped: amenity=baby_hatch (an anonymous baby drop-off). Excluded: access=
 
 from __future__ import annotations
 
+import codecs
+import functools
 import gzip
+import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -61,7 +64,8 @@ import osmium
 
 from directory.errors import InputError
 from directory.model import CATEGORIES, Facility, Rejection, check_coordinates
-from directory.sectors import from_osm_tags as sector_from_tags
+from directory.sectors import Sector
+from directory.sectors import decide as sector_decide
 
 TagFilter = Callable[[Mapping[str, str]], bool]
 Box = tuple[float, float, float, float]  # west, south, east, north
@@ -197,13 +201,64 @@ def overpass_selectors() -> list[str]:
     return out
 
 
+# The tag table compiled for speed (categories_for runs once or twice per element of a country
+# extract): every rule starts with an exact `key=value` condition, so rules are indexed by that
+# pair and only the few whose first tag is present are tested; conditions become plain tuples.
+_Compiled = tuple[tuple[str, str, frozenset[str]], ...]
+
+
+def _compile(conds: Iterable[Cond]) -> _Compiled:
+    return tuple((c.key, c.op, frozenset(c.values)) for c in conds)
+
+
+def _holds(conds: _Compiled, tags: Mapping[str, str]) -> bool:
+    """`all(c.holds(tags) for c in conds)`, without the method calls."""
+    for key, op, values in conds:
+        value = tags.get(key)
+        if op == "eq":
+            if value not in values:
+                return False
+        elif op == "not":
+            if value in values:
+                return False
+        elif op == "any":
+            if not value:
+                return False
+        elif value is None or not any(part.strip() in values for part in value.split(";")):
+            return False
+    return True
+
+
+def _index_rules() -> tuple[tuple[str, ...], dict[tuple[str, str], tuple[tuple[TagRule, _Compiled], ...]]]:
+    by_tag: dict[tuple[str, str], list[tuple[TagRule, _Compiled]]] = {}
+    for rule in CATEGORY_RULES:
+        first = rule.conds[0]
+        assert first.op == "eq", f"rule {rule} must start with an exact tag (the index needs it)"
+        for value in first.values:
+            by_tag.setdefault((first.key, value), []).append((rule, _compile(rule.conds[1:])))
+    keys = tuple(dict.fromkeys(k for k, _ in by_tag))
+    return keys, {k: tuple(v) for k, v in by_tag.items()}
+
+
+_FIRST_KEYS, _RULES_BY_TAG = _index_rules()
+_EXCLUDE = _compile(GLOBAL_EXCLUDE)
+_BABY_ROOMS = tuple((r, _compile(r.conds)) for r in CATEGORY_RULES if r.category == "baby_room" and not r.fallback)
+
+
 def categories_for(tags: Mapping[str, str]) -> list[str]:
     """The categories an element's tags give, in legend order (empty: not of interest)."""
-    if not all(c.holds(tags) for c in GLOBAL_EXCLUDE):
+    found: set[str] = set()
+    fallback: set[str] = set()
+    for key in _FIRST_KEYS:
+        value = tags.get(key)
+        if value is None:
+            continue
+        for rule, rest in _RULES_BY_TAG.get((key, value), ()):
+            if _holds(rest, tags):
+                (fallback if rule.fallback else found).add(rule.category)
+    if not (found or fallback) or not _holds(_EXCLUDE, tags):
         return []
-    found = {r.category for r in CATEGORY_RULES if not r.fallback and r.holds(tags)}
-    if not found:
-        found = {r.category for r in CATEGORY_RULES if r.fallback and r.holds(tags)}
+    found = found or fallback
     return [c for c in CATEGORIES if c in found]
 
 
@@ -386,10 +441,16 @@ def parse_overpass_json(payload: bytes | str | dict[str, Any], *, where: str,
                         keep: TagFilter | None = None) -> Iterator[OsmElement]:
     """Tagged elements of an Overpass JSON answer (out center / out geom / plain out).
 
-    Checks the whole document first (so errors come before any element), then yields lazily.
+    Bytes are decoded as they are read (`_stream_overpass`): a bad document raises InputError
+    when the reader reaches the problem, which may be after some elements were yielded (the
+    error remark Overpass appends comes last). Callers therefore apply the elements in one
+    transaction (`apply_records`), so a failed run stores nothing.
     """
-    doc = load_overpass_json(payload, where=where)
-    return _iter_overpass(doc["elements"], where, keep)
+    if isinstance(payload, dict):
+        doc = load_overpass_json(payload, where=where)
+        return _iter_overpass(doc["elements"], where, keep)
+    data = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
+    return _iter_overpass_stream(lambda: io.BytesIO(data), where, keep)
 
 
 def _num(value: Any) -> float | None:
@@ -433,6 +494,33 @@ class _Resolver:
                 self.ways[el.get("id")] = el["nodes"]  # type: ignore[index]
         self._way_boxes: dict[Any, Box | None] = {}
 
+    @classmethod
+    def collect(cls, open_input: Callable[[], Any], where: str, pending: list[dict[str, Any]]) -> _Resolver:
+        """A resolver holding only what `pending` (elements needing look-ups) needs, read in at
+        most two more passes over the document (ways named by relations, then nodes)."""
+        resolver = cls([])
+        want_ways = {m.get("ref") for el in pending if el.get("type") == "relation" for m in el["members"]
+                     if isinstance(m, dict) and m.get("type") == "way" and not isinstance(m.get("geometry"), list)}
+        want_ways = {w for w in want_ways if _is_id(w)}
+        if want_ways:
+            for _, el in _stream_overpass(open_input, where):
+                if (isinstance(el, dict) and el.get("type") == "way" and _is_id(el.get("id"))
+                        and el["id"] in want_ways and isinstance(el.get("nodes"), list)):
+                    resolver.ways[el["id"]] = el["nodes"]
+        want_nodes: set[Any] = {ref for refs in resolver.ways.values() for ref in refs if _is_id(ref)}
+        for el in pending:
+            if el.get("type") == "way":
+                want_nodes.update(ref for ref in el["nodes"] if _is_id(ref))
+            else:
+                want_nodes.update(m.get("ref") for m in el["members"] if isinstance(m, dict)
+                                  and m.get("type") == "node" and _is_id(m.get("ref")))
+        if want_nodes:
+            for _, el in _stream_overpass(open_input, where):
+                if (isinstance(el, dict) and el.get("type") == "node" and _is_id(el.get("id"))
+                        and el["id"] in want_nodes and (pt := _point(el)) is not None):
+                    resolver.nodes[el["id"]] = pt
+        return resolver
+
     def way_box(self, way_id: Any, refs: list[Any] | None = None) -> Box | None:
         if not _is_id(way_id):  # a garbled id (a list, a dict) names nothing in the document
             return None
@@ -472,36 +560,257 @@ class _Resolver:
         return None, None
 
 
+def _kept(i: int, el: Any, where: str, keep: TagFilter | None) -> tuple[int, dict[str, str]] | None:
+    """(id, tags) of an OSM element worth positioning, None for anything else; InputError for
+    a tagged element without an integer id."""
+    if not isinstance(el, dict) or el.get("type") not in ("node", "way", "relation"):
+        return None  # areas, counts, stray values: not OSM elements
+    raw_tags = el.get("tags")
+    if not raw_tags or not isinstance(raw_tags, dict):
+        return None
+    el_id = el.get("id")
+    if not isinstance(el_id, int) or isinstance(el_id, bool):
+        raise InputError(f"element #{i} ({el['type']}) has no integer id: {el_id!r}", where=where)
+    tags = {str(k): str(v) for k, v in raw_tags.items()}
+    if keep is not None and not keep(tags):
+        return None
+    return el_id, tags
+
+
+# Positions that need no other element (a node's own lat/lon, a center, bounds, geometry).
+_DIRECT = _Resolver([])
+
+
 def _iter_overpass(elements: list[Any], where: str, keep: TagFilter | None) -> Iterator[OsmElement]:
     resolver: _Resolver | None = None
     for i, el in enumerate(elements):
-        if not isinstance(el, dict) or el.get("type") not in ("node", "way", "relation"):
-            continue  # areas, counts, stray values: not OSM elements
-        raw_tags = el.get("tags")
-        if not raw_tags or not isinstance(raw_tags, dict):
-            continue
-        el_id = el.get("id")
-        if not isinstance(el_id, int) or isinstance(el_id, bool):
-            raise InputError(f"element #{i} ({el['type']}) has no integer id: {el_id!r}", where=where)
-        tags = {str(k): str(v) for k, v in raw_tags.items()}
-        if keep is not None and not keep(tags):
+        found = _kept(i, el, where, keep)
+        if found is None:
             continue
         if resolver is None:
             resolver = _Resolver(elements)
+        lon, lat = resolver.position(el)
+        yield OsmElement(el["type"], found[0], found[1], lon, lat)
+
+
+def _needs_lookup(el: dict[str, Any]) -> bool:
+    """True when the element's position is only found through other elements of the document
+    (a way's node ids, a relation's member ids): what `_Resolver.position` needs `nodes`/`ways` for."""
+    if _point(el) is not None or _point(el.get("center")) is not None:
+        return False
+    b = el.get("bounds")
+    if isinstance(b, dict) and all(_num(b.get(k)) is not None for k in ("minlon", "minlat", "maxlon", "maxlat")):
+        return False
+    if isinstance(el.get("geometry"), list):
+        return False
+    kind = el.get("type")
+    return (kind == "way" and isinstance(el.get("nodes"), list)) or (
+        kind == "relation" and isinstance(el.get("members"), list))
+
+
+# --------------------------------------------------------------------------- streaming JSON
+#
+# A 1M-element Overpass answer is ~250 MB; json.loads of it holds GBs of Python objects. The
+# document is therefore read in chunks and each element decoded alone by the standard library's
+# C scanner (`raw_decode`), whatever the layout (Overpass's pretty print, one line, anything):
+# memory stays at one chunk plus one element. Anything but a top-level object (not an Overpass
+# answer anyway) is handed to json.loads whole, so its error is exactly the old one.
+
+_CHUNK = 1 << 20
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+_SCAN = _DECODER.scan_once
+
+
+class _Cut(Exception):
+    """The value at the buffer's end may continue in the next chunk: read more and retry."""
+
+
+class _JsonReader:
+    """One pass over a JSON document from a binary stream, with exact error positions."""
+
+    def __init__(self, fh: Any, where: str) -> None:
+        self.fh = fh
+        self.where = where
+        self.utf8 = codecs.getincrementaldecoder("utf-8")("surrogatepass")  # as json.loads decodes
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.lines_before = 0  # newlines in the text already dropped from buf
+        self.col_before = 0  # characters after the last dropped newline
+
+    # -- buffer
+
+    def _more(self) -> bool:
+        """Append a chunk (dropping what is consumed); False at the end of the input."""
+        if self.eof:
+            return False
+        if self.pos:
+            done = self.buf[:self.pos]
+            newlines = done.count("\n")
+            if newlines:
+                self.lines_before += newlines
+                self.col_before = len(done) - done.rfind("\n") - 1
+            else:
+                self.col_before += len(done)
+            self.buf = self.buf[self.pos:]
+            self.pos = 0
+        try:
+            raw = self.fh.read(_CHUNK)
+            text = self.utf8.decode(raw, final=not raw)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text: {exc}", where=self.where) from exc
+        except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+            raise InputError(f"cannot read file: {exc}", where=self.where) from exc
+        if not raw:
+            self.eof = True
+        self.buf += text
+        return bool(raw) or bool(text)
+
+    def error(self, msg: str, pos: int) -> InputError:
+        """"invalid JSON at line L, column C" counted from the start of the document."""
+        line = self.buf.count("\n", 0, pos)
+        col = pos - self.buf.rfind("\n", 0, pos)
+        if line == 0:
+            col += self.col_before
+        return InputError(f"invalid JSON at line {self.lines_before + line + 1}, column {col}: {msg}",
+                          where=self.where)
+
+    def skip_ws(self) -> str:
+        """The next significant character ('' at the end of the input), not consumed."""
+        while True:
+            self.pos = _WS.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._more():
+                return ""
+
+    def value(self) -> Any:
+        """Decode the value at the cursor (after white space), reading more input if it is cut."""
+        self.skip_ws()
+        while True:
+            try:
+                return self._value_here()
+            except _Cut:
+                if not self._more():
+                    self._value_here(final=True)  # raises the error as json.loads would
+
+    def _value_here(self, final: bool = False) -> Any:
+        buf, pos = self.buf, self.pos
+        try:
+            obj, end = _SCAN(buf, pos)
+        except StopIteration as exc:
+            if not final and exc.value >= len(buf) - 8:
+                raise _Cut from None
+            raise self.error("Expecting value", exc.value) from None
+        except json.JSONDecodeError as exc:
+            # A value cut by the chunk boundary fails within a few characters of the end, or as
+            # an unterminated string; any other failure is the document's own.
+            if not final and (exc.pos >= len(buf) - 16 or exc.msg.startswith("Unterminated string")):
+                raise _Cut from None
+            raise self.error(exc.msg, exc.pos) from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply to be an Overpass answer", where=self.where) from None
+        if end >= len(buf) and not final and not self.eof:
+            raise _Cut  # a number may go on in the next chunk
+        self.pos = end
+        return obj
+
+    def expect(self, chars: str, msg: str) -> str:
+        c = self.skip_ws()
+        if c == "" or c not in chars:
+            raise self.error(msg, self.pos)
+        self.pos += 1
+        return c
+
+
+def _stream_overpass(open_input: Callable[[], Any], where: str,
+                     on_element: Callable[[int, Any], None] | None = None) -> Iterator[tuple[int, Any]]:
+    """(index, element) for each item of the document's "elements" list, as it is read; at the
+    end the document is checked as `load_overpass_json` checks it (the error remark, the list),
+    and InputError is raised then if it fails. A top-level value that is not an object is
+    decoded whole (json.loads) for the same errors as before."""
+    with open_input() as fh:
+        r = _JsonReader(fh, where)
+        first = r.skip_ws()
+        if first != "{":
+            # Not an object (or a byte-order mark, UTF-16, nothing at all): decode it whole for
+            # exactly json.loads's answer; load_overpass_json raises for anything but an object.
+            with open_input() as again:
+                try:
+                    payload = again.read()
+                except (OSError, EOFError) as exc:
+                    raise InputError(f"cannot read file: {exc}", where=where) from exc
+            doc = load_overpass_json(payload, where=where)
+            yield from enumerate(doc["elements"])
+            return
+        r.pos += 1
+        top: dict[str, Any] = {}
+        if r.skip_ws() == "}":
+            r.pos += 1
+        else:
+            while True:
+                if r.skip_ws() != '"':
+                    raise r.error("Expecting property name enclosed in double quotes", r.pos)
+                key = r.value()
+                r.expect(":", "Expecting ':' delimiter")
+                if key == "elements" and r.skip_ws() == "[":
+                    r.pos += 1
+                    top[key] = []
+                    i = 0
+                    if r.skip_ws() == "]":
+                        r.pos += 1
+                    else:
+                        while True:
+                            yield i, r.value()
+                            i += 1
+                            if r.expect(",]", "Expecting ',' delimiter") == "]":
+                                break
+                else:
+                    top[key] = r.value()
+                if r.expect(",}", "Expecting ',' delimiter") == "}":
+                    break
+        if r.skip_ws() != "":
+            raise r.error("Extra data", r.pos)
+    remark = remark_error(top)
+    if remark is not None:
+        raise InputError(f"Overpass reported an error: {remark!r}", where=where)
+    if not isinstance(top.get("elements"), list):
+        raise InputError("not an Overpass JSON document: no 'elements' list", where=where)
+
+
+def _iter_overpass_stream(open_input: Callable[[], Any], where: str, keep: TagFilter | None) -> Iterator[OsmElement]:
+    """Tagged elements as the document streams past. Elements whose position needs other
+    elements (a way given by node ids, a relation by member ids: not Overpass `out center`)
+    are kept aside and yielded at the end, after a second pass has collected what they need."""
+    deferred: list[tuple[int, dict[str, Any], int, dict[str, str]]] = []
+    for i, el in _stream_overpass(open_input, where):
+        found = _kept(i, el, where, keep)
+        if found is None:
+            continue
+        if _needs_lookup(el):
+            deferred.append((i, el, *found))
+            continue
+        lon, lat = _DIRECT.position(el)
+        yield OsmElement(el["type"], found[0], found[1], lon, lat)
+    if not deferred:
+        return
+    resolver = _Resolver.collect(open_input, where, [el for _, el, _, _ in deferred])
+    for _, el, el_id, tags in deferred:
         lon, lat = resolver.position(el)
         yield OsmElement(el["type"], el_id, tags, lon, lat)
 
 
 def _read_json_file(path: Path, keep: TagFilter | None) -> Iterator[OsmElement]:
-    try:
-        if path.name.lower().endswith(".gz"):
-            with gzip.open(path, "rb") as fh:
-                payload = fh.read()
-        else:
-            payload = path.read_bytes()
-    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
-        raise InputError(f"cannot read file: {exc}", where=str(path)) from exc
-    return parse_overpass_json(payload, where=str(path), keep=keep)
+    gz = path.name.lower().endswith(".gz")
+
+    def open_input() -> Any:
+        try:
+            return gzip.open(path, "rb") if gz else path.open("rb")
+        except OSError as exc:
+            raise InputError(f"cannot read file: {exc}", where=str(path)) from exc
+
+    return _iter_overpass_stream(open_input, str(path), keep)
 
 
 # --------------------------------------------------------------------------- facilities
@@ -509,44 +818,70 @@ def _read_json_file(path: Path, keep: TagFilter | None) -> Iterator[OsmElement]:
 
 def _address(tags: Mapping[str, str]) -> str | None:
     """Lithuanian order: "Gedimino pr. 9, 01103 Vilnius" (addr:full wins when present)."""
-    if tags.get("addr:full"):
-        return tags["addr:full"].strip()
+    full = tags.get("addr:full")
+    if full:
+        return full.strip()
     street = tags.get("addr:street") or tags.get("addr:place") or ""
-    first = " ".join(p for p in (street, tags.get("addr:housenumber", "")) if p).strip()
-    second = " ".join(p for p in (tags.get("addr:postcode", ""), tags.get("addr:city", "")) if p).strip()
-    text = ", ".join(p for p in (first, second) if p)
+    number = tags.get("addr:housenumber", "")
+    postcode = tags.get("addr:postcode", "")
+    city = tags.get("addr:city", "")
+    # " ".join of the non-empty parts, then ", ".join of the non-empty halves (spelled out: this
+    # runs once per element of a country extract)
+    first = (f"{street} {number}" if street and number else street or number).strip()
+    second = (f"{postcode} {city}" if postcode and city else postcode or city).strip()
+    text = f"{first}, {second}" if first and second else first or second
     return text or None
+
+
+_CHANGING_TABLE = {"yes": "yes", "limited": "limited", "no": "no"}
+_FEEDING = {"yes": "yes", "room": "yes", "no": "no"}
+_YES_NO = {"yes": "yes", "no": "no"}
 
 
 def _features(tags: Mapping[str, str], categories: list[str]) -> dict[str, str]:
     feats: dict[str, str] = {}
-
-    def put(name: str, value: str | None) -> None:
-        if value is not None:
-            feats[name] = value
-
-    put("wheelchair", _YES_LIMITED_NO.get(tags.get("wheelchair", "")))
-    put("changing_table", {"yes": "yes", "limited": "limited", "no": "no"}.get(tags.get("changing_table", "")))
-    put("feeding_room", {"yes": "yes", "room": "yes", "no": "no"}.get(tags.get("baby_feeding", "")))
-    if tags.get("kids_area") in ("yes", "indoor") or "yes" in (tags.get("kids_area:indoor"), tags.get("kids_area:outdoor")):
+    get = tags.get
+    if (value := _YES_LIMITED_NO.get(get("wheelchair", ""))) is not None:
+        feats["wheelchair"] = value
+    if (value := _CHANGING_TABLE.get(get("changing_table", ""))) is not None:
+        feats["changing_table"] = value
+    if (value := _FEEDING.get(get("baby_feeding", ""))) is not None:
+        feats["feeding_room"] = value
+    kids = get("kids_area")
+    if kids in ("yes", "indoor") or "yes" in (get("kids_area:indoor"), get("kids_area:outdoor")):
         feats["play_corner"] = "yes"
-    elif tags.get("kids_area") == "no":
+    elif kids == "no":
         feats["play_corner"] = "no"
-    if tags.get("amenity") == "toilets":
-        put("free", _FEE_TO_FREE.get(tags.get("fee", "")))  # missing fee stays unknown, not free
+    if get("amenity") == "toilets":
+        if (value := _FEE_TO_FREE.get(get("fee", ""))) is not None:  # missing fee stays unknown, not free
+            feats["free"] = value
     elif "toilet" in categories:
-        put("free", _FEE_TO_FREE.get(tags.get("toilets:fee", "")))
+        if (value := _FEE_TO_FREE.get(get("toilets:fee", ""))) is not None:
+            feats["free"] = value
         feats["toilet"] = "yes"
     else:
-        put("free", _FEE_TO_FREE.get(tags.get("fee", "")))
-        put("toilet", {"yes": "yes", "no": "no"}.get(tags.get("toilets", "")))
+        if (value := _FEE_TO_FREE.get(get("fee", ""))) is not None:
+            feats["free"] = value
+        if (value := _YES_NO.get(get("toilets", ""))) is not None:
+            feats["toilet"] = value
     return feats
+
+
+# extra[...] <- the first of these tags that is set (capacity as a number when it is digits)
+_EXTRA_TAGS = (("website", ("website", "contact:website", "url")), ("phone", ("phone", "contact:phone")),
+               ("capacity", ("capacity",)))
+
+
+@functools.lru_cache(maxsize=4096)  # operators repeat; the Sector is frozen (extra() copies)
+def _sector(operator_type: str | None, operator: str | None, name: str | None) -> Sector:
+    return sector_decide(operator_type=operator_type, operator=operator, name=name)
 
 
 def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
                         licence: str = "ODbL-1.0") -> Facility | Rejection | None:
     """None: not of interest. Rejection: of interest but unusable (why). Facility otherwise."""
-    categories = categories_for(el.tags)
+    tags = el.tags
+    categories = categories_for(tags)
     if not categories:
         return None
     if el.lon is None or el.lat is None:
@@ -556,24 +891,30 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
     checked = check_coordinates(el.lon, el.lat)
     if isinstance(checked, str):
         return Rejection(el.key, checked)
-    tags = el.tags
     extra: dict[str, Any] = {"osm_tags": dict(tags)}
-    for name, keys in (("website", ("website", "contact:website", "url")), ("phone", ("phone", "contact:phone")),
-                       ("capacity", ("capacity",))):
-        value = next((tags[k] for k in keys if tags.get(k)), None)
-        if value is not None:
-            extra[name] = int(value) if name == "capacity" and value.isdigit() else value
+    for name, keys in _EXTRA_TAGS:
+        for k in keys:
+            value = tags.get(k)
+            if value:
+                extra[name] = int(value) if name == "capacity" and value.isdigit() else value
+                break
     if "baby_room" in categories:
-        room = any(r.category == "baby_room" and not r.fallback and r.holds(tags) for r in CATEGORY_RULES)
+        room = any(_holds(conds, tags) for _, conds in _BABY_ROOMS)
         extra["baby_room_basis"] = "room" if room else (
             "changing_table" if tags.get("changing_table") == "yes" else "feeding")
-    verified = next((tags[k] for k in ("check_date", "survey:date") if _DATE.match(tags.get(k, ""))), None)
-    # operator:type, then a legal form in the operator or the name (directory/sectors.py).
-    sector = sector_from_tags(tags)
+    verified = None
+    for k in ("check_date", "survey:date"):
+        value = tags.get(k)
+        if value and _DATE.match(value):
+            verified = value
+            break
+    # operator:type, then a legal form in the operator or the name (directory/sectors.py; what
+    # sectors.from_osm_tags reads, decided once per distinct triple).
+    sector = _sector(tags.get("operator:type"), tags.get("operator"), tags.get("name") or tags.get("name:lt"))
     extra.update(sector.extra())
     return Facility(
         source=source,
-        source_id=el.key,
+        source_id=f"{el.type}/{el.id}",
         name=(tags.get("name") or tags.get("name:lt") or "").strip(),
         categories=categories,
         lon=checked[0],
