@@ -123,7 +123,7 @@ def write_pbf(path: Path, size: int) -> None:
     ways: list[tuple[int, dict[str, str], float, float]] = []
     noise_id = 2 * WAY_NODE_BASE
     try:
-        for n, f in enumerate(facilities(size)):
+        for f in facilities(size):
             if f["type"] == "node":
                 writer.add_node(osmium.osm.mutable.Node(id=f["id"], location=(f["lon"], f["lat"]), tags=f["tags"]))
             else:

@@ -56,7 +56,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -267,6 +267,19 @@ def is_of_interest(tags: Mapping[str, str]) -> bool:
     return bool(categories_for(tags))
 
 
+_DROP: Any = object()
+
+
+def _verdict(tags: dict[str, str], keep: TagFilter | None) -> Any:
+    """_DROP when `keep` refuses the tags; else what OsmElement.categories gets (the categories
+    when `keep` is is_of_interest, which works them out anyway; None otherwise)."""
+    if keep is is_of_interest:
+        return categories_for(tags) or _DROP
+    if keep is not None and not keep(tags):
+        return _DROP
+    return None
+
+
 # --------------------------------------------------------------------------- elements
 
 
@@ -277,6 +290,9 @@ class OsmElement:
     tags: dict[str, str]
     lon: float | None
     lat: float | None
+    # categories_for(tags) when the reader already worked them out (keep=is_of_interest), so
+    # element_to_facility does not match the tag table a second time; not part of equality.
+    categories: list[str] | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -335,67 +351,95 @@ def _tags(obj: Any) -> dict[str, str]:
     return {t.k: t.v for t in obj.tags}
 
 
+def _prefilter(keep: TagFilter | None) -> Any:
+    """The libosmium filter that lets through every element `keep` could accept, so the rest of
+    a country extract (untagged way nodes, benches, shops) never reaches Python: for
+    `is_of_interest`, the first tag of every rule (a TagFilter of key=value pairs); otherwise any
+    tagged element."""
+    if keep is is_of_interest:
+        return osmium.filter.TagFilter(*_RULES_BY_TAG)
+    return osmium.filter.EmptyTagFilter()
+
+
 def _read_osmium(path: Path, fmt: str | None, keep: TagFilter | None) -> Iterator[OsmElement]:
     where = str(path)
     source: Any = osmium.io.File(str(path), fmt) if fmt else str(path)
-    # Pass 1: which relations we will yield, and the member ids their positions need (in PBF
-    # order relations come last, so way boxes must be kept while ways stream past in pass 2).
-    members: dict[int, tuple[list[int], list[int]]] = {}
+    # Pass 1, here and not lazily: reads the whole file, so an unreadable one fails at the call.
+    # It keeps the relations we will yield (few) with the member ids their positions need.
+    relations: list[tuple[int, dict[str, str], Any, list[int], list[int]]] = []
     try:
-        for obj in osmium.FileProcessor(source, osmium.osm.RELATION):
-            if len(obj.tags) == 0 or (keep is not None and not keep(_tags(obj))):
+        for obj in osmium.FileProcessor(source, osmium.osm.RELATION).with_filter(_prefilter(keep)):
+            tags = _tags(obj)
+            if not tags or (cats := _verdict(tags, keep)) is _DROP:
                 continue
-            members[obj.id] = ([m.ref for m in obj.members if m.type == "n"],
-                               [m.ref for m in obj.members if m.type == "w"])
+            relations.append((obj.id, tags, cats, [m.ref for m in obj.members if m.type == "n"],
+                              [m.ref for m in obj.members if m.type == "w"]))
     except _OSMIUM_ERRORS as exc:
         raise InputError(f"cannot read OSM file: {exc}", where=where) from exc
-    return _osmium_second_pass(source, where, members, keep)
+    return _osmium_second_pass(source, where, relations, keep)
 
 
-def _osmium_second_pass(source: Any, where: str, members: dict[int, tuple[list[int], list[int]]],
+def _osmium_second_pass(source: Any, where: str, relations: list[tuple[int, dict[str, str], Any, list[int], list[int]]],
                         keep: TagFilter | None) -> Iterator[OsmElement]:
-    wanted_ways = {w for _, ways in members.values() for w in ways}
-    way_boxes: dict[int, Box | None] = {}
-    proc = osmium.FileProcessor(source).with_locations()
+    """Nodes and ways as they stream past (only candidates reach Python; node locations are
+    kept in libosmium's index for the ways), then the relations: their way members' node lists
+    come from a third pass over the ways alone (only when a relation has way members), their
+    positions from the same location index."""
+    # The location index is needed for ways' positions; sparse_mem_array holds 16 bytes per node
+    # whatever the ids (flex_mem may switch to a dense array sized by the largest id).
+    proc = osmium.FileProcessor(source, osmium.osm.NODE | osmium.osm.WAY).with_locations("sparse_mem_array")
+    proc.with_filter(_prefilter(keep))
     store = proc.node_location_storage
     try:
         for obj in proc:
-            if obj.is_relation() and obj.id in members:
-                node_refs, way_refs = members[obj.id]
+            tags = _tags(obj)
+            if not tags or (cats := _verdict(tags, keep)) is _DROP:
+                continue
+            if obj.is_node():
+                loc = obj.location
+                ok = loc.valid()
+                yield OsmElement("node", obj.id, tags, loc.lon if ok else None, loc.lat if ok else None, cats)
+            else:
                 box: Box | None = None
-                for ref in node_refs:
-                    try:
-                        loc = store.get(ref)
-                    except KeyError:
-                        continue  # clipped out of the extract
+                for nd in obj.nodes:
+                    loc = nd.location
                     if loc.valid():
                         box = _grow(box, loc.lon, loc.lat)
-                for ref in way_refs:
-                    box = _union(box, way_boxes.get(ref))
                 lon, lat = _centre(box)
-                yield OsmElement("relation", obj.id, _tags(obj), lon, lat)
-                continue
-            if obj.is_relation() or (len(obj.tags) == 0 and not (obj.is_way() and obj.id in wanted_ways)):
-                continue
-            tags = _tags(obj)
-            kept = len(tags) > 0 and (keep is None or keep(tags))
-            if obj.is_node():
-                if kept:
-                    ok = obj.location.valid()
-                    yield OsmElement("node", obj.id, tags, obj.location.lon if ok else None,
-                                     obj.location.lat if ok else None)
-            elif obj.is_way() and (kept or obj.id in wanted_ways):
+                yield OsmElement("way", obj.id, tags, lon, lat, cats)
+        if not relations:
+            return
+        wanted_ways = {w for *_, ways in relations for w in ways}
+        way_boxes: dict[int, Box | None] = {}
+        if wanted_ways:
+            for way in osmium.FileProcessor(source, osmium.osm.WAY).with_filter(osmium.filter.IdFilter(wanted_ways)):
                 box = None
-                for nd in obj.nodes:
-                    if nd.location.valid():
-                        box = _grow(box, nd.location.lon, nd.location.lat)
-                if obj.id in wanted_ways:
-                    way_boxes[obj.id] = box
-                if kept:
-                    lon, lat = _centre(box)
-                    yield OsmElement("way", obj.id, tags, lon, lat)
+                for ref in way.nodes:
+                    loc = _stored_location(store, ref.ref)
+                    if loc is not None:
+                        box = _grow(box, loc.lon, loc.lat)
+                way_boxes[way.id] = box
     except _OSMIUM_ERRORS as exc:
         raise InputError(f"cannot read OSM file: {exc}", where=where) from exc
+    for rel_id, tags, cats, node_refs, way_refs in relations:
+        box = None
+        for ref in node_refs:
+            loc = _stored_location(store, ref)
+            if loc is not None:
+                box = _grow(box, loc.lon, loc.lat)
+        for ref in way_refs:
+            box = _union(box, way_boxes.get(ref))
+        lon, lat = _centre(box)
+        yield OsmElement("relation", rel_id, tags, lon, lat, cats)
+
+
+def _stored_location(store: Any, ref: int) -> Any:
+    """A node's valid location from the index, or None (clipped out of the extract)."""
+    try:
+        loc = store.get(ref)
+    except KeyError:
+        return None
+    return loc if loc.valid() else None
 
 
 # --------------------------------------------------------------------------- Overpass JSON
@@ -560,9 +604,9 @@ class _Resolver:
         return None, None
 
 
-def _kept(i: int, el: Any, where: str, keep: TagFilter | None) -> tuple[int, dict[str, str]] | None:
-    """(id, tags) of an OSM element worth positioning, None for anything else; InputError for
-    a tagged element without an integer id."""
+def _kept(i: int, el: Any, where: str, keep: TagFilter | None) -> tuple[int, dict[str, str], Any] | None:
+    """(id, tags, categories) of an OSM element worth positioning (`_verdict`), None for anything
+    else; InputError for a tagged element without an integer id."""
     if not isinstance(el, dict) or el.get("type") not in ("node", "way", "relation"):
         return None  # areas, counts, stray values: not OSM elements
     raw_tags = el.get("tags")
@@ -572,9 +616,8 @@ def _kept(i: int, el: Any, where: str, keep: TagFilter | None) -> tuple[int, dic
     if not isinstance(el_id, int) or isinstance(el_id, bool):
         raise InputError(f"element #{i} ({el['type']}) has no integer id: {el_id!r}", where=where)
     tags = {str(k): str(v) for k, v in raw_tags.items()}
-    if keep is not None and not keep(tags):
-        return None
-    return el_id, tags
+    cats = _verdict(tags, keep)
+    return None if cats is _DROP else (el_id, tags, cats)
 
 
 # Positions that need no other element (a node's own lat/lon, a center, bounds, geometry).
@@ -590,7 +633,7 @@ def _iter_overpass(elements: list[Any], where: str, keep: TagFilter | None) -> I
         if resolver is None:
             resolver = _Resolver(elements)
         lon, lat = resolver.position(el)
-        yield OsmElement(el["type"], found[0], found[1], lon, lat)
+        yield OsmElement(el["type"], *found[:2], lon, lat, found[2])
 
 
 def _needs_lookup(el: dict[str, Any]) -> bool:
@@ -693,7 +736,7 @@ class _JsonReader:
                 return self._value_here()
             except _Cut:
                 if not self._more():
-                    self._value_here(final=True)  # raises the error as json.loads would
+                    return self._value_here(final=True)  # the last value, or json.loads's error
 
     def _value_here(self, final: bool = False) -> Any:
         buf, pos = self.buf, self.pos
@@ -711,8 +754,8 @@ class _JsonReader:
             raise self.error(exc.msg, exc.pos) from None
         except RecursionError:
             raise InputError("JSON nested too deeply to be an Overpass answer", where=self.where) from None
-        if end >= len(buf) and not final and not self.eof:
-            raise _Cut  # a number may go on in the next chunk
+        if end + 8 > len(buf) and not final and not self.eof:
+            raise _Cut  # a number may go on in the next chunk ("0" then ".6", "1e" then "5")
         self.pos = end
         return obj
 
@@ -783,22 +826,22 @@ def _iter_overpass_stream(open_input: Callable[[], Any], where: str, keep: TagFi
     """Tagged elements as the document streams past. Elements whose position needs other
     elements (a way given by node ids, a relation by member ids: not Overpass `out center`)
     are kept aside and yielded at the end, after a second pass has collected what they need."""
-    deferred: list[tuple[int, dict[str, Any], int, dict[str, str]]] = []
+    deferred: list[tuple[dict[str, Any], tuple[int, dict[str, str], Any]]] = []
     for i, el in _stream_overpass(open_input, where):
         found = _kept(i, el, where, keep)
         if found is None:
             continue
         if _needs_lookup(el):
-            deferred.append((i, el, *found))
+            deferred.append((el, found))
             continue
         lon, lat = _DIRECT.position(el)
-        yield OsmElement(el["type"], found[0], found[1], lon, lat)
+        yield OsmElement(el["type"], *found[:2], lon, lat, found[2])
     if not deferred:
         return
-    resolver = _Resolver.collect(open_input, where, [el for _, el, _, _ in deferred])
-    for _, el, el_id, tags in deferred:
+    resolver = _Resolver.collect(open_input, where, [el for el, _ in deferred])
+    for el, found in deferred:
         lon, lat = resolver.position(el)
-        yield OsmElement(el["type"], el_id, tags, lon, lat)
+        yield OsmElement(el["type"], *found[:2], lon, lat, found[2])
 
 
 def _read_json_file(path: Path, keep: TagFilter | None) -> Iterator[OsmElement]:
@@ -881,7 +924,7 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
                         licence: str = "ODbL-1.0") -> Facility | Rejection | None:
     """None: not of interest. Rejection: of interest but unusable (why). Facility otherwise."""
     tags = el.tags
-    categories = categories_for(tags)
+    categories = list(el.categories) if el.categories is not None else categories_for(tags)
     if not categories:
         return None
     if el.lon is None or el.lat is None:
