@@ -320,9 +320,14 @@ def _centre(box: Box | None) -> tuple[float | None, float | None]:
 def read_elements(path: Path, *, keep: TagFilter | None = None) -> Iterator[OsmElement]:
     """Every tagged element of an OSM file (optionally only those `keep(tags)` accepts).
 
-    The format comes from the file name. Unreadable input raises InputError naming the file
-    *before* anything is yielded: the whole file is read once up front (pyosmium's first pass
-    collects relation members; JSON is loaded), so a truncated file never half-ingests.
+    The format comes from the file name. Unreadable input raises InputError naming the file.
+    An OSM file (PBF, XML) raises it *before* anything is yielded: pyosmium's first pass, which
+    collects the relations, reads the whole file here. Overpass JSON is streamed (a 1M-element
+    answer would take GBs decoded whole), so its errors, and the error remark Overpass appends
+    at the end, are raised when the reader reaches them, possibly after elements were yielded;
+    `apply_records` applies a run in one transaction, so a truncated file never half-ingests.
+    Elements are yielded in file order, except that JSON elements whose position needs other
+    elements (ways given by node ids, relations by member ids: not `out center`) come last.
     """
     path = Path(path)
     name = path.name.lower()
