@@ -641,19 +641,26 @@ def _iter_overpass(elements: list[Any], where: str, keep: TagFilter | None) -> I
         yield OsmElement(el["type"], *found[:2], lon, lat, found[2])
 
 
-def _needs_lookup(el: dict[str, Any]) -> bool:
-    """True when the element's position is only found through other elements of the document
-    (a way's node ids, a relation's member ids): what `_Resolver.position` needs `nodes`/`ways` for."""
-    if _point(el) is not None or _point(el.get("center")) is not None:
-        return False
+def _direct_position(el: dict[str, Any]) -> tuple[float | None, float | None] | None:
+    """`_Resolver.position(el)` when it needs no other element; None when it does (a way given by
+    its node ids, a relation by its member ids). The same checks in the same order."""
+    lon, lat = el.get("lon"), el.get("lat")
+    if type(lon) is float and type(lat) is float:  # the common node: what _point returns for it
+        return lon, lat
+    if (pt := _point(el)) is not None:
+        return pt
+    if (pt := _point(el.get("center"))) is not None:
+        return pt
     b = el.get("bounds")
     if isinstance(b, dict) and all(_num(b.get(k)) is not None for k in ("minlon", "minlat", "maxlon", "maxlat")):
-        return False
+        return _DIRECT.position(el)
     if isinstance(el.get("geometry"), list):
-        return False
+        return _DIRECT.position(el)
     kind = el.get("type")
-    return (kind == "way" and isinstance(el.get("nodes"), list)) or (
-        kind == "relation" and isinstance(el.get("members"), list))
+    if (kind == "way" and isinstance(el.get("nodes"), list)) or (
+            kind == "relation" and isinstance(el.get("members"), list)):
+        return None
+    return None, None
 
 
 # --------------------------------------------------------------------------- streaming JSON
@@ -836,10 +843,11 @@ def _iter_overpass_stream(open_input: Callable[[], Any], where: str, keep: TagFi
         found = _kept(i, el, where, keep)
         if found is None:
             continue
-        if _needs_lookup(el):
+        pos = _direct_position(el)
+        if pos is None:
             deferred.append((el, found))
             continue
-        lon, lat = _DIRECT.position(el)
+        lon, lat = pos
         yield OsmElement(el["type"], *found[:2], lon, lat, found[2])
     if not deferred:
         return
