@@ -10,19 +10,26 @@ imports the other or this module.
 from __future__ import annotations
 
 from pathlib import Path
-
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from directory.commands import build_cli
 from directory.config import Settings
-from directory.web import init_web
-from ingest.runs import run_municipal_upload
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 ROOT = Path(__file__).resolve().parent
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app; all configuration comes in through `settings` (default: the environment)."""
+    # Imported here, not at the top: `atvira` imports this module for every command, and the web
+    # layer (Flask, folium, pandas ...) is ~100 MB a command like `atvira export` never needs.
+    from flask import Flask  # the web layer: see above
+
+    from directory.web import init_web  # the web layer: see above
+    from ingest.runs import run_municipal_upload  # the web layer's upload runner: see above
+
     settings = settings or Settings.from_env()
     app = Flask(
         __name__,

@@ -12,7 +12,7 @@ from shapely.geometry.base import BaseGeometry
 
 from . import places
 from .areas import DEFAULT_BORDER_TOLERANCE_M, Area, AreaLocator
-from .ready import refresh_ready_rids
+from .ready import refresh_area_names, refresh_ready_rids
 from .store import get_meta, set_meta, transaction
 
 OUTLINE_META = "country_outline"  # GeoJSON geometry text of the country outline (the border rule)
@@ -35,11 +35,13 @@ def save_areas(conn: sqlite3.Connection, areas: Iterable[Area], *, outline: Base
             row["max_lon"], row["max_lat"], row["extra_json"],
         ))
     with transaction(conn):
+        names = dict(conn.execute("SELECT code, name FROM areas").fetchall())  # for refresh_area_names
         conn.execute("DELETE FROM areas")
         conn.executemany(f"INSERT INTO areas({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", rows)
         if outline is not None:
             set_meta(conn, OUTLINE_META, shapely.to_geojson(outline))
         locator = AreaLocator(areas, outline=load_outline(conn), border_tolerance_m=border_tolerance_m)
+        refresh_area_names(conn, names)  # the ready CSV lines carry the area names
         relocate_facilities(conn, locator)
         places.rebuild_area_places(conn, locator)
     return len(rows)

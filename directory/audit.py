@@ -1,9 +1,12 @@
 """The municipal openness audit, computed once per ingest and stored.
 
-`recompute(conn)` runs after every committed ingest (ingest/cli.py::finish_run) and after
-`atvira areas load`. It aggregates the facilities with SQL (GROUP BY on the municipality and
-eldership codes given at ingest) into small tables; pages, the API and the CLI only read those
-tables (see `directory.audit_report`), so a request never scans the facilities.
+`recompute(conn)` aggregates the facilities with SQL (GROUP BY on the municipality and
+eldership codes given at ingest) into small tables, keeping what each facility counted for
+(`audit_facts`); `update(conn, ids)` moves those tables by the difference of the given
+facilities' rows only. `directory.derived.refresh_derived` calls one or the other after every
+run (the whole recompute after `atvira areas load`, on `atvira audit --recompute`, or past
+INCREMENTAL_MAX changed facilities). Pages, the API and the CLI only read the tables (see
+`directory.audit_report`), so a request never scans the facilities.
 
 Three parts:
 
@@ -161,17 +164,18 @@ def min_known_points(applicable: int) -> int:
     return max(1, math.ceil(MIN_KNOWN_SHARE * applicable))
 
 
-def listed_sql() -> str:
+def listed_sql(restrict: str = "") -> str:
     """SQL giving (facility_id, at): when a source whose fetch verifies (rule 4) last listed each
     facility. Per live record: the start of the latest successful run of its source and scope
-    (the run listed it, or its removal sweep would have removed it), or its own fetch time."""
+    (the run listed it, or its removal sweep would have removed it), or its own fetch time.
+    `restrict`: an SQL condition on `s.facility_id` (the incremental update's few facilities)."""
     skip = ", ".join(f"'{s}'" for s in FETCH_DOES_NOT_VERIFY)
     return f"""
         SELECT s.facility_id, max(max(coalesce(s.fetched_at, ''), coalesce(r.at, ''))) AS at
         FROM source_records s
         LEFT JOIN (SELECT source, scope, max(started_at) AS at FROM ingest_runs WHERE status = 'ok'
                    GROUP BY source, scope) r ON r.source = s.source AND r.scope = s.scope
-        WHERE s.removed_at IS NULL AND s.source NOT IN ({skip})
+        WHERE s.removed_at IS NULL AND s.source NOT IN ({skip}) {f"AND {restrict}" if restrict else ""}
         GROUP BY s.facility_id"""
 
 
@@ -208,6 +212,53 @@ def unresolved_conflicts_sql(conn: sqlite3.Connection) -> str | None:
 
 # --- the recompute -------------------------------------------------------------------------
 
+# The version of what audit_facts, audit_counts and the cluster facts hold: a store whose rows were
+# written by another version gets the whole recompute before any incremental update.
+FACTS_VERSION = 1
+# The incremental update's facilities, as one bound JSON list (:ids).
+IDS = "(SELECT value FROM json_each(:ids))"
+
+
+def _flag_sql(conn: sqlite3.Connection) -> dict[str, str]:
+    """Each data-quality problem (QUALITY_PROBLEMS) as SQL on facility `f`, given the live source
+    records `s` and the verification `v`; `stale` is decided on the stored verified_at."""
+    tracked = unresolved_conflicts_sql(conn) is not None
+    return {
+        "missing_hours": "(f.opening_hours IS NULL OR trim(f.opening_hours) IN ('', 'unknown'))",
+        "no_features": "(f.features IN ('{}', '') OR f.features IS NULL)",
+        "single_source": "(coalesce(s.n, 0) <= 1)",
+        # unresolved_conflicts_sql's count, read on the row itself
+        "conflicts": ("(coalesce(CASE WHEN f.conflicts IS NOT NULL AND f.conflicts != '[]'"
+                      " THEN json_array_length(f.conflicts) END, 0) > 0)") if tracked else "0",
+    }
+
+
+def _facts_sql(conn: sqlite3.Connection, *, only: bool) -> str:
+    """SELECT giving audit_facts' columns for every live placed facility (or only those in :ids):
+    what each counts for in the indicators and the data quality (:cutoff: the 12-month cut-off)."""
+    flags = _flag_sql(conn)
+    cap = "CAST(json_extract(f.extra, '$.capacity') AS INTEGER)"
+    kids = "CAST(json_extract(f.extra, '$.children') AS INTEGER)"
+    # MATERIALIZED: verified_at is read twice (stored, and decided into `stale`)
+    return f"""
+        WITH raw AS MATERIALIZED (
+            SELECT f.id AS facility_id, f.municipality_code AS m, f.eldership_code AS e, f.name, f.categories,
+                   {cap} AS capacity, {kids} AS children, {verified_at_sql('f', 'v')} AS verified_at,
+                   {flags['missing_hours']} AS missing_hours, {flags['no_features']} AS no_features,
+                   {flags['single_source']} AS single_source, {flags['conflicts']} AS conflicts
+            FROM facilities f
+            LEFT JOIN (SELECT facility_id, count(*) AS n FROM source_records
+                       WHERE removed_at IS NULL {f"AND facility_id IN {IDS}" if only else ""}
+                       GROUP BY facility_id) s ON s.facility_id = f.id
+            LEFT JOIN ({listed_sql(f"s.facility_id IN {IDS}" if only else "")}) v ON v.facility_id = f.id
+            WHERE {LIVE} AND f.municipality_code IS NOT NULL {f"AND f.id IN {IDS}" if only else ""}),
+        flagged AS MATERIALIZED (
+            SELECT *, (coalesce(verified_at, '') < :cutoff) AS stale FROM raw)
+        SELECT facility_id, m, e, name, categories, capacity, children, verified_at, missing_hours,
+               no_features, stale, single_source, conflicts,
+               missing_hours + no_features + stale + single_source + conflicts AS problems
+        FROM flagged"""
+
 
 def recompute(conn: sqlite3.Connection, *, today: date | None = None) -> dict[str, Any]:
     """Recompute every stored audit figure in one transaction; returns a summary (with timings).
@@ -223,13 +274,18 @@ def recompute(conn: sqlite3.Connection, *, today: date | None = None) -> dict[st
         shapes = _refresh_shapes(conn)
         timings["shapes"] = time.perf_counter() - t
         t = time.perf_counter()
+        conn.execute("DELETE FROM audit_facts")
+        conn.execute(f"INSERT INTO audit_facts {_facts_sql(conn, only=False)}", {"cutoff": _cutoff(today)})
+        timings["facts"] = time.perf_counter() - t
+        t = time.perf_counter()
+        _counts(conn)
         _indicators(conn)
         timings["indicators"] = time.perf_counter() - t
         t = time.perf_counter()
         _checklist(conn)
         timings["checklist"] = time.perf_counter() - t
         t = time.perf_counter()
-        tracked = _quality(conn, cutoff=(today - timedelta(days=STALE_DAYS)).isoformat())
+        tracked = _quality(conn)
         timings["quality"] = time.perf_counter() - t
         summary = {
             "computed_at": clock.stamp(),
@@ -244,6 +300,137 @@ def recompute(conn: sqlite3.Connection, *, today: date | None = None) -> dict[st
         }
         set_meta(conn, "audit", summary)
     return summary
+
+
+def _cutoff(today: date) -> str:
+    """The 12-month staleness cut-off: verified before it is stale."""
+    return (today - timedelta(days=STALE_DAYS)).isoformat()
+
+
+def window_ids(conn: sqlite3.Connection, *, was: date, now: date, limit: int) -> list[str]:
+    """The facilities whose 'stale' flag may differ between the cut-offs of two days: those
+    verified between them (the incremental update re-derives only these when the day moves)."""
+    low, high = sorted((_cutoff(was), _cutoff(now)))
+    return [r[0] for r in conn.execute(
+        "SELECT facility_id FROM audit_facts WHERE verified_at >= ? AND verified_at < ? LIMIT ?", (low, high, limit))]
+
+
+# --- the incremental update ----------------------------------------------------------------
+
+FACT_COLUMNS = ("facility_id", "m", "e", "name", "categories", "capacity", "children", "verified_at",
+                *QUALITY_PROBLEMS, "problems")
+_QUALITY_AT = [FACT_COLUMNS.index(k) for k in QUALITY_PROBLEMS]
+
+
+def update(conn: sqlite3.Connection, ids: list[str], *, today: date | None = None) -> dict[str, Any]:
+    """Bring the stored audit up to date for the facilities `ids` only (every facility whose
+    figures may have moved: changed, re-listed by a run, or crossing the 12-month cut-off).
+
+    Each facility's stored row in audit_facts (what it counted for) is compared with the row
+    it gives now; the per-area sums move by the difference, the municipalities and kinds it
+    touches (old and new place) get their worst-records lists and indicator rows again, and
+    what is national (ranks, medians, county and country sums) is computed from the stored
+    per-area rows. Equal to `recompute` (tests/test_derived_incremental.py).
+    """
+    today = today or clock.now().date()
+    started = time.perf_counter()
+    params = {"ids": json.dumps(ids), "cutoff": _cutoff(today)}
+    with transaction(conn):
+        old = {r[0]: tuple(r) for r in conn.execute(
+            f"SELECT {', '.join(FACT_COLUMNS)} FROM audit_facts WHERE facility_id IN {IDS}", params)}
+        new = {r[0]: tuple(r) for r in conn.execute(_facts_sql(conn, only=True), params)}
+        changed = [i for i in ids if old.get(i) != new.get(i)]
+        counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0] * 6)
+        quality: dict[str, list[int]] = defaultdict(lambda: [0] * (1 + len(QUALITY_PROBLEMS)))
+        worst: set[str] = set()
+        for fid in changed:
+            for row, sign in ((old.get(fid), -1), (new.get(fid), 1)):
+                if row is None:
+                    continue
+                for key, part in _count_parts(row):
+                    acc = counts[key]
+                    for i, v in enumerate(part):
+                        acc[i] += sign * v
+                flags = [1] + [row[i] for i in _QUALITY_AT]
+                for code in (row[1], "LT"):
+                    acc = quality[code]
+                    for i, v in enumerate(flags):
+                        acc[i] += sign * v
+                worst.add(row[1])  # its worst-records list (old and new place)
+        if changed:
+            conn.execute(f"DELETE FROM audit_facts WHERE facility_id IN {IDS}", {"ids": json.dumps(changed)})
+            rows = [new[i] for i in changed if i in new]
+            conn.executemany(f"INSERT INTO audit_facts({', '.join(FACT_COLUMNS)})"
+                             f" VALUES ({', '.join('?' * len(FACT_COLUMNS))})", rows)
+        counts = {k: v for k, v in counts.items() if any(v)}
+        _apply_counts(conn, counts)
+        kinds = sorted({k[2] for k in counts})
+        if kinds:
+            _indicators(conn, touched={(e, cat) for _m, e, cat in counts})
+        _apply_quality(conn, {k: v for k, v in quality.items() if any(v)})
+        for code in sorted(worst):
+            _worst_records(conn, code)
+        _update_checklist(conn, params)
+        summary = dict(get_meta(conn, "audit") or {})
+        summary.update({
+            "computed_at": clock.stamp(), "today": today.isoformat(),
+            "institutions": (conn.execute("SELECT institutions FROM audit_checklist WHERE code = 'LT'").fetchone()
+                             or [0])[0],
+            "shapes_refreshed": False, "seconds": round(time.perf_counter() - started, 3),
+            "incremental": {"facilities": len(ids), "changed": len(changed), "kinds": len(kinds),
+                            "municipalities": len(worst)},
+        })
+        summary.pop("timings", None)
+        set_meta(conn, "audit", summary)
+    return summary
+
+
+def _count_parts(row: tuple) -> list[tuple[tuple[str, str, str], tuple[int, ...]]]:
+    """What one audit_facts row adds to audit_counts: per kind, (n, capacity, capacity_n,
+    enrolled, capacity_enrolled, enrolled_n), the same sums `_counts` takes in SQL."""
+    m, e, cats, cap, kids = row[1], row[2] or "", json.loads(row[4]), row[5], row[6]
+    out = []
+    for cat in cats:
+        has_cap = cat in CHILDCARE_CATEGORIES and cap is not None
+        both = has_cap and kids is not None
+        out.append(((m, e, cat), (1, cap if has_cap else 0, int(has_cap), kids if both else 0,
+                                  cap if both else 0, int(both))))
+    return out
+
+
+def _apply_counts(conn: sqlite3.Connection, deltas: dict[tuple[str, str, str], list[int]]) -> None:
+    conn.executemany(
+        "INSERT INTO audit_counts(m, e, cat, n, capacity, capacity_n, enrolled, capacity_enrolled, enrolled_n)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (m, e, cat) DO UPDATE SET n = n + excluded.n,"
+        " capacity = capacity + excluded.capacity, capacity_n = capacity_n + excluded.capacity_n,"
+        " enrolled = enrolled + excluded.enrolled, capacity_enrolled = capacity_enrolled + excluded.capacity_enrolled,"
+        " enrolled_n = enrolled_n + excluded.enrolled_n",
+        [(*k, *v) for k, v in deltas.items()])
+    # a kind no longer present in an area has no row (the recompute's GROUP BY has none)
+    conn.executemany("DELETE FROM audit_counts WHERE m = ? AND e = ? AND cat = ? AND n <= 0", list(deltas))
+
+
+def _apply_quality(conn: sqlite3.Connection, deltas: dict[str, list[int]]) -> None:
+    """Move the stored per-municipality (and country) counts; a code without a row (a stated
+    municipality outside the areas) counts in the country's row only, as in the recompute."""
+    sets = ", ".join(f"{k} = {k} + ?" for k in ("facilities", *QUALITY_PROBLEMS))
+    conn.executemany(f"UPDATE audit_quality SET {sets} WHERE code = ?",
+                     [(*v, code) for code, v in deltas.items()])
+
+
+def _counts(conn: sqlite3.Connection) -> None:
+    """audit_counts from audit_facts: per (municipality, eldership, kind) the count and the
+    childcare sums, with how many rows each sum has (none: the indicator's sum is NULL)."""
+    conn.execute("DELETE FROM audit_counts")
+    care = f"j.value IN ({', '.join(repr(c) for c in CHILDCARE_CATEGORIES)})"
+    has_cap = f"({care} AND capacity IS NOT NULL)"
+    both = f"({has_cap} AND children IS NOT NULL)"
+    conn.execute(f"""
+        INSERT INTO audit_counts(m, e, cat, n, capacity, capacity_n, enrolled, capacity_enrolled, enrolled_n)
+        SELECT m, coalesce(e, ''), j.value, count(*), coalesce(sum(iif({has_cap}, capacity, 0)), 0), sum({has_cap}),
+               coalesce(sum(iif({both}, children, 0)), 0), coalesce(sum(iif({both}, capacity, 0)), 0), sum({both})
+        FROM audit_facts, json_each(audit_facts.categories) j
+        GROUP BY 1, 2, 3""")
 
 
 def computed(conn: sqlite3.Connection) -> dict[str, Any] | None:
@@ -269,26 +456,34 @@ def _refresh_shapes(conn: sqlite3.Connection) -> bool:
     return True
 
 
-def _indicators(conn: sqlite3.Connection) -> None:
-    """Counts by (municipality, eldership, category) in one pass, then the derived figures.
+def _indicators(conn: sqlite3.Connection, *, touched: set[tuple[str, str]] | None = None) -> None:
+    """The indicator rows from the stored counts (audit_counts: one row per municipality,
+    eldership and kind), for every kind, or (an incremental update) for the kinds in `touched`
+    ((eldership code or '', kind) pairs whose counts moved).
 
-    The pass over the facilities is one SQL GROUP BY; what follows works on a few thousand
-    aggregated rows (60 municipalities and 554 elderships times the categories).
+    Everything here works on a few thousand aggregated rows (60 municipalities and 554
+    elderships times the kinds): ranks, medians, county and country sums are national, so
+    they are computed again for each kind touched, never from the facilities; of the
+    elderships' rows only the touched ones are written again (nothing else about them moved).
     """
-    conn.execute("DELETE FROM audit_indicators")
-    childcare = ", ".join(f"'{c}'" for c in CHILDCARE_CATEGORIES)
-    cap = "CAST(json_extract(f.extra, '$.capacity') AS INTEGER)"
-    kids = "CAST(json_extract(f.extra, '$.children') AS INTEGER)"
-    counts = conn.execute(f"""
-        SELECT f.municipality_code AS m, f.eldership_code AS e, j.value AS cat, count(*) AS n,
-               sum(CASE WHEN j.value IN ({childcare}) THEN {cap} END) AS capacity,
-               sum(CASE WHEN j.value IN ({childcare}) AND {cap} IS NOT NULL THEN 1 ELSE 0 END) AS capacity_n,
-               sum(CASE WHEN j.value IN ({childcare}) AND {cap} IS NOT NULL THEN {kids} END) AS enrolled,
-               sum(CASE WHEN j.value IN ({childcare}) AND {kids} IS NOT NULL THEN {cap} END) AS capacity_enrolled
-        FROM facilities f, json_each(f.categories) j
-        WHERE {LIVE} AND f.municipality_code IS NOT NULL
-        GROUP BY f.municipality_code, f.eldership_code, j.value
-    """).fetchall()
+    categories = None if touched is None else sorted({cat for _e, cat in touched})
+    kinds = [c for c in CATEGORIES if categories is None or c in categories]
+    if categories is None:
+        conn.execute("DELETE FROM audit_indicators")
+        where, args = "", ()
+    else:
+        marks = ", ".join("?" * len(categories))
+        conn.execute(f"DELETE FROM audit_indicators WHERE category IN ({marks}) AND level != 'eldership'",
+                     categories)
+        conn.executemany("DELETE FROM audit_indicators WHERE level = 'eldership' AND code = ? AND category = ?",
+                         [pair for pair in touched if pair[0]])
+        where, args = f" WHERE cat IN ({marks})", tuple(categories)
+    # the sums' NULL (SQL's sum over no row) is kept as a count of the rows each sum has
+    counts = [{"m": r[0], "e": r[1] or None, "cat": r[2], "n": r[3],
+               "capacity": r[4] if r[5] else None, "capacity_n": r[5],
+               "enrolled": r[6] if r[8] else None, "capacity_enrolled": r[7] if r[8] else None}
+              for r in conn.execute("SELECT m, e, cat, n, capacity, capacity_n, enrolled, capacity_enrolled,"
+                                    f" enrolled_n FROM audit_counts{where}", args)]
     areas = conn.execute("SELECT code, level, parent_code, county, population FROM areas").fetchall()
     munis = {a["code"]: a for a in areas if a["level"] == "municipality"}
     elds = {a["code"]: a for a in areas if a["level"] == "eldership"}
@@ -310,7 +505,7 @@ def _indicators(conn: sqlite3.Connection) -> None:
         elds_of[e["parent_code"]].append(e)
 
     rows: list[dict[str, Any]] = []
-    for cat in CATEGORIES:
+    for cat in kinds:
         mun_rows = []
         for code, m in munis.items():
             acc = by_mun[(code, cat)] if (code, cat) in by_mun else dict(empty)
@@ -324,6 +519,8 @@ def _indicators(conn: sqlite3.Connection) -> None:
             r["median_per_10k"] = median
         rows.extend(mun_rows)
         for code, e in elds.items():
+            if touched is not None and (code, cat) not in touched:
+                continue
             acc = by_eld[(code, cat)] if (code, cat) in by_eld else dict(empty)
             rows.append(_row("eldership", code, cat, acc, e["population"], [e],
                              [] if acc["n"] else [e]))
@@ -337,6 +534,8 @@ def _indicators(conn: sqlite3.Connection) -> None:
             agg = _sum_rows(level, code, cat, members)
             agg["median_per_10k"] = median
             rows.append(agg)
+    if not rows:
+        return
     columns = [c for c in rows[0] if not c.startswith("_")]
     conn.executemany(
         f"INSERT INTO audit_indicators({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
@@ -344,7 +543,7 @@ def _indicators(conn: sqlite3.Connection) -> None:
     )
 
 
-def _add(acc: dict[str, Any], r: sqlite3.Row) -> None:
+def _add(acc: dict[str, Any], r: dict[str, Any]) -> None:
     acc["n"] += r["n"]
     acc["capacity_n"] += r["capacity_n"] or 0
     for key in ("capacity", "enrolled", "capacity_enrolled"):
@@ -412,24 +611,23 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(known) if known else None
 
 
-def _checklist(conn: sqlite3.Connection) -> None:
-    """Every public institution's points (one INSERT ... SELECT), then per-municipality sums."""
-    conn.execute("DELETE FROM audit_institutions")
-    conn.execute("DELETE FROM audit_checklist")
+def _institutions_sql(*, only: bool) -> str:
+    """INSERT of every public institution's points (or only those in :ids)."""
     point_sql = ",\n".join(f"{sql} AS {key}" for key, (_, _, sql) in CHECKLIST.items())
     yes = " + ".join(f"({k} = 'yes')" for k in POINTS)
     known = " + ".join(f"({k} != 'unknown')" for k in POINTS)
     extracted = ", ".join(f"json_extract(f.features, '$.{n}') AS v_{n}" for n in CHECKLIST_FEATURES)
     # MATERIALIZED: without it SQLite flattens the subqueries and evaluates every point's CASE
     # (and every json_extract) again for each use in yes/known/score (~6x the work).
-    conn.execute(f"""
+    return f"""
         INSERT INTO audit_institutions(facility_id, municipality_code, eldership_code, name, categories,
             sector, {', '.join(POINTS)}, yes, known, score, meets_all)
         WITH raw AS MATERIALIZED (
             SELECT f.id, f.municipality_code, f.eldership_code, f.name, f.categories, f.sector,
                    f.opening_hours, {extracted}
             FROM facilities f
-            WHERE {LIVE} AND f.municipality_code IS NOT NULL AND {institution_predicate('f')}),
+            WHERE {LIVE} AND f.municipality_code IS NOT NULL AND {institution_predicate('f')}
+                  {f"AND f.id IN {IDS}" if only else ""}),
         points AS MATERIALIZED (
             SELECT id, municipality_code, eldership_code, name, categories, sector, {point_sql} FROM raw),
         counted AS MATERIALIZED (
@@ -438,7 +636,22 @@ def _checklist(conn: sqlite3.Connection) -> None:
                yes, known, CASE WHEN known >= {min_known_points(len(POINTS))} THEN 1.0 * yes / known END,
                yes = {len(POINTS)}
         FROM counted
-    """)
+    """
+
+
+def _checklist_row(code: str, n: int, yes_points: int, known_points: int, meets: int,
+                   points: dict[str, dict[str, int]]) -> tuple:
+    """One audit_checklist row from its sums (rule 2: a score only with enough known points)."""
+    applicable = n * len(POINTS)
+    score = _ratio(yes_points, known_points) if n and known_points >= min_known_points(applicable) else None
+    return (code, n, yes_points, known_points, score, _ratio(known_points, applicable), meets, json.dumps(points))
+
+
+def _checklist(conn: sqlite3.Connection) -> None:
+    """Every public institution's points (one INSERT ... SELECT), then per-municipality sums."""
+    conn.execute("DELETE FROM audit_institutions")
+    conn.execute("DELETE FROM audit_checklist")
+    conn.execute(_institutions_sql(only=False))
     per_point = ", ".join(
         f"sum({k} = 'yes'), sum({k} = 'no'), sum({k} = 'unknown')" for k in POINTS)
     sql = (f"SELECT {{group}} AS code, count(*), total(yes), total(known), total(meets_all), {per_point}"
@@ -456,58 +669,86 @@ def _checklist(conn: sqlite3.Connection) -> None:
             base = 5 + 3 * i
             points[key] = {"yes": (r[base] or 0) if r else 0, "no": (r[base + 1] or 0) if r else 0,
                            "unknown": (r[base + 2] or 0) if r else 0}
-        applicable = n * len(POINTS)
-        score = _ratio(yes_points, known_points) if n and known_points >= min_known_points(applicable) else None
-        rows.append((code, n, yes_points, known_points, score,
-                     _ratio(known_points, applicable), meets, json.dumps(points)))
+        rows.append(_checklist_row(code, n, yes_points, known_points, points=points, meets=meets))
     conn.executemany("INSERT INTO audit_checklist VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
-def _quality(conn: sqlite3.Connection, *, cutoff: str) -> bool:
-    """Per-municipality data-quality counts and the worst records; True if conflicts are tracked."""
+def _update_checklist(conn: sqlite3.Connection, params: dict[str, Any]) -> None:
+    """The institutions in :ids again, and their municipalities' and the country's sums moved by
+    the difference (a municipality outside the areas counts in the country's row only)."""
+    read = (f"SELECT municipality_code, {', '.join(POINTS)}, yes, known, meets_all FROM audit_institutions"
+            f" WHERE facility_id IN {IDS}")
+    before = conn.execute(read, params).fetchall()
+    conn.execute(f"DELETE FROM audit_institutions WHERE facility_id IN {IDS}", params)
+    conn.execute(_institutions_sql(only=True), params)
+    after = conn.execute(read, params).fetchall()
+    if sorted(map(tuple, before)) == sorted(map(tuple, after)):
+        return
+    deltas: dict[str, dict[str, Any]] = {}
+    for rows, sign in ((before, -1), (after, 1)):
+        for r in rows:
+            for code in (r[0], "LT"):
+                d = deltas.setdefault(code, {"n": 0, "yes": 0, "known": 0, "meets": 0,
+                                             "points": {k: {"yes": 0, "no": 0, "unknown": 0} for k in POINTS}})
+                d["n"] += sign
+                d["yes"] += sign * r["yes"]
+                d["known"] += sign * r["known"]
+                d["meets"] += sign * r["meets_all"]
+                for k in POINTS:
+                    d["points"][k][r[k]] += sign
+    for code, d in deltas.items():
+        row = conn.execute("SELECT institutions, yes_points, known_points, meets_all, points FROM audit_checklist"
+                           " WHERE code = ?", (code,)).fetchone()
+        if row is None:
+            continue
+        points = json.loads(row["points"])
+        for k in POINTS:
+            for v in ("yes", "no", "unknown"):
+                points[k][v] += d["points"][k][v]
+        conn.execute("DELETE FROM audit_checklist WHERE code = ?", (code,))
+        conn.execute("INSERT INTO audit_checklist VALUES (?, ?, ?, ?, ?, ?, ?, ?)", _checklist_row(
+            code, row["institutions"] + d["n"], row["yes_points"] + d["yes"], row["known_points"] + d["known"],
+            points=points, meets=row["meets_all"] + d["meets"]))
+
+
+def _labels() -> str:
+    return " || ".join(f"CASE WHEN {k} THEN '{k},' ELSE '' END" for k in QUALITY_PROBLEMS)
+
+
+def _quality(conn: sqlite3.Connection) -> bool:
+    """Per-municipality data-quality counts and the worst records, from audit_facts; True if
+    conflicts are tracked."""
     conn.execute("DELETE FROM audit_quality")
     conn.execute("DELETE FROM audit_quality_records")
-    conflicts = unresolved_conflicts_sql(conn)
-    join = f"LEFT JOIN ({conflicts}) c ON c.facility_id = f.id" if conflicts else ""
-    flags = {
-        "missing_hours": "(f.opening_hours IS NULL OR trim(f.opening_hours) IN ('', 'unknown'))",
-        "no_features": "(f.features IN ('{}', '') OR f.features IS NULL)",
-        "stale": f"(coalesce({verified_at_sql('f', 'v')}, '') < :cutoff)",
-        "single_source": "(coalesce(s.n, 0) <= 1)",
-        "conflicts": "(coalesce(c.n, 0) > 0)" if conflicts else "0",
-    }
-    conn.execute("DROP TABLE IF EXISTS temp.audit_flags")
-    conn.execute(f"""
-        CREATE TEMP TABLE audit_flags AS
-        SELECT f.id, f.municipality_code AS m, f.name,
-               {', '.join(f'{sql} AS {key}' for key, sql in flags.items())}
-        FROM facilities f
-        LEFT JOIN (SELECT facility_id, count(*) AS n FROM source_records
-                   WHERE removed_at IS NULL GROUP BY facility_id) s ON s.facility_id = f.id
-        LEFT JOIN ({listed_sql()}) v ON v.facility_id = f.id
-        {join}
-        WHERE {LIVE} AND f.municipality_code IS NOT NULL
-    """, {"cutoff": cutoff})
-    sums = ", ".join(f"total({k})" for k in flags)
-    tracked = 1 if conflicts else 0
+    tracked = 1 if unresolved_conflicts_sql(conn) is not None else 0
+    sums = ", ".join(f"total({k})" for k in QUALITY_PROBLEMS)
     munis = [r[0] for r in conn.execute("SELECT code FROM areas WHERE level = 'municipality'")]
-    found = {r[0]: r for r in conn.execute(f"SELECT m, count(*), {sums} FROM audit_flags GROUP BY m")}
-    country = conn.execute(f"SELECT 'LT', count(*), {sums} FROM audit_flags").fetchone()
+    found = {r[0]: r for r in conn.execute(f"SELECT m, count(*), {sums} FROM audit_facts GROUP BY m")}
+    country = conn.execute(f"SELECT 'LT', count(*), {sums} FROM audit_facts").fetchone()
     rows = []
     for code in [*munis, "LT"]:
         r = country if code == "LT" else found.get(code)
-        values = [int(v or 0) for v in r[1:]] if r else [0] * (1 + len(flags))
+        values = [int(v or 0) for v in r[1:]] if r else [0] * (1 + len(QUALITY_PROBLEMS))
         rows.append((code, *values, tracked))
-    conn.executemany(f"INSERT INTO audit_quality VALUES ({', '.join('?' * (len(flags) + 3))})", rows)
-    problems = " + ".join(flags)
-    labels = " || ".join(f"CASE WHEN {k} THEN '{k},' ELSE '' END" for k in flags)
+    conn.executemany(f"INSERT INTO audit_quality VALUES ({', '.join('?' * (len(QUALITY_PROBLEMS) + 3))})", rows)
     conn.execute(f"""
         INSERT INTO audit_quality_records(municipality_code, position, facility_id, name, problems)
-        SELECT m, pos, id, name, rtrim(labels, ',') FROM (
-            SELECT m, id, name, {labels} AS labels,
-                   row_number() OVER (PARTITION BY m ORDER BY {problems} DESC, name, id) AS pos
-            FROM audit_flags WHERE {problems} > 0)
+        SELECT m, pos, facility_id, name, rtrim(labels, ',') FROM (
+            SELECT m, facility_id, name, {_labels()} AS labels,
+                   row_number() OVER (PARTITION BY m ORDER BY problems DESC, name, facility_id) AS pos
+            FROM audit_facts WHERE problems > 0)
         WHERE pos <= {WORST_RECORDS}
     """)
-    conn.execute("DROP TABLE temp.audit_flags")
     return bool(tracked)
+
+
+def _worst_records(conn: sqlite3.Connection, code: str) -> None:
+    """One municipality's worst-records list again (the first few on audit_facts_worst)."""
+    conn.execute("DELETE FROM audit_quality_records WHERE municipality_code = ?", (code,))
+    conn.execute(f"""
+        INSERT INTO audit_quality_records(municipality_code, position, facility_id, name, problems)
+        SELECT m, row_number() OVER (ORDER BY problems DESC, name, facility_id), facility_id, name,
+               rtrim({_labels()}, ',')
+        FROM (SELECT * FROM audit_facts WHERE m = ? AND problems > 0
+              ORDER BY problems DESC, name, facility_id LIMIT {WORST_RECORDS})
+    """, (code,))

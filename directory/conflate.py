@@ -148,22 +148,52 @@ class Match:
     reason: dict[str, Any]
 
 
-def make_matcher(th: Thresholds):
-    """A `directory.sync.Matcher` that links a new record to the best existing facility."""
+def _box(rec: Facility, th: Thresholds) -> tuple[float, float, float, float]:
+    """(min_lon, max_lon, min_lat, max_lat) around a record: every place within th.distance_m."""
+    dlat = th.distance_m / 111_000.0
+    dlon = dlat / max(0.1, math.cos(math.radians(rec.lat)))
+    return rec.lon - dlon, rec.lon + dlon, rec.lat - dlat, rec.lat + dlat
 
-    def matcher(conn: sqlite3.Connection, rec: Facility) -> Match | None:
+
+def _best(rec: Facility, candidates: list[tuple[str, set[str], dict[str, Any]]], th: Thresholds) -> Match | None:
+    """The best of a record's candidates (name score, then distance; the first on a tie), each
+    (facility id, the names to compare with, its categories and position)."""
+    best: tuple[float, float, str, dict[str, Any]] | None = None
+    for facility_id, names, cand in candidates:
+        for name in names:
+            d = decide(rec, {**cand, "name": name}, th)
+            if d.same:
+                key = (d.reason["name_score"], -d.reason["distance_m"])
+                if best is None or key > best[:2]:
+                    best = (*key, facility_id, {**d.reason, "matched_name": name})
+    if best is None:
+        return None
+    return Match(best[2], best[3])
+
+
+class Matcher:
+    """A `directory.sync.Matcher` that links a new record to the best existing facility.
+
+    Called with one record it probes the R*Tree for that record (the reference); `batch` finds
+    the candidates of a whole batch of new records in one R*Tree join and gives the same
+    answers record by record (tests/test_ingest_write.py compares the two on real data).
+    """
+
+    def __init__(self, th: Thresholds) -> None:
+        self.th = th
+
+    def __call__(self, conn: sqlite3.Connection, rec: Facility) -> Match | None:
         if rec.lon is None or rec.lat is None:
             return None
-        dlat = th.distance_m / 111_000.0
-        dlon = dlat / max(0.1, math.cos(math.radians(rec.lat)))
+        min_lon, max_lon, min_lat, max_lat = _box(rec, self.th)
         rows = conn.execute(
             "SELECT f.id, f.name, f.categories, f.lon, f.lat FROM facilities_rtree r"
             " JOIN facilities f ON f.rid = r.rid"
             " WHERE r.min_lon <= ? AND r.max_lon >= ? AND r.min_lat <= ? AND r.max_lat >= ?"
             " AND f.status != 'removed'",
-            (rec.lon + dlon, rec.lon - dlon, rec.lat + dlat, rec.lat - dlat),
+            (max_lon, min_lon, max_lat, min_lat),
         ).fetchall()
-        best: tuple[float, float, str, dict[str, Any]] | None = None
+        candidates = []
         for row in rows:
             taken = conn.execute(
                 "SELECT 1 FROM source_records WHERE facility_id = ? AND source = ? AND removed_at IS NULL",
@@ -178,18 +208,92 @@ def make_matcher(th: Thresholds):
                     "SELECT data FROM source_records WHERE facility_id = ? AND removed_at IS NULL", (row["id"],)
                 )
             }
-            cand = {"lon": row["lon"], "lat": row["lat"], "categories": json.loads(row["categories"])}
-            for name in names:
-                d = decide(rec, {**cand, "name": name}, th)
-                if d.same:
-                    key = (d.reason["name_score"], -d.reason["distance_m"])
-                    if best is None or key > best[:2]:
-                        best = (*key, row["id"], {**d.reason, "matched_name": name})
-        if best is None:
-            return None
-        return Match(best[2], best[3])
+            candidates.append((row["id"], names, {"lon": row["lon"], "lat": row["lat"],
+                                                  "categories": json.loads(row["categories"])}))
+        return _best(rec, candidates, self.th)
 
-    return matcher
+    def batch(self, conn: sqlite3.Connection, recs: list[Facility]) -> BatchMatch:
+        """The candidates of every record in `recs` (new records of one source), found at once.
+
+        Valid while the batch is applied in order, provided the caller reports with
+        `BatchMatch.took` each facility a record of this source is linked to as it goes: a
+        facility that gains a live record of the source is no longer a candidate, and nothing
+        else the batch writes can change a candidate (new facilities are the source's own).
+        """
+        placed = [(i, *_box(rec, self.th)) for i, rec in enumerate(recs) if rec.lon is not None and rec.lat is not None]
+        found: dict[int, list[tuple[str, str, str, float, float]]] = {}
+        if placed:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_boxes"
+                         " (i INTEGER PRIMARY KEY, min_lon REAL, max_lon REAL, min_lat REAL, max_lat REAL)")
+            conn.execute("DELETE FROM temp.match_boxes")
+            conn.executemany("INSERT INTO temp.match_boxes VALUES (?, ?, ?, ?, ?)", placed)
+            # Candidates decide() would turn down whatever their names (no shared category
+            # family, farther than the distance) are dropped here, before anything is looked up
+            # for them: in a dense store most boxes hold a dozen places of other kinds.
+            kinds: dict[str, tuple[list[str], set[str]]] = {}  # categories text -> (parsed, families)
+            wanted: dict[int, set[str]] = {}  # record -> its families
+            for i, fid, name, cats, lon, lat in conn.execute(
+                "SELECT b.i, f.id, f.name, f.categories, f.lon, f.lat FROM temp.match_boxes b"
+                " JOIN facilities_rtree r ON r.min_lon <= b.max_lon AND r.max_lon >= b.min_lon"
+                " AND r.min_lat <= b.max_lat AND r.max_lat >= b.min_lat"
+                " JOIN facilities f ON f.rid = r.rid WHERE f.status != 'removed' ORDER BY b.i"):
+                if cats not in kinds:
+                    parsed = json.loads(cats)
+                    kinds[cats] = (parsed, families(parsed))
+                rec = recs[i]
+                if i not in wanted:
+                    wanted[i] = families(rec.categories)
+                if not kinds[cats][1] & wanted[i]:
+                    continue
+                if distance_m(rec.lon, rec.lat, lon, lat) > self.th.distance_m:
+                    continue
+                found.setdefault(i, []).append((fid, name, cats, lon, lat))
+            conn.execute("DELETE FROM temp.match_boxes")
+        names: dict[str, list[str]] = {}
+        ids = sorted({c[0] for cands in found.values() for c in cands})
+        if ids:
+            # Places another live record of this source already holds are no candidates.
+            taken = {r[0] for r in conn.execute(
+                "SELECT DISTINCT facility_id FROM source_records WHERE source = ? AND removed_at IS NULL"
+                " AND facility_id IN (SELECT value FROM json_each(?))", (recs[0].source, json.dumps(ids)))}
+            if taken:
+                found = {i: kept for i, cands in found.items() if (kept := [c for c in cands if c[0] not in taken])}
+                ids = [fid for fid in ids if fid not in taken]
+            for fid, data in conn.execute(
+                "SELECT facility_id, data FROM source_records WHERE removed_at IS NULL"
+                " AND facility_id IN (SELECT value FROM json_each(?)) ORDER BY facility_id, rowid",
+                (json.dumps(ids),),
+            ):
+                names.setdefault(fid, []).append(json.loads(data).get("name") or "")
+        return BatchMatch(self.th, recs, found, names)
+
+
+class BatchMatch:
+    """The answers of Matcher.batch, record by record (see there)."""
+
+    def __init__(self, th: Thresholds, recs: list[Facility], found: dict[int, list[tuple]],
+                 names: dict[str, list[str]]) -> None:
+        self.th, self.found, self.names = th, found, names
+        self.index = {id(rec): i for i, rec in enumerate(recs)}
+        self.taken: set[str] = set()
+
+    def took(self, facility_id: str) -> None:
+        self.taken.add(facility_id)
+
+    def __call__(self, rec: Facility) -> Match | None:
+        rows = self.found.get(self.index[id(rec)])
+        if not rows:
+            return None
+        candidates = [
+            (fid, {name} | set(self.names.get(fid, ())), {"lon": lon, "lat": lat, "categories": json.loads(cats)})
+            for fid, name, cats, lon, lat in rows if fid not in self.taken
+        ]
+        return _best(rec, candidates, self.th)
+
+
+def make_matcher(th: Thresholds) -> Matcher:
+    """The conflation matcher for `directory.sync.apply_records` (see Matcher)."""
+    return Matcher(th)
 
 
 # --- merging -------------------------------------------------------------------------------

@@ -57,10 +57,16 @@ class DerivedReport:
 
 
 def areas_signature(conn: sqlite3.Connection) -> list[Any]:
-    """A cheap fingerprint of the loaded areas (614 rows for Lithuania): changes when they do."""
-    return list(conn.execute(
-        "SELECT count(*), total(population), total(length(geometry)), total(min_lon), total(max_lat) FROM areas"
-    ).fetchone())
+    """A cheap fingerprint of the loaded areas (614 rows for Lithuania): changes when they do.
+
+    Read from the covering index areas_signature (the WHERE is what lets the planner take it),
+    not the table: the geometries' lengths would cost ~30 ms (megabytes of text) per refresh."""
+    sql = ("SELECT count(*), total(population), total(length(geometry)), total(min_lon), total(max_lat)"
+           " FROM areas {} WHERE length(geometry) >= 0")
+    try:
+        return list(conn.execute(sql.format("INDEXED BY areas_signature")).fetchone())
+    except sqlite3.OperationalError:  # a read-only store older than the index: the same figures, slower
+        return list(conn.execute(sql.format("")).fetchone())
 
 
 def audit_key(conn: sqlite3.Connection, *, seq: int, areas: list[Any], today: str) -> list[Any]:
@@ -69,11 +75,13 @@ def audit_key(conn: sqlite3.Connection, *, seq: int, areas: list[Any], today: st
     it listed (audit rule 4), so the "not verified" counts move with it."""
     # Only a register run that listed records verifies anything: OSM is verified by its own
     # check_date tags, and a run whose every record was rejected listed nothing.
-    last_run = conn.execute(
-        "SELECT max(id) FROM ingest_runs WHERE status = 'ok' AND source != 'osm'"
+    # newest first: the scan stops at the first match (one approved contribution is one run)
+    found = conn.execute(
+        "SELECT id FROM ingest_runs WHERE status = 'ok' AND source != 'osm'"
         " AND coalesce(json_extract(counts, '$.added'), 0) + coalesce(json_extract(counts, '$.updated'), 0)"
-        " + coalesce(json_extract(counts, '$.unchanged'), 0) > 0"
-    ).fetchone()[0]
+        " + coalesce(json_extract(counts, '$.unchanged'), 0) > 0 ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    last_run = None if found is None else found[0]
     return [seq, areas, today, last_run]
 
 
@@ -168,18 +176,26 @@ def refresh_derived(conn: sqlite3.Connection, settings: Settings, *, today: date
     today = today or clock.now().date()
     key = audit_key(conn, seq=seq, areas=areas_signature(conn), today=today.isoformat())
     if keys.get("audit") != key or "audit" in force:
-        # The audit is recomputed whole: the honesty rules (verified per source, stated
-        # municipalities, the score threshold) are computed over every row; an incremental audit
-        # is left for later (see docs/benchmarks.md).
         started = time.perf_counter()
-        audit.recompute(conn, today=today)
-        # The social-cluster figures (issue 15) read the same facilities and areas: refreshed
-        # with the audit, on the same key.
-        social_cluster.recompute(conn)
+        runs = conn.execute("SELECT coalesce(max(id), 0) FROM ingest_runs").fetchone()[0]
+        ids = None if "audit" in force else audit_changed(conn, keys, key, today=today)
+        if ids is None:
+            # The whole recompute: the first time, after the areas changed, or past
+            # INCREMENTAL_MAX facilities. The social-cluster figures (issue 15) read the same
+            # facilities and areas: refreshed with the audit, on the same key.
+            audit.recompute(conn, today=today)
+            social_cluster.recompute(conn)
+            how = "audit"
+        else:
+            audit.update(conn, ids, today=today)
+            report.done["audit (incremental)"] = time.perf_counter() - started
+            started = time.perf_counter()
+            social_cluster.update(conn, ids)
+            how = "social cluster (incremental)"
         with transaction(conn):
-            keys["audit"] = key
+            keys.update({"audit": key, "audit_runs": runs, "audit_facts": audit.FACTS_VERSION})
             set_meta(conn, META_KEY, keys)
-        report.done["audit"] = time.perf_counter() - started
+        report.done[how] = time.perf_counter() - started
     if snapshot and _snapshot_due(conn, seq) and _interval_passed(conn, settings):
         started = time.perf_counter()
         run_id = conn.execute("SELECT max(id) FROM ingest_runs WHERE status = 'ok'").fetchone()[0]
@@ -237,6 +253,41 @@ def changed_since(conn: sqlite3.Connection, seq: int) -> dict[str, tuple[Values 
             then.update({k: v for k, v in json.loads(old).items() if k in _TRACKED})
         out[fid] = (then, now)
     return out
+
+
+def audit_changed(conn: sqlite3.Connection, keys: dict[str, Any], key: list[Any], *,
+                  today: date) -> list[str] | None:
+    """The facilities whose audit and social-cluster rows may have moved since the stored audit
+    (computed on `keys["audit"]`), or None when only a whole recompute will do (never computed,
+    computed by an older version, the areas changed, or more than INCREMENTAL_MAX facilities).
+
+    Three things move a facility's rows: a change to it (the change log after the audit's seq);
+    a successful run of a source whose listing verifies (audit rule 4) re-lists every live
+    record of its source and scope, so their "not verified in 12 months" may flip; and a new
+    day moves the 12-month cut-off past the facilities verified between the two cut-offs.
+    """
+    was = keys.get("audit")
+    if (not isinstance(was, list) or len(was) != len(key) or was[1] != key[1]
+            or keys.get("audit_facts") != audit.FACTS_VERSION or "audit_runs" not in keys):
+        return None
+    seq, day = was[0], was[2]
+    ids: dict[str, None] = dict.fromkeys(r[0] for r in conn.execute(
+        "SELECT DISTINCT facility_id FROM changes WHERE seq > ? LIMIT ?", (seq, INCREMENTAL_MAX + 1)))
+    skip = list(audit.FETCH_DOES_NOT_VERIFY)
+    for source, scope in conn.execute(
+            "SELECT DISTINCT source, scope FROM ingest_runs WHERE id > ? AND status = 'ok'"
+            f" AND source NOT IN ({', '.join('?' * len(skip))})", (keys["audit_runs"], *skip)).fetchall():
+        if len(ids) > INCREMENTAL_MAX:
+            break
+        ids.update(dict.fromkeys(r[0] for r in conn.execute(
+            "SELECT facility_id FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL LIMIT ?",
+            (source, scope, INCREMENTAL_MAX + 1))))
+    if day != today.isoformat() and len(ids) <= INCREMENTAL_MAX:
+        ids.update(dict.fromkeys(audit.window_ids(conn, was=date.fromisoformat(day), now=today,
+                                                  limit=INCREMENTAL_MAX + 1)))
+    if len(ids) > INCREMENTAL_MAX:
+        return None
+    return list(ids)
 
 
 def _decoded(values: Values) -> Values:

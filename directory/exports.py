@@ -323,6 +323,30 @@ def csv_line_expr() -> str:
     return f"printf('{fmt}' || char(13, 10), {args})"
 
 
+def csv_line_parts() -> tuple[str, str]:
+    """The line around its provenance cells, (head, tail): head || provenance || tail is the line
+    `csv_line_expr` builds, so directory.ready writes it from the provenance it computes anyway
+    (one probe of source_records per facility, not two)."""
+    kept = [c for c in COLUMNS if c.csv != ""]
+    at = [c.name for c in kept].index("sources")
+    head, tail = [_csv_part(c) for c in kept[:at]], [_csv_part(c) for c in kept[at + 1:]]
+    head_fmt = "".join(p[0] + "," for p in head)
+    tail_fmt = "".join("," + p[0] for p in tail)
+    head_args = "".join(", " + a for p in head for a in p[1])
+    tail_args = "".join(", " + a for p in tail for a in p[1])
+    return f"printf('{head_fmt}'{head_args})", f"printf('{tail_fmt}' || char(13, 10){tail_args})"
+
+
+# The whole line as directory.ready keeps it in facilities.csv_line (written when the facility,
+# its source records or its areas' names change), with the provenance cells computed afresh,
+# never from a stored copy an older version may have written.
+CSV_LINE_HEAD, CSV_LINE_TAIL = csv_line_parts()
+# What an export reads: the ready line, or (a row written by a writer that did not refresh it,
+# or before the column existed) the same line built on the spot; coalesce evaluates the builder
+# only for such rows. The default column set is the only one, so every export can use it.
+CSV_EXPR = f"coalesce(f.csv_line, {csv_line_expr()})"
+
+
 FEATURE_EXPR = feature_sql(EXPORT_PROPERTIES)
 
 
@@ -389,7 +413,7 @@ def csv_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int = B
     header = ",".join(COLUMN_NAMES) + "\r\n"
     yield b"\xef\xbb\xbf" + header.encode("utf-8")
     with read_view(conn):
-        yield from _text_batches(conn, query, csv_line_expr(), sep="", batch=batch)
+        yield from _text_batches(conn, query, CSV_EXPR, sep="", batch=batch)
 
 
 def geojson_chunks(conn: sqlite3.Connection, query: FacilityQuery, *, batch: int = BATCH) -> Iterator[bytes]:
@@ -657,18 +681,27 @@ def evict(cache_dir: Path, *, cap_bytes: int, keep: Path | None = None) -> list[
     return removed
 
 
+def export_connection(db: Path) -> sqlite3.Connection:
+    """A read-only connection for one whole export (a download, `atvira export`).
+
+    Without memory-mapping: a full export reads the whole file, and mapped pages count in the
+    process's RSS, so a mapped export's memory would grow with the data (418 MB at 1M).
+    """
+    conn = connect(db, readonly=True)
+    conn.execute("PRAGMA mmap_size = 0")
+    return conn
+
+
 def download_chunks(db: Path, query: FacilityQuery, fmt: str, *, tmp_dir: Path | None = None,
                     cancelled: Cancelled = _never, cache_bytes: int = 2_000_000_000) -> Iterator[bytes]:
     """The byte stream of one download, on its own read-only connection.
 
-    Its own connection, because a download holds one read transaction for its whole length (the
-    serving thread's shared handle must not), and without memory-mapping, because a full export
-    would otherwise map the whole file into the process (the RSS would grow with the data).
+    Its own connection (`export_connection`), because a download holds one read transaction for
+    its whole length (the serving thread's shared handle must not).
     """
     fmt = parse_format(fmt)
-    conn = connect(db, readonly=True)
+    conn = export_connection(db)
     try:
-        conn.execute("PRAGMA mmap_size = 0")
         if fmt == "csv":
             yield from csv_chunks(conn, query)
         elif fmt == "geojson":

@@ -124,8 +124,13 @@ class Facility:
         return d
 
     def content_json(self) -> str:
-        """content() as canonical JSON: what is stored and what the hash is taken of."""
-        return json.dumps(self.content(), sort_keys=True, ensure_ascii=False, default=str)
+        """content() as canonical JSON: what is stored and what the hash is taken of.
+
+        Exactly `json.dumps(self.content(), sort_keys=True, ensure_ascii=False, default=str)` (the
+        hash of it is stored: it must never change for the same record), by one encoder made once
+        (json.dumps with options builds a new encoder per call).
+        """
+        return CANONICAL_JSON(self.content())
 
     def content_hash(self, content_json: str | None = None) -> str:
         blob = content_json if content_json is not None else self.content_json()
@@ -135,6 +140,10 @@ class Facility:
 _CONTENT_FIELDS = tuple(
     f.name for f in fields(Facility) if f.name not in ("fetched_at", "municipality_code", "eldership_code")
 )
+# The canonical JSON encoder, made once (json.dumps with options builds one per call);
+# check_circular off: the values are parsed data, never cyclic.
+CANONICAL_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str, check_circular=False).encode
+
 
 
 def check_coordinates(lon: Any, lat: Any) -> tuple[float, float] | str:

@@ -4,10 +4,13 @@
   text, split around the time-dependent open_state value (search.query_page joins a page of them
   with each row's state from open_now);
 - `sources_json`: the facility's source records as the export's `sources` array;
-- `provenance_csv`: the CSV export's two provenance cells (sources, licences).
+- `provenance_csv`: the CSV export's two provenance cells (sources, licences);
+- `csv_line`: the facility's whole CSV export line (exports.csv_line_parts: quoting, formula
+  guard, area names, provenance), so an export is the ready lines in id order. It carries the
+  area names too: `refresh_area_names` rewrites it when an areas load renames an area.
 
 Each is exactly what its SQL builder gives (features.feature_sql, features.SOURCES_SQL,
-exports.PROVENANCE_CSV_SQL); the builders remain the fallback where a row has no ready text.
+exports.PROVENANCE_CSV_SQL, exports.csv_line_parts); the builders remain the fallback where a row has no ready text.
 `refresh_ready` is called by whatever changes facilities, inside its transaction: the sync
 (apply_records, for every facility its run logged a change for) and the areas re-placement;
 derived.refresh_derived rewrites every row when the SQL itself changed (READY_VERSION).
@@ -18,19 +21,30 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from .exports import PROVENANCE_CSV_SQL
+from .exports import CSV_LINE_HEAD, CSV_LINE_TAIL, PROVENANCE_CSV_SQL
 from .features import OPEN_KEY, OPEN_MARKED, READY_FEATURE_SQL, SOURCES_SQL
 
+
+def _braces(sql: str) -> str:
+    """`sql` inside _SET_READY, which is str.format()ted later: its literal braces doubled."""
+    return sql.replace("{", "{{").replace("}", "}}")
+
+
+# `LIMIT -1` (no limit) keeps SQLite from flattening the subquery into the UPDATE: flattened,
+# every use of x.j in SET re-ran the feature builder (4 builds per row) and the CSV line would
+# re-run the provenance probe; as a subquery each is built once per row.
 _SET_READY = f"""UPDATE facilities SET
     feature_head = substr(x.j, 1, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_KEY) - 1}),
     feature_tail = substr(x.j, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_MARKED)}),
     sources_json = x.sources,
-    provenance_csv = x.provenance
+    provenance_csv = x.provenance,
+    csv_line = x.line_head || x.provenance || x.line_tail
 FROM (SELECT f.rid AS frid, {READY_FEATURE_SQL} AS j, {SOURCES_SQL} AS sources,
-             {PROVENANCE_CSV_SQL} AS provenance
-      FROM facilities f WHERE {{where}}) AS x
+             {PROVENANCE_CSV_SQL} AS provenance, {_braces(CSV_LINE_HEAD)} AS line_head,
+             {_braces(CSV_LINE_TAIL)} AS line_tail
+      FROM facilities f WHERE {{where}} LIMIT -1) AS x
 WHERE facilities.rid = x.frid"""
 
 # Which code wrote the ready text: a changed SQL makes refresh_derived rewrite every row.
@@ -49,9 +63,52 @@ def refresh_ready_rids(conn: sqlite3.Connection, rids: Iterable[int], *, chunk: 
     return _by(conn, "f.rid", list(rids), chunk)
 
 
+_HEAD = f"substr(x.j, 1, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_KEY) - 1})"
+_TAIL = f"substr(x.j, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_MARKED)})"
+
+
+def insert_ready(conn: sqlite3.Connection, staging: str, columns: Sequence[str]) -> int:
+    """Insert the rows of `staging` (a table with facilities' columns) into facilities with their
+    ready text made in the same statement, in the staging table's row order; rows inserted.
+
+    The new rows' source records must already be stored (their `sources` are part of the text):
+    the sync inserts those first, with the foreign key check deferred. Exactly what
+    refresh_ready would write afterwards (_SET_READY's expressions), without writing each row
+    twice."""
+    cols = ", ".join(columns)
+    return conn.execute(
+        f"INSERT INTO facilities({cols}, feature_head, feature_tail, sources_json, provenance_csv, csv_line)"
+        f" SELECT {', '.join('x.' + c for c in columns)}, {_HEAD}, {_TAIL}, x.sources, x.provenance,"
+        f" x.line_head || x.provenance || x.line_tail"
+        f" FROM (SELECT f.*, f.rowid AS staged_at, {READY_FEATURE_SQL} AS j, {SOURCES_SQL} AS sources,"
+        f" {PROVENANCE_CSV_SQL} AS provenance, {CSV_LINE_HEAD} AS line_head, {CSV_LINE_TAIL} AS line_tail"
+        f" FROM {staging} f LIMIT -1) AS x ORDER BY x.staged_at").rowcount
+
+
+def refresh_ready_where(conn: sqlite3.Connection, where: str, params: tuple = ()) -> int:
+    """The same for the rows an SQL condition over `f` (facilities) picks, in one statement: the
+    sync's batch (`f.rid > ?`) and its run's changed rows, without a list of ids in Python."""
+    return conn.execute(_SET_READY.format(where=where), params).rowcount
+
+
 def _by(conn: sqlite3.Connection, column: str, keys: list, chunk: int) -> int:
     done = 0
     for i in range(0, len(keys), chunk):
         done += conn.execute(_SET_READY.format(where=f"{column} IN (SELECT value FROM json_each(?))"),
                              (json.dumps(keys[i:i + chunk]),)).rowcount
     return done
+
+
+def refresh_area_names(conn: sqlite3.Connection, before: dict[str, str]) -> int:
+    """After the areas were replaced: rewrite the ready text of the facilities whose municipality
+    or eldership name changed (`before`: code -> name as it was), since the CSV line carries the
+    names. Facilities whose codes change are rewritten by whoever changes the codes."""
+    after = dict(conn.execute("SELECT code, name FROM areas").fetchall())
+    codes = [c for c in before.keys() | after.keys() if before.get(c) != after.get(c)]
+    if not codes:
+        return 0
+    rids = [r[0] for r in conn.execute(
+        "SELECT rid FROM facilities WHERE municipality_code IN (SELECT value FROM json_each(?1))"
+        " UNION SELECT rid FROM facilities WHERE eldership_code IN (SELECT value FROM json_each(?1))",
+        (json.dumps(codes),))]
+    return refresh_ready_rids(conn, rids)

@@ -76,47 +76,146 @@ def geodesic_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 # --- recompute (stored figures) ------------------------------------------------------------
 
 
+# The incremental update's facilities, as one bound JSON list (:ids).
+IDS = "(SELECT value FROM json_each(:ids))"
+FACT_COLUMNS = ("facility_id", "m", "e", "name", "operator", "sector", "categories", "conflict")
+
+
+def _facts_sql(*, only: bool) -> str:
+    """SELECT giving cluster_facts' columns for every live facility (or only those in :ids)."""
+    # a cheap text test first: most rows have neither evidence nor a sector conflict
+    return f"""
+        SELECT f.id, f.municipality_code, f.eldership_code, f.name, f.operator, f.sector, f.categories,
+               coalesce((f.extra LIKE '%sector_evidence%' OR f.conflicts LIKE '%"sector"%') AND {SECTOR_CONFLICT}, 0)
+        FROM facilities f WHERE {LIVE} {f"AND f.id IN {IDS}" if only else ""}"""
+
+
 def recompute(conn: sqlite3.Connection) -> dict[str, Any]:
     """Rebuild the stored cluster figures in one transaction; returns a summary with timings."""
     started = time.perf_counter()
     with transaction(conn):
-        for table in ("cluster_counts", "cluster_actors", "cluster_areas"):
+        for table in ("cluster_counts", "cluster_actors", "cluster_areas", "cluster_facts", "cluster_pairs"):
             conn.execute(f"DELETE FROM {table}")
-        # One pass over (facility, kind) pairs into a temporary table; every level groups it.
-        conn.execute("DROP TABLE IF EXISTS temp.cluster_pairs")
-        conn.execute(f"""
-            CREATE TEMP TABLE cluster_pairs AS
-            SELECT f.rid, f.id, f.name, f.operator, f.sector, c.value AS category,
-                   f.municipality_code AS m, f.eldership_code AS e
-            FROM facilities f, json_each(f.categories) c WHERE {LIVE}""")
+        # One pass over the facilities into cluster_facts, one row per (facility, kind) in
+        # cluster_pairs; every level groups those (and an incremental update moves them).
+        conn.execute(f"INSERT INTO cluster_facts({', '.join(FACT_COLUMNS)}) {_facts_sql(only=False)}")
+        conn.execute("""
+            INSERT INTO cluster_pairs(facility_id, category, m, e, sector, name, operator)
+            SELECT facility_id, c.value, m, e, sector, name, operator FROM cluster_facts, json_each(categories) c""")
         levels = (("country", f"'{COUNTRY}'"), ("municipality", "m"), ("eldership", "e"))
         for level, code in levels:
             conn.execute(f"""
                 INSERT INTO cluster_counts(level, code, category, sector, count)
-                SELECT '{level}', {code}, category, sector, count(*) FROM temp.cluster_pairs
+                SELECT '{level}', {code}, category, sector, count(*) FROM cluster_pairs
                 WHERE {code} IS NOT NULL GROUP BY {code}, category, sector""")
             # '*': distinct facilities of any kind (one facility of two kinds counts once here).
-            fcode = {"country": f"'{COUNTRY}'", "municipality": "f.municipality_code",
-                     "eldership": "f.eldership_code"}[level]
             conn.execute(f"""
                 INSERT INTO cluster_counts(level, code, category, sector, count)
-                SELECT '{level}', {fcode}, '*', f.sector, count(*) FROM facilities f
-                WHERE {LIVE} AND {fcode} IS NOT NULL GROUP BY {fcode}, f.sector""")
+                SELECT '{level}', {code}, '*', sector, count(*) FROM cluster_facts
+                WHERE {code} IS NOT NULL GROUP BY {code}, sector""")
         for level, code in levels[1:]:
             conn.execute(f"""
                 INSERT INTO cluster_actors(level, code, category, sector, position, facility_id, name, operator)
-                SELECT '{level}', code, category, sector, n, id, name, operator FROM (
-                    SELECT {code} AS code, category, sector, id, name, operator,
-                           row_number() OVER (PARTITION BY {code}, category, sector ORDER BY name, id) AS n
-                    FROM temp.cluster_pairs WHERE {code} IS NOT NULL)
+                SELECT '{level}', code, category, sector, n, facility_id, name, operator FROM (
+                    SELECT {code} AS code, category, sector, facility_id, name, operator,
+                           row_number() OVER (PARTITION BY {code}, category, sector ORDER BY name, facility_id) AS n
+                    FROM cluster_pairs WHERE {code} IS NOT NULL)
                 WHERE n <= {ACTORS_PER_CELL}""")
-        conn.execute("DROP TABLE temp.cluster_pairs")
         _areas(conn)
         summary = {"computed_at": clock.stamp(),  # the one clock (tests freeze it)
                    "seconds": round(time.perf_counter() - started, 3),
                    "areas": conn.execute("SELECT count(*) FROM cluster_areas").fetchone()[0]}
         set_meta(conn, "cluster", summary)
     return summary
+
+
+def update(conn: sqlite3.Connection, ids: list[str]) -> dict[str, Any]:
+    """Bring the stored cluster figures up to date for the facilities `ids` only.
+
+    Each facility's stored row (cluster_facts: what it counted for) is compared with the row it
+    gives now; the counts of its areas (old and new place, and the country) move by the
+    difference, the actor lists of the cells it leaves or enters are read again from the
+    indexed cluster_pairs, and its areas' totals are recomputed from their stored counts. A
+    change to nothing the figures read (hours, features) changes nothing here. Equal to
+    `recompute` (tests/test_derived_incremental.py).
+    """
+    started = time.perf_counter()
+    params = {"ids": json.dumps(ids)}
+    with transaction(conn):
+        old = {r[0]: tuple(r) for r in conn.execute(
+            f"SELECT {', '.join(FACT_COLUMNS)} FROM cluster_facts WHERE facility_id IN {IDS}", params)}
+        new = {r[0]: tuple(r) for r in conn.execute(_facts_sql(only=True), params)}
+        changed = [i for i in ids if old.get(i) != new.get(i)]
+        if not changed:
+            return {"changed": 0}
+        counts: dict[tuple[str, str, str, str], int] = {}
+        conflicts: dict[tuple[str, str], int] = {}
+        cells: set[tuple[str, str, str, str]] = set()
+        areas: set[tuple[str, str]] = set()
+        for fid in changed:
+            for row, sign in ((old.get(fid), -1), (new.get(fid), 1)):
+                if row is None:
+                    continue
+                _fid, m, e, _name, _operator, sector, cats, conflict = row
+                places = [("country", COUNTRY)] + [(lv, c) for lv, c in (("municipality", m), ("eldership", e)) if c]
+                for level, code in places:
+                    areas.add((level, code))
+                    for cat in [*json.loads(cats), "*"]:
+                        key = (level, code, cat, sector)
+                        counts[key] = counts.get(key, 0) + sign
+                        if level != "country" and cat != "*":
+                            cells.add(key)
+                    # the country's conflicts are the municipalities' sum (as in _areas)
+                    if conflict and (level != "country" or m):
+                        conflicts[(level, code)] = conflicts.get((level, code), 0) + sign
+        gone = {"ids": json.dumps(changed)}
+        conn.execute(f"DELETE FROM cluster_facts WHERE facility_id IN {IDS}", gone)
+        conn.execute(f"DELETE FROM cluster_pairs WHERE facility_id IN {IDS}", gone)
+        rows = [new[i] for i in changed if i in new]
+        conn.executemany(f"INSERT INTO cluster_facts({', '.join(FACT_COLUMNS)})"
+                         f" VALUES ({', '.join('?' * len(FACT_COLUMNS))})", rows)
+        conn.executemany("INSERT INTO cluster_pairs(facility_id, category, m, e, sector, name, operator)"
+                         " SELECT ?, value, ?, ?, ?, ?, ? FROM json_each(?)",
+                         [(r[0], r[1], r[2], r[5], r[3], r[4], r[6]) for r in rows])
+        moved = [(*k, v) for k, v in counts.items() if v]
+        conn.executemany("INSERT INTO cluster_counts(level, code, category, sector, count) VALUES (?, ?, ?, ?, ?)"
+                         " ON CONFLICT (level, code, category, sector) DO UPDATE SET count = count + excluded.count",
+                         moved)
+        conn.executemany("DELETE FROM cluster_counts WHERE level = ? AND code = ? AND category = ? AND sector = ?"
+                         " AND count <= 0", [k[:4] for k in moved])
+        for level, code, cat, sector in sorted(cells):
+            _actors(conn, level, code, cat, sector)
+        for level, code in sorted(areas):
+            _area_totals(conn, level, code, conflicts.get((level, code), 0))
+        summary = dict(get_meta(conn, "cluster") or {})
+        summary.update({"computed_at": clock.stamp(), "seconds": round(time.perf_counter() - started, 3),
+                        "incremental": {"facilities": len(ids), "changed": len(changed), "cells": len(cells)}})
+        set_meta(conn, "cluster", summary)
+    return summary
+
+
+def _actors(conn: sqlite3.Connection, level: str, code: str, category: str, sector: str) -> None:
+    """One cell's first actors again, on the indexed cluster_pairs."""
+    col = {"municipality": "m", "eldership": "e"}[level]
+    conn.execute("DELETE FROM cluster_actors WHERE level = ? AND code = ? AND category = ? AND sector = ?",
+                 (level, code, category, sector))
+    conn.execute(f"""
+        INSERT INTO cluster_actors(level, code, category, sector, position, facility_id, name, operator)
+        SELECT ?, {col}, category, sector, row_number() OVER (ORDER BY name, facility_id), facility_id, name, operator
+        FROM (SELECT * FROM cluster_pairs WHERE {col} = ? AND category = ? AND sector = ?
+              ORDER BY name, facility_id LIMIT {ACTORS_PER_CELL})""", (level, code, category, sector))
+
+
+def _area_totals(conn: sqlite3.Connection, level: str, code: str, conflicts: int) -> None:
+    """An area's totals again from its stored '*' counts; its sector conflicts moved by `conflicts`."""
+    t = {r[0]: r[1] for r in conn.execute(
+        "SELECT sector, count FROM cluster_counts WHERE level = ? AND code = ? AND category = '*'", (level, code))}
+    known = sum(t.get(s, 0) for s in SECTORS)
+    outside = (t.get("private", 0) + t.get("civic", 0)) / known if known else None
+    conn.execute(
+        "UPDATE cluster_areas SET facilities = ?, known = ?, public = ?, private = ?, civic = ?, unknown = ?,"
+        " share_outside_public = ?, sector_conflicts = sector_conflicts + ? WHERE code = ? AND level = ?",
+        (sum(t.values()), known, *(t.get(s, 0) for s in ALL_SECTORS), outside, conflicts, code, level))
 
 
 # A facility's sector is in conflict when its sources disagree on it (conflation's conflicts) or
@@ -132,12 +231,9 @@ def _areas(conn: sqlite3.Connection) -> None:
     for r in conn.execute("SELECT level, code, sector, count FROM cluster_counts WHERE category = '*'"):
         totals.setdefault((r[0], r[1]), {})[r[2]] = r[3]
     conflicts: dict[tuple[str, str], int] = {}
-    for level, col in (("municipality", "municipality_code"), ("eldership", "eldership_code")):
+    for level, col in (("municipality", "m"), ("eldership", "e")):
         for code, n in conn.execute(
-                f"SELECT f.{col}, count(*) FROM facilities f WHERE {LIVE} AND f.{col} IS NOT NULL"
-                # a cheap text test first: most rows have neither evidence nor a sector conflict
-                f" AND (f.extra LIKE '%sector_evidence%' OR f.conflicts LIKE '%\"sector\"%')"
-                f" AND {SECTOR_CONFLICT} GROUP BY 1"):
+                f"SELECT {col}, count(*) FROM cluster_facts WHERE conflict AND {col} IS NOT NULL GROUP BY 1"):
             conflicts[(level, code)] = n
     conflicts[("country", COUNTRY)] = sum(n for (lv, _), n in conflicts.items() if lv == "municipality")
     rows = []

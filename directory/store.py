@@ -393,6 +393,98 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX cluster_areas_parent ON cluster_areas(parent_code);
     """,
+    # (issue 13, incremental derived data) what each live facility counts for in the audit and
+    # the social-cluster figures, kept so a run that changes k facilities updates the stored
+    # sums by the difference between a facility's old and new row (directory.audit.update,
+    # directory.social_cluster.update) instead of re-reading every facility. Derived data:
+    # the full recompute rebuilds all of it. audit_counts is replaced by per-(m, e, kind) sums
+    # with the counts that say whether each sum is NULL (SQL's sum of nothing).
+    """
+    DROP TABLE IF EXISTS audit_counts;
+    CREATE TABLE audit_facts (
+        facility_id TEXT PRIMARY KEY,
+        m TEXT NOT NULL,
+        e TEXT,
+        name TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        capacity INTEGER,                   -- extra.capacity as the indicators read it
+        children INTEGER,                   -- extra.children
+        verified_at TEXT,                   -- audit.verified_at_sql: moves the 'stale' flag by date
+        missing_hours INTEGER NOT NULL,
+        no_features INTEGER NOT NULL,
+        stale INTEGER NOT NULL,
+        single_source INTEGER NOT NULL,
+        conflicts INTEGER NOT NULL,
+        problems INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX audit_facts_verified ON audit_facts(verified_at);
+    CREATE INDEX audit_facts_worst ON audit_facts(m, problems DESC, name, facility_id) WHERE problems > 0;
+    CREATE TABLE audit_counts (
+        m TEXT NOT NULL,
+        e TEXT NOT NULL,                    -- '' when the facility has no eldership
+        cat TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        capacity INTEGER NOT NULL,          -- NULL in the indicators when capacity_n = 0
+        capacity_n INTEGER NOT NULL,
+        enrolled INTEGER NOT NULL,          -- NULL (with capacity_enrolled) when enrolled_n = 0
+        capacity_enrolled INTEGER NOT NULL,
+        enrolled_n INTEGER NOT NULL,
+        PRIMARY KEY (m, e, cat)
+    ) WITHOUT ROWID;
+    CREATE TABLE cluster_facts (
+        facility_id TEXT PRIMARY KEY,
+        m TEXT,
+        e TEXT,
+        name TEXT NOT NULL,
+        operator TEXT,
+        sector TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        conflict INTEGER NOT NULL           -- social_cluster.SECTOR_CONFLICT
+    ) WITHOUT ROWID;
+    CREATE TABLE cluster_pairs (
+        facility_id TEXT NOT NULL,
+        category TEXT NOT NULL,
+        m TEXT,
+        e TEXT,
+        sector TEXT NOT NULL,
+        name TEXT NOT NULL,
+        operator TEXT
+    );
+    CREATE INDEX cluster_pairs_facility ON cluster_pairs(facility_id);
+    CREATE INDEX cluster_pairs_m ON cluster_pairs(m, category, sector, name, facility_id) WHERE m IS NOT NULL;
+    CREATE INDEX cluster_pairs_e ON cluster_pairs(e, category, sector, name, facility_id) WHERE e IS NOT NULL;
+    -- The areas' fingerprint (derived.areas_signature) read from this covering index: reading the
+    -- geometries' lengths from the table costs ~30 ms (megabytes of text) on every refresh.
+    CREATE INDEX areas_signature ON areas(length(geometry), population, min_lon, max_lat);
+    """,
+    # (issue 13, exports) the facility's whole CSV export line, kept ready by directory.ready
+    # (exports.csv_line_parts), so the export is the ready lines in order; NULL = not ready (the
+    # export builds that row's line on the spot). derived.refresh_derived fills the rows written
+    # before this migration (the ready SQL changed). As for the other ready text, any other write
+    # to what the line is made of makes it not ready: every column the CSV reads (the extras and
+    # updated_at too) and the facility's source records. The area names it carries are refreshed
+    # by areas_store.save_areas (ready.refresh_area_names).
+    """
+    ALTER TABLE facilities ADD COLUMN csv_line TEXT;
+    CREATE TRIGGER facilities_csv_stale AFTER UPDATE OF id, name, categories, lon, lat, address,
+        municipality_code, eldership_code, operator, sector, features, opening_hours, status,
+        last_verified, source, source_id, licence, fetched_at, extra, updated_at ON facilities
+    WHEN new.csv_line IS NOT NULL
+    BEGIN
+        UPDATE facilities SET csv_line = NULL WHERE rid = new.rid;
+    END;
+    CREATE TRIGGER source_records_csv_ai AFTER INSERT ON source_records BEGIN
+        UPDATE facilities SET csv_line = NULL WHERE id = new.facility_id AND csv_line IS NOT NULL;
+    END;
+    CREATE TRIGGER source_records_csv_au AFTER UPDATE OF source, source_id, facility_id, licence,
+        fetched_at, removed_at ON source_records BEGIN
+        UPDATE facilities SET csv_line = NULL
+            WHERE id IN (old.facility_id, new.facility_id) AND csv_line IS NOT NULL;
+    END;
+    CREATE TRIGGER source_records_csv_ad AFTER DELETE ON source_records BEGIN
+        UPDATE facilities SET csv_line = NULL WHERE id = old.facility_id AND csv_line IS NOT NULL;
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -533,6 +625,53 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         except sqlite3.OperationalError as exc:
             _rollback(conn)
             raise write_error(exc, doing="committing") or StoreError(f"cannot commit the write: {exc}") from exc
+
+
+# --- bulk writes (the sync) -----------------------------------------------------------------
+
+# The per-row triggers a batched insert of new facilities replaces by set-wise statements:
+# facilities_ai (one FTS5 insert and one R*Tree insert per row: three times the cost of the same
+# rows inserted set-wise) and source_records_ready_ai (a probe per record; the sync rewrites the
+# ready text of every facility it touched anyway; source_records_csv_ai likewise for the CSV line).
+BULK_TRIGGERS = ("facilities_ai", "source_records_ready_ai", "source_records_csv_ai")
+
+
+@contextmanager
+def bulk_insert(conn: sqlite3.Connection) -> Iterator[int]:
+    """Insert new facilities (and their source records) without the per-row triggers; yields the
+    largest facility rid before the insert, and indexes every facility after it (FTS5, R*Tree)
+    set-wise on the way out.
+
+    Must run inside a transaction (DDL is transactional in SQLite): the triggers are dropped and
+    re-created, from their own stored SQL, within it, so a crash or an error rolls them back
+    with the rows (old-or-new), and other connections never see the store without them. New
+    rows get rids above the yielded one (INTEGER PRIMARY KEY without AUTOINCREMENT, and no
+    other writer inside our transaction), so "rid > before" is exactly the inserted rows.
+    """
+    if not conn.in_transaction:
+        raise RuntimeError("bulk_insert needs an open transaction")
+    triggers = [r[0] for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN (SELECT value FROM json_each(?))"
+        " ORDER BY name", (json.dumps(BULK_TRIGGERS),))]
+    before = conn.execute("SELECT coalesce(max(rid), 0) FROM facilities").fetchone()[0]
+    for name in BULK_TRIGGERS:
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    try:
+        yield before
+        index_facilities(conn, after_rid=before)
+    finally:
+        if conn.in_transaction:  # after a failed statement SQLite may have rolled back already
+            for sql in triggers:
+                conn.execute(sql)
+
+
+def index_facilities(conn: sqlite3.Connection, *, after_rid: int) -> None:
+    """What facilities_ai does, for every facility with a rid above `after_rid`, set-wise."""
+    conn.execute("INSERT INTO facilities_fts(rowid, name, address, operator)"
+                 " SELECT rid, name, address, operator FROM facilities WHERE rid > ?", (after_rid,))
+    conn.execute("INSERT INTO facilities_rtree(rid, min_lon, max_lon, min_lat, max_lat)"
+                 " SELECT rid, lon, lon, lat, lat FROM facilities"
+                 " WHERE rid > ? AND lon IS NOT NULL AND lat IS NOT NULL", (after_rid,))
 
 
 # --- facility rows -------------------------------------------------------------------------

@@ -8,17 +8,19 @@ Re-applying the same records changes nothing and logs nothing (upserts compare c
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Protocol
 
 from . import clock
 from .conflate import merge
-from .model import Facility, Rejection, make_facility_id, suffixed_facility_id, validate
-from .ready import refresh_ready
-from .store import transaction
+from .model import CANONICAL_JSON, Facility, Rejection, make_facility_id, suffixed_facility_id, validate
+from .ready import insert_ready, refresh_ready_where
+from .store import bulk_insert, transaction
 
 # The facility columns a source record sets; a change to any of them is an "update".
 CONTENT_FIELDS = (
@@ -28,7 +30,8 @@ CONTENT_FIELDS = (
 
 
 class Locator(Protocol):
-    """What the sync needs of the areas: see directory.areas.AreaLocator."""
+    """What the sync needs of the areas: see directory.areas.AreaLocator (whose bulk_locate,
+    when a locator has one, the sync uses to ask for a batch of points at once: _located)."""
 
     @property
     def is_empty(self) -> bool: ...
@@ -131,17 +134,41 @@ def _decode(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _place(fac: Facility, locator: Locator | None) -> str | None:
-    """Assign municipality/eldership; the reason a point is refused, or None when it is fine."""
+def _place(fac: Facility, locator: Locator | None, where: tuple[str | None, str | None] | None = None) -> str | None:
+    """Assign municipality/eldership; the reason a point is refused, or None when it is fine.
+    `where`: the locator's answer for this point when it is known already (_located)."""
     if fac.lon is None or fac.lat is None:
         return None
     if locator is None or locator.is_empty:
         return None
-    municipality, eldership = locator.locate(fac.lon, fac.lat)
+    municipality, eldership = where if where is not None else locator.locate(fac.lon, fac.lat)
     if municipality is None:
         return f"point ({fac.lon:.6f}, {fac.lat:.6f}) is outside every loaded area"
     fac.municipality_code, fac.eldership_code = municipality, eldership
     return None
+
+
+def _located(records: Iterable[Facility | Rejection], locator: Locator | None
+             ) -> Iterator[tuple[Facility | Rejection, tuple[str | None, str | None] | None]]:
+    """The records, each with the locator's answer for its point (None: not asked), asked for
+    BATCH records at a time (the locator's bulk_locate: one vectorised query instead of one
+    per record, the same answers). Only plain finite numbers are asked about; anything else is
+    left to validate() and, if it passes, to _place's own call."""
+    bulk = getattr(locator, "bulk_locate", None)
+    if bulk is None or locator is None or locator.is_empty:
+        for rec in records:
+            yield rec, None
+        return
+    it = iter(records)
+    while chunk := list(islice(it, BATCH)):
+        asked = [i for i, rec in enumerate(chunk) if isinstance(rec, Facility)
+                 and type(rec.lon) in (float, int) and type(rec.lat) in (float, int)
+                 and math.isfinite(rec.lon) and math.isfinite(rec.lat)]
+        answers: list = [None] * len(chunk)
+        if asked:
+            for i, where in zip(asked, bulk([chunk[i].lon for i in asked], [chunk[i].lat for i in asked])):
+                answers[i] = where
+        yield from zip(chunk, answers)
 
 
 def apply_records(
@@ -168,6 +195,11 @@ def apply_records(
     report = IngestReport(source=source, scope=scope)
     seen: set[str] = set()
     pending: list[Facility] = []  # valid records waiting for _upsert_batch
+    # A larger page cache for the run (this connection only; memory, not durability): the
+    # indexes a run writes (ids, source records, the change log, the R*Tree) stay in memory
+    # instead of being spilled to the WAL and re-read half-way through the transaction.
+    cache_before = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = {-RUN_CACHE_KIB}")
     try:
         with transaction(conn):
             cur = conn.execute(
@@ -176,7 +208,7 @@ def apply_records(
             )
             run_id = report.run_id = cur.lastrowid
             seq_before = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
-            for n, rec in enumerate(records, 1):
+            for n, (rec, where) in enumerate(_located(records, locator), 1):
                 if progress is not None and n % 10_000 == 0:
                     progress(n)
                 if isinstance(rec, Rejection):
@@ -185,7 +217,7 @@ def apply_records(
                     continue
                 rec.source = source
                 problems = validate(rec)
-                reason = "; ".join(problems) if problems else _place(rec, locator)
+                reason = "; ".join(problems) if problems else _place(rec, locator, where)
                 if reason:
                     report.rejected.append(Rejection(rec.source_id, reason))
                     seen.add(rec.source_id)
@@ -219,16 +251,23 @@ def apply_records(
     except Exception as exc:
         record_failed_run(conn, source=source, scope=scope, now=now, message=str(exc))
         raise
+    finally:
+        conn.execute(f"PRAGMA cache_size = {cache_before}")
     return report
+
+
+# The page cache of an ingest run, in KiB (SQLite's default is 2 MiB).
+RUN_CACHE_KIB = 128 * 1024
 
 
 def _refresh_changed(conn: sqlite3.Connection, *, seq_before: int) -> None:
     """Rewrite what is kept ready per facility (the map feature text) for every facility this
-    run changed: the change log since `seq_before` names them all, so one batched statement
-    does it, whatever path (add, update, merge, sweep) changed the row."""
-    changed = [r[0] for r in conn.execute("SELECT DISTINCT facility_id FROM changes WHERE seq > ?", (seq_before,))]
-    if changed:
-        refresh_ready(conn, changed)
+    run changed whose ready text is not already current: the change log since `seq_before`
+    names every facility changed, whatever path (add, update, merge, sweep) changed it, and the
+    store's triggers empty the ready text of every row written since it was made (new rows have
+    none), so one statement does it. Facilities added in bulk got theirs in their batch."""
+    refresh_ready_where(conn, "f.id IN (SELECT facility_id FROM changes WHERE seq > ?) AND (f.feature_head IS NULL"
+                              " OR f.sources_json IS NULL OR f.provenance_csv IS NULL OR f.csv_line IS NULL)", (seq_before,))
 
 
 def record_failed_run(conn: sqlite3.Connection, *, source: str, scope: str, message: str,
@@ -283,6 +322,11 @@ def _upsert_batch(
         " WHERE source = ? AND source_id IN (SELECT value FROM json_each(?))",
         (recs[0].source, json.dumps([r.source_id for r in recs])))}
     fresh: list[tuple[Facility, str, str]] = []
+    # The matcher's candidates for all the batch's new records at once, when it can (conflate.Matcher).
+    ask = None
+    if matcher is not None and hasattr(matcher, "batch"):
+        unknown = [rec for rec in recs if rec.source_id not in stored]
+        ask = matcher.batch(conn, unknown) if unknown else None
     rescoped: list[str] = []
     placed: list[tuple] = []  # unchanged, position-less records whose mapping states a municipality
     for rec in recs:
@@ -298,14 +342,16 @@ def _upsert_batch(
             continue
         found = _ASK
         if old is None:
-            found = matcher(conn, rec) if matcher else None
+            found = ask(rec) if ask is not None else matcher(conn, rec) if matcher else None
             if found is None:
                 fresh.append((rec, data, rec_hash))
                 continue
         _insert_new(conn, fresh, run_id=run_id, scope=scope, now=now, report=report)
         fresh.clear()
-        _upsert(conn, rec, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report, locator=locator,
-                found=found)
+        linked = _upsert(conn, rec, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report,
+                         locator=locator, found=found)
+        if ask is not None:
+            ask.took(linked)  # it now holds a live record of this source: no longer a candidate
     _insert_new(conn, fresh, run_id=run_id, scope=scope, now=now, report=report)
     conn.executemany("UPDATE source_records SET scope = ? WHERE source = ? AND source_id = ?",
                      [(scope, recs[0].source, sid) for sid in rescoped])
@@ -314,38 +360,114 @@ def _upsert_batch(
                      " WHERE id = ? AND lon IS NULL AND municipality_code IS NOT ?", placed)
 
 
+# A flush of at least this many new facilities is inserted without the per-row index triggers
+# (store.bulk_insert); a smaller one (a few new records between matched ones) keeps them.
+BULK_MIN = 64
+_LOG_KEYS = tuple(f'"{name}": ' for name in CONTENT_FIELDS)
+
+
 def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[Facility, str, str]], *, run_id: int, scope: str,
                 now: str, report: IngestReport) -> None:
     """New facilities from records no stored facility matches: the rows _upsert would write, in
-    one executemany per table."""
+    one executemany per table, and (a large batch) their FTS5, R*Tree and ready text set-wise."""
     if not fresh:
         return
     facilities, records, log = [], [], []
-    columns: list[str] = []
     wanted = [make_facility_id(rec.source, rec.source_id) for rec, _data, _hash in fresh]
     taken = {r[0] for r in conn.execute("SELECT id FROM facilities WHERE id IN (SELECT value FROM json_each(?))",
                                         (json.dumps(wanted),))}
     for (rec, data, rec_hash), facility_id in zip(fresh, wanted):
-        values = _row_values(rec)
-        columns = list(values)
+        values = _new_row_values(rec)
         if facility_id in taken:  # two source ids that slug alike: unique by construction (see _upsert)
             facility_id = suffixed_facility_id(rec.source, rec.source_id)
             report.id_collisions.append((rec.source_id, facility_id))
         taken.add(facility_id)
-        facilities.append((facility_id, *values.values(), rec.source, rec.source_id, rec.fetched_at, now))
+        facilities.append((facility_id, *values, rec.source, rec.source_id, rec.fetched_at, now))
         records.append((rec.source, rec.source_id, facility_id, scope, rec.licence, rec.fetched_at, rec_hash, data))
+        # The log's `new`: json.dumps(_decode(values), ensure_ascii=False, default=str) as _upsert
+        # writes it, joined from the texts already made (the JSON columns are canonical already).
         log.append((run_id, now, facility_id, rec.source, rec.source_id, "added", None,
-                    json.dumps(_decode(values), ensure_ascii=False, default=str)))
+                    "{" + ", ".join(map(str.__add__, _LOG_KEYS, map(_log_value, values))) + "}"))
+    if len(fresh) >= BULK_MIN:
+        _write_new_bulk(conn, facilities, records, log)
+    else:
+        _write_new(conn, facilities, records, log)
+    report.added += len(fresh)
+
+
+_NEW_COLUMNS = ("id", *CONTENT_FIELDS, "source", "source_id", "fetched_at", "updated_at")
+
+
+def _write_new_bulk(conn: sqlite3.Connection, facilities: list[tuple], records: list[tuple],
+                    log: list[tuple]) -> None:
+    """_write_new for a large batch: the rows are staged in a temp table and inserted with their
+    ready text made in the same statement (ready.insert_ready: no second write of each row),
+    after their source records (the foreign key checked at the end of the insert instead of
+    per record), and indexed set-wise (store.bulk_insert)."""
+    with bulk_insert(conn):
+        conn.execute("CREATE TEMP TABLE sync_new AS SELECT * FROM facilities WHERE 0")
+        try:
+            conn.executemany(f"INSERT INTO temp.sync_new({', '.join(_NEW_COLUMNS)})"
+                             f" VALUES ({', '.join('?' * len(_NEW_COLUMNS))})", facilities)
+            conn.execute("PRAGMA defer_foreign_keys = ON")
+            conn.executemany(
+                "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash,"
+                " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", records)
+            insert_ready(conn, "temp.sync_new", _NEW_COLUMNS)
+            conn.execute("PRAGMA defer_foreign_keys = OFF")
+        finally:
+            conn.execute("DROP TABLE IF EXISTS temp.sync_new")
+        conn.executemany(
+            "INSERT INTO changes(run_id, at, facility_id, source, source_id, kind, old, new)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", log)
+
+
+def _write_new(conn: sqlite3.Connection, facilities: list[tuple], records: list[tuple], log: list[tuple]) -> None:
     conn.executemany(
-        f"INSERT INTO facilities(id, {', '.join(columns)}, source, source_id, fetched_at, updated_at)"
-        f" VALUES (?, {', '.join('?' * len(columns))}, ?, ?, ?, ?)", facilities)
+        f"INSERT INTO facilities(id, {', '.join(CONTENT_FIELDS)}, source, source_id, fetched_at, updated_at)"
+        f" VALUES (?, {', '.join('?' * len(CONTENT_FIELDS))}, ?, ?, ?, ?)", facilities)
     conn.executemany(
         "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash, data)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", records)
     conn.executemany(
         "INSERT INTO changes(run_id, at, facility_id, source, source_id, kind, old, new) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         log)
-    report.added += len(fresh)
+
+
+class _Json(str):
+    """A column value that is JSON text already (the change log embeds it as it is)."""
+
+
+def _new_row_values(rec: Facility) -> tuple:
+    """_encode(...) of a valid record, in CONTENT_FIELDS order, by the one canonical encoder; the
+    JSON columns marked as such for the change log. Same texts as _encode (categories are known
+    ASCII slugs after validate, so ensure_ascii makes no difference there)."""
+    return (
+        rec.name or "", _Json(CANONICAL_JSON(sorted(set(rec.categories)))), rec.lon, rec.lat, rec.address,
+        rec.municipality_code, rec.eldership_code, rec.operator, rec.sector or "unknown",
+        _Json(CANONICAL_JSON(rec.features or {})), rec.opening_hours, rec.status or "active", rec.last_verified,
+        rec.licence or "", _Json(CANONICAL_JSON(rec.extra or {})),
+    )
+
+
+def _log_value(value: Any) -> str:
+    """One value as _LOG_JSON writes it inside the log's object (the usual kinds without a call
+    into the encoder: a str is escaped by the same C function json uses)."""
+    kind = type(value)
+    if kind is _Json:
+        return value
+    if kind is str:
+        return _JSON_STR(value)
+    if value is None:
+        return "null"
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    return _LOG_JSON(value)
+
+
+# What _log writes (json.dumps(..., ensure_ascii=False, default=str)), made once.
+_LOG_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_JSON_STR = json.encoder.encode_basestring  # what that encoder uses for a str (ensure_ascii off)
 
 
 def _upsert(
@@ -359,7 +481,8 @@ def _upsert(
     report: IngestReport,
     locator: Locator | None = None,
     found: object = _ASK,
-) -> None:
+) -> str:
+    """Apply one record; the id of the facility it is linked to."""
     data = rec.content_json()
     rec_hash = rec.content_hash(data)
     existing = conn.execute(
@@ -381,7 +504,7 @@ def _upsert(
                 " WHERE id = ? AND lon IS NULL AND municipality_code IS NOT ?",
                 (rec.municipality_code, rec.eldership_code, existing["facility_id"], rec.municipality_code),
             )
-        return
+        return existing["facility_id"]
     values = _row_values(rec)
     if existing is None:
         if found is _ASK:
@@ -415,7 +538,7 @@ def _upsert(
             _log(conn, run_id, now, facility_id, rec, "updated", before, after)
             report.merged += 1
         report.added += 1
-        return
+        return facility_id
     facility_id = existing["facility_id"]
     conn.execute(
         "UPDATE source_records SET scope = ?, licence = ?, fetched_at = ?, content_hash = ?, data = ?, removed_at = NULL"
@@ -429,6 +552,7 @@ def _upsert(
         report.added += 1
     else:
         report.updated += 1
+    return facility_id
 
 
 def _refresh(
@@ -485,12 +609,13 @@ def _sweep(
     locator: Locator | None = None,
 ) -> None:
     """Mark removed every record of this source and scope that the run did not see."""
+    # Streamed, keeping only the records not seen (a run of a million holds no second copy of them).
     gone = [
         r
         for r in conn.execute(
             "SELECT source_id, facility_id FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL",
             (source, scope),
-        ).fetchall()
+        )
         if r["source_id"] not in seen
     ]
     for r in gone:

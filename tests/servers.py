@@ -1,4 +1,5 @@
-"""Real servers for tests: a throwaway `redis-server` and gunicorn with several workers.
+"""Real servers for tests: a throwaway `redis-server`, gunicorn with several workers, and nginx
+with the README's `proxy_cache` in front of it (bench.load measures the same setup).
 
     def test_x(redis_url, gunicorn_server, settings):       # fixtures from tests/conftest.py
         base = gunicorn_server(settings, workers=4, env={"ATVIRA_RATELIMIT_STORAGE": redis_url})
@@ -16,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -24,6 +26,7 @@ from directory.config import Settings
 from directory.serving import ROOT, gunicorn_command, gunicorn_environment
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 # A fixed test key (never a real one): the workers of one server must share it.
 TEST_SECRET_KEY = "test-only-secret-key-0123456789abcdef0123456789"
 
@@ -118,3 +121,84 @@ def access_lines(tmp: Path) -> list[tuple[str, ...]]:
         if len(parts) >= 4:
             rows.append((parts[0].strip("<>"), parts[1], parts[2], parts[3]))
     return rows
+
+
+# The README's "A shared cache in front" directives, word for word (tests/test_nginx_cache.py
+# checks the README still holds each line): what the map's pinned requests go through.
+NGINX_CACHE_PATH = ("proxy_cache_path {cache} levels=1:2 keys_zone=atvira:10m max_size=1g inactive=1h"
+                    " use_temp_path=off;")
+NGINX_API_LOCATION = (
+    "proxy_pass http://atvira;",
+    "proxy_http_version 1.1;",
+    'proxy_set_header Connection "";',
+    "proxy_set_header X-Forwarded-Proto $scheme;",
+    "proxy_cache atvira;",
+    "proxy_cache_key $scheme$host$request_uri;",
+    "proxy_cache_lock on;",
+    "proxy_cache_revalidate on;",
+    "add_header X-Cache-Status $upstream_cache_status always;",
+)
+# The rest runs nginx from a temporary directory on a loopback port. `Host` is $http_host, not
+# the README's $host: on a loopback port the port must reach the app (its `next` links).
+NGINX_CONFIG = """
+user root;
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    {cache_path}
+    upstream atvira {{ server 127.0.0.1:{upstream}; keepalive 32; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location /api/ {{
+            proxy_set_header Host $http_host;
+            {api}
+        }}
+        location / {{
+            proxy_pass http://atvira;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+        }}
+    }}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class Nginx:
+    base: str  # http://127.0.0.1:PORT
+    pid: int   # the master, in a session of its own with its worker
+
+
+@contextmanager
+def nginx_server(tmp: Path, *, upstream: int, prefix: tuple[str, ...] = ()) -> Iterator[Nginx]:
+    """nginx with the README's proxy_cache in front of 127.0.0.1:`upstream` (a running gunicorn),
+    on a free loopback port, its files and cache in `tmp`; `prefix` runs it under e.g. taskset."""
+    assert Path(NGINX).exists(), f"{NGINX} missing: apt-get install nginx-light (.ci/run does)"
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONFIG.format(tmp=tmp, port=port, upstream=upstream,
+                                        cache_path=NGINX_CACHE_PATH.format(cache=tmp / "cache"),
+                                        api="\n            ".join(NGINX_API_LOCATION)))
+    log = tmp / "nginx.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([*prefix, NGINX, "-p", str(tmp), "-c", str(conf)], stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # any answer will do (the upstream may still be booting): nginx itself is listening
+        _wait_for(lambda: requests.get(f"{base}/api/version", timeout=5) is not None, proc=proc, log=log,
+                  what="nginx")
+        yield Nginx(base=base, pid=proc.pid)
+    finally:
+        _stop(proc)

@@ -201,7 +201,7 @@ def test_rule_4_verified_is_defined_per_source(honest_db):
     report = apply_records(w, [facility("old-1", name="Senas įrašas", categories=["playground"], **at("4", 3))],
                            source="old-register", scope="2024.csv", locator=load_locator(w), now=NOW)
     assert report.unchanged == 1
-    assert "audit" in refresh_derived(w, Settings(db=honest_db), today=TODAY, snapshot=False).done
+    assert "audit (incremental)" in refresh_derived(w, Settings(db=honest_db), today=TODAY, snapshot=False).done
     assert w.execute("SELECT stale FROM audit_quality WHERE code = '4'").fetchone()[0] == 0
     # A confirmation (later: a contribution) is last_verified, the hook every source shares.
     w.execute("UPDATE facilities SET last_verified = ? WHERE id = 'osm-n1'", (TODAY.isoformat(),))

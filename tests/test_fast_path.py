@@ -218,9 +218,7 @@ def test_incremental_derived_equals_a_full_rebuild(audit_db, tmp_path):
             full.close()
     # the runs above were incremental (not full rebuilds that trivially match)
     assert "map grid (incremental)" in kinds
-    # The audit is recomputed whole since the merge with the audit's honesty rules (which read
-    # every row); incremental audit rows are future work, so only the grid is incremental here.
-    assert "audit" in kinds, kinds
+    assert "audit (incremental)" in kinds, kinds
     conn.close()
 
 

@@ -38,7 +38,7 @@ def export(cfg: Settings, fmt: str, out: Path, **filters: str | None) -> None:
         query = parse_query(args)
     except BadRequest as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.where}") from None
-    conn = connect(cfg.db, readonly=True)
+    conn = exports.export_connection(cfg.db)  # not memory-mapped: the RSS stays flat
     query, understood = interpret(conn, query)  # the same reading of --q as the API's
     if understood is not None:
         place = understood["place"]["name"] if understood["place"] else "-"

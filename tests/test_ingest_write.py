@@ -1,0 +1,192 @@
+"""The ingest's write side: batched indexes, bulk conflation and the content hash stay what the
+per-record code gave (issue 13). Timing is in bench/ingest_write.py, not here."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from directory import sync
+from directory.areas_store import load_locator
+from directory.conflate import make_matcher, thresholds_from
+from directory.model import Facility
+from directory.ready import refresh_ready
+from directory.store import BULK_TRIGGERS, connect
+from directory.sync import apply_records
+from ingest import osm
+from ingest.mapping import load_mapping
+from ingest.registry import run_registry
+from ingest.runs import LT_OSM, LT_REGISTRY, load_areas
+
+from .conftest import facility
+
+
+def _osm_sample(shared_data: Path, limit: int | None = None) -> list[Facility]:
+    out = []
+    for el in osm.read_elements(shared_data / LT_OSM, keep=osm.is_of_interest):
+        rec = osm.element_to_facility(el, fetched_at="2026-11-29T12:00:00Z")
+        if isinstance(rec, Facility):
+            out.append(rec)
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+def assert_indexes_agree(conn: sqlite3.Connection) -> None:
+    """FTS5, R*Tree and the ready text say exactly what the facilities rows say, and the
+    per-row triggers the batches drop are all back."""
+    triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert set(BULK_TRIGGERS) <= triggers
+    conn.execute("INSERT INTO facilities_fts(facilities_fts, rank) VALUES ('integrity-check', 1)")
+    rows = {r[0]: tuple(r[1:]) for r in conn.execute("SELECT rid, name, address, operator FROM facilities")}
+    # The FTS index holds each row's tokens: every row is found by its own name's first word.
+    for rid, (name, _address, _operator) in list(rows.items())[:300]:
+        word = next((w for w in name.replace('"', " ").split() if w.isalnum()), None)
+        if word:
+            hits = {r[0] for r in conn.execute("SELECT rowid FROM facilities_fts WHERE facilities_fts MATCH ?",
+                                               (f'"{word}"',))}
+            assert rid in hits, (rid, name)
+    indexed = conn.execute("SELECT count(*) FROM facilities_fts_docsize").fetchone()[0]
+    assert indexed == len(rows)
+    boxes = {r[0]: r[1:] for r in conn.execute("SELECT rid, min_lon, max_lon, min_lat, max_lat FROM facilities_rtree")}
+    placed = {r[0]: r[1:] for r in conn.execute("SELECT rid, lon, lat FROM facilities WHERE lon IS NOT NULL")}
+    assert boxes.keys() == placed.keys()
+    for rid, (lon, lat) in placed.items():
+        min_lon, max_lon, min_lat, max_lat = boxes[rid]
+        assert min_lon <= lon <= max_lon and min_lat <= lat <= max_lat
+    ready = "SELECT rid, feature_head, feature_tail, sources_json, provenance_csv, csv_line FROM facilities ORDER BY rid"
+    before = conn.execute(ready).fetchall()
+    conn.execute("SAVEPOINT check_ready")
+    refresh_ready(conn)
+    fresh = conn.execute(ready).fetchall()
+    conn.execute("ROLLBACK TO check_ready")
+    conn.execute("RELEASE check_ready")
+    assert [tuple(r) for r in before] == [tuple(r) for r in fresh]
+
+
+def test_indexes_agree_after_each_kind_of_run(store, settings, shared_data):
+    matcher = make_matcher(thresholds_from(settings))
+    sample = _osm_sample(shared_data, 400)
+    # A big first run (batches go through store.bulk_insert), then a small one (the triggers).
+    apply_records(store, sample[:300], source="osm", scope="lt", matcher=matcher)
+    assert_indexes_agree(store)
+    apply_records(store, [facility("a1", name="Mažas darželis", lon=25.28, lat=54.68)], source="t", scope="s")
+    assert_indexes_agree(store)
+    # The register: merges into OSM places, and new facilities of its own.
+    run_registry(store, load_mapping(LT_REGISTRY[0]), [shared_data / LT_REGISTRY[1]], settings=settings,
+                 locator=None, fetched_at="2026-11-29T12:00:00Z")
+    assert_indexes_agree(store)
+    # Updates (new names and positions), removals (the sweep), additions beside them.
+    changed = []
+    for rec in sample[:300:3]:
+        rec.name = (rec.name or "") + " naujas"
+        rec.lon += 0.001
+        changed.append(rec)
+    apply_records(store, changed + sample[300:], source="osm", scope="lt", matcher=matcher)
+    assert_indexes_agree(store)
+    # Unchanged re-run, then areas loaded: every facility re-placed in its municipality.
+    apply_records(store, changed + sample[300:], source="osm", scope="lt", matcher=matcher)
+    load_areas(store, settings=settings, from_dir=shared_data / "govlt-powerbi-map-lt", derive=False)
+    assert_indexes_agree(store)
+    # A run with areas loaded places records by the locator.
+    locator = load_locator(store, border_tolerance_m=settings.border_tolerance_m)
+    apply_records(store, _osm_sample(shared_data)[400:600], source="osm", scope="more", locator=locator,
+                  matcher=matcher)
+    assert_indexes_agree(store)
+
+
+def test_a_failed_bulk_run_leaves_the_store_and_its_triggers(store, shared_data):
+    sample = _osm_sample(shared_data, 500)
+    apply_records(store, sample[:100], source="osm", scope="lt")
+    before = store.execute("SELECT count(*) FROM facilities").fetchone()[0]
+
+    def broken():
+        yield from sample[100:450]  # one whole batch of new facilities written, then a failure
+        raise ValueError("bad input half-way")
+
+    with pytest.raises(ValueError):
+        apply_records(store, broken(), source="osm", scope="lt2")
+    assert store.execute("SELECT count(*) FROM facilities").fetchone()[0] == before
+    assert_indexes_agree(store)
+    # The triggers are back: a plain insert is indexed as before.
+    apply_records(store, [facility("b1", name="Vienas", lon=25.1, lat=54.6)], source="t", scope="s")
+    assert_indexes_agree(store)
+
+
+def test_batch_and_bulk_sizes(store, shared_data, monkeypatch):
+    """Batches smaller than the bulk threshold and records split across batches give the same."""
+    sample = _osm_sample(shared_data, 250)
+    monkeypatch.setattr(sync, "BATCH", 100)
+    apply_records(store, sample, source="osm", scope="lt")
+    assert_indexes_agree(store)
+    assert store.execute("SELECT count(*) FROM facilities").fetchone()[0] == 250
+
+
+def _near(rows: list[sqlite3.Row]) -> list[Facility]:
+    """OSM records beside real register places: the same name 30 m away, a school in the same
+    building, a name variant, two records wanting one place in one batch, one too far."""
+    out = []
+    for i, r in enumerate(rows):
+        cats = json.loads(r["categories"])
+        lon, lat = r["lon"] + 0.0004, r["lat"] + 0.0002
+        variants = [r["name"], f"Lopšelis-darželis „{r['name']}“", f"{r['name']} progimnazija"]
+        out.append(Facility(source="osm", source_id=f"node/{i}", name=variants[i % 3], categories=cats,
+                            lon=lon, lat=lat, licence="ODbL-1.0"))
+        if i % 5 == 0:  # a second record for the same place: only one of them may take it
+            out.append(Facility(source="osm", source_id=f"node/{i}b", name=r["name"], categories=cats,
+                                lon=lon - 0.0001, lat=lat, licence="ODbL-1.0"))
+        if i % 7 == 0:
+            out.append(Facility(source="osm", source_id=f"node/{i}far", name=r["name"], categories=cats,
+                                lon=r["lon"] + 0.01, lat=r["lat"], licence="ODbL-1.0"))
+        if i % 4 == 1:  # inside the search box, but some 175 m away (diagonally)
+            out.append(Facility(source="osm", source_id=f"node/{i}corner", name=r["name"], categories=cats,
+                                lon=r["lon"] + 0.0015, lat=r["lat"] + 0.0013, licence="ODbL-1.0"))
+        if i % 4 == 2:  # beside it, another kind of place with the same name
+            out.append(Facility(source="osm", source_id=f"node/{i}lib", name=r["name"], categories=["library"],
+                                lon=lon, lat=lat, licence="ODbL-1.0"))
+    return out
+
+
+def test_batch_matcher_agrees_with_the_probe_on_real_data(tmp_path, settings, shared_data):
+    """The register's real places: the bulk candidates (one R*Tree join per batch) give the
+    per-record probe's decisions, record by record and for whole runs."""
+    db = tmp_path / "reg.db"
+    conn = connect(db)
+    run_registry(conn, load_mapping(LT_REGISTRY[0]), [shared_data / LT_REGISTRY[1]], settings=settings,
+                 locator=None, fetched_at="2026-11-29T12:00:00Z")
+    rows = conn.execute("SELECT * FROM facilities WHERE lon IS NOT NULL ORDER BY rid").fetchall()
+    records = _near(rows)
+    matcher = make_matcher(thresholds_from(settings))
+    batch = matcher.batch(conn, records)
+    answers = [(matcher(conn, rec), batch(rec)) for rec in records]
+    assert sum(a is not None for a, _ in answers) > 50
+    assert all(a == b for a, b in answers)
+    conn.close()
+    # Whole runs: the bulk matcher against the probe alone (a plain function has no `batch`).
+    dbs = {}
+    for kind in ("bulk", "probe"):
+        path = tmp_path / f"{kind}.db"
+        path.write_bytes(db.read_bytes())
+        c = connect(path)
+        m = matcher if kind == "bulk" else (lambda conn, rec: matcher(conn, rec))
+        rep = apply_records(c, records, source="osm", scope="v", matcher=m)
+        assert rep.merged > 50
+        dbs[kind] = [tuple(r) for r in c.execute(
+            "SELECT s.source_id, s.facility_id, f.name, f.lon, f.lat, f.categories, json_remove(s.match, '$.at')"
+            " FROM source_records s JOIN facilities f ON f.id = s.facility_id ORDER BY s.rowid")]
+        assert_indexes_agree(c)
+        c.close()
+    assert dbs["bulk"] == dbs["probe"]
+
+
+def test_content_json_is_the_stored_canonical_form(shared_data):
+    """The content hash is stored: its text must stay json.dumps(content, sort_keys, ...)."""
+    for rec in _osm_sample(shared_data, 300):
+        assert rec.content_json() == json.dumps(rec.content(), sort_keys=True, ensure_ascii=False, default=str)
+    odd = Facility(source="x", source_id="1", name='Ž"\\\n', categories=["toilet", "library", "toilet"], lon=25,
+                   lat=float("nan"), licence="", extra={"a": {"2": 1, "b": [1.5, None, True]}}, features={})
+    assert odd.content_json() == json.dumps(odd.content(), sort_keys=True, ensure_ascii=False, default=str)
+    assert facility("h1", name="Pušelė").content_hash() == "8ec6213587228fec9500e5fcbf9d6ac7"  # main before issue 13
