@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: dict[str, str] = {
     "bbox": "bench.bbox",      # bbox API latency vs the raw R*Tree query (in-process and HTTP)
     "fts": "bench.fts",        # text search latency vs the raw FTS5 query
-    "ingest": "bench.ingest",  # facilities/s from Overpass JSON to the store vs raw executemany
+    "ingest": "bench.ingest",  # OSM JSON and PBF: parse alone, whole run, re-run, peak RSS, bytes written vs executemany
     "ingest_write": "bench.ingest_write",  # apply_records alone (no parsing): first run and re-run vs executemany
     "load": "bench.load",      # wrk against gunicorn vs Datasette on the same file and query
     "page": "bench.page",      # map page bytes (10 vs N facilities) and time to first markers in Chromium

@@ -49,11 +49,14 @@ Never mapped: amenity=baby_hatch (an anonymous baby drop-off). Excluded: access=
 
 from __future__ import annotations
 
+import codecs
+import functools
 import gzip
+import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +64,8 @@ import osmium
 
 from directory.errors import InputError
 from directory.model import CATEGORIES, Facility, Rejection, check_coordinates
-from directory.sectors import from_osm_tags as sector_from_tags
+from directory.sectors import Sector
+from directory.sectors import decide as sector_decide
 
 TagFilter = Callable[[Mapping[str, str]], bool]
 Box = tuple[float, float, float, float]  # west, south, east, north
@@ -197,19 +201,83 @@ def overpass_selectors() -> list[str]:
     return out
 
 
+# The tag table compiled for speed (categories_for runs once or twice per element of a country
+# extract): every rule starts with an exact `key=value` condition, so rules are indexed by that
+# pair and only the few whose first tag is present are tested; conditions become plain tuples.
+_Compiled = tuple[tuple[str, str, frozenset[str]], ...]
+
+
+def _compile(conds: Iterable[Cond]) -> _Compiled:
+    return tuple((c.key, c.op, frozenset(c.values)) for c in conds)
+
+
+def _holds(conds: _Compiled, tags: Mapping[str, str]) -> bool:
+    """`all(c.holds(tags) for c in conds)`, without the method calls."""
+    for key, op, values in conds:
+        value = tags.get(key)
+        if op == "eq":
+            if value not in values:
+                return False
+        elif op == "not":
+            if value in values:
+                return False
+        elif op == "any":
+            if not value:
+                return False
+        elif value is None or not any(part.strip() in values for part in value.split(";")):
+            return False
+    return True
+
+
+def _index_rules() -> tuple[tuple[str, ...], dict[tuple[str, str], tuple[tuple[TagRule, _Compiled], ...]]]:
+    by_tag: dict[tuple[str, str], list[tuple[TagRule, _Compiled]]] = {}
+    for rule in CATEGORY_RULES:
+        first = rule.conds[0]
+        assert first.op == "eq", f"rule {rule} must start with an exact tag (the index needs it)"
+        for value in first.values:
+            by_tag.setdefault((first.key, value), []).append((rule, _compile(rule.conds[1:])))
+    keys = tuple(dict.fromkeys(k for k, _ in by_tag))
+    return keys, {k: tuple(v) for k, v in by_tag.items()}
+
+
+_FIRST_KEYS, _RULES_BY_TAG = _index_rules()
+_EXCLUDE = _compile(GLOBAL_EXCLUDE)
+_BABY_ROOMS = tuple((r, _compile(r.conds)) for r in CATEGORY_RULES if r.category == "baby_room" and not r.fallback)
+
+
 def categories_for(tags: Mapping[str, str]) -> list[str]:
     """The categories an element's tags give, in legend order (empty: not of interest)."""
-    if not all(c.holds(tags) for c in GLOBAL_EXCLUDE):
+    found: set[str] = set()
+    fallback: set[str] = set()
+    for key in _FIRST_KEYS:
+        value = tags.get(key)
+        if value is None:
+            continue
+        for rule, rest in _RULES_BY_TAG.get((key, value), ()):
+            if _holds(rest, tags):
+                (fallback if rule.fallback else found).add(rule.category)
+    if not (found or fallback) or not _holds(_EXCLUDE, tags):
         return []
-    found = {r.category for r in CATEGORY_RULES if not r.fallback and r.holds(tags)}
-    if not found:
-        found = {r.category for r in CATEGORY_RULES if r.fallback and r.holds(tags)}
+    found = found or fallback
     return [c for c in CATEGORIES if c in found]
 
 
 def is_of_interest(tags: Mapping[str, str]) -> bool:
     """A `read_elements(keep=...)` filter: skip everything no rule maps before locating it."""
     return bool(categories_for(tags))
+
+
+_DROP: Any = object()
+
+
+def _verdict(tags: dict[str, str], keep: TagFilter | None) -> Any:
+    """_DROP when `keep` refuses the tags; else what OsmElement.categories gets (the categories
+    when `keep` is is_of_interest, which works them out anyway; None otherwise)."""
+    if keep is is_of_interest:
+        return categories_for(tags) or _DROP
+    if keep is not None and not keep(tags):
+        return _DROP
+    return None
 
 
 # --------------------------------------------------------------------------- elements
@@ -222,6 +290,9 @@ class OsmElement:
     tags: dict[str, str]
     lon: float | None
     lat: float | None
+    # categories_for(tags) when the reader already worked them out (keep=is_of_interest), so
+    # element_to_facility does not match the tag table a second time; not part of equality.
+    categories: list[str] | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -249,9 +320,14 @@ def _centre(box: Box | None) -> tuple[float | None, float | None]:
 def read_elements(path: Path, *, keep: TagFilter | None = None) -> Iterator[OsmElement]:
     """Every tagged element of an OSM file (optionally only those `keep(tags)` accepts).
 
-    The format comes from the file name. Unreadable input raises InputError naming the file
-    *before* anything is yielded: the whole file is read once up front (pyosmium's first pass
-    collects relation members; JSON is loaded), so a truncated file never half-ingests.
+    The format comes from the file name. Unreadable input raises InputError naming the file.
+    An OSM file (PBF, XML) raises it *before* anything is yielded: pyosmium's first pass, which
+    collects the relations, reads the whole file here. Overpass JSON is streamed (a 1M-element
+    answer would take GBs decoded whole), so its errors, and the error remark Overpass appends
+    at the end, are raised when the reader reaches them, possibly after elements were yielded;
+    `apply_records` applies a run in one transaction, so a truncated file never half-ingests.
+    Elements are yielded in file order, except that JSON elements whose position needs other
+    elements (ways given by node ids, relations by member ids: not `out center`) come last.
     """
     path = Path(path)
     name = path.name.lower()
@@ -280,67 +356,95 @@ def _tags(obj: Any) -> dict[str, str]:
     return {t.k: t.v for t in obj.tags}
 
 
+def _prefilter(keep: TagFilter | None) -> Any:
+    """The libosmium filter that lets through every element `keep` could accept, so the rest of
+    a country extract (untagged way nodes, benches, shops) never reaches Python: for
+    `is_of_interest`, the first tag of every rule (a TagFilter of key=value pairs); otherwise any
+    tagged element."""
+    if keep is is_of_interest:
+        return osmium.filter.TagFilter(*_RULES_BY_TAG)
+    return osmium.filter.EmptyTagFilter()
+
+
 def _read_osmium(path: Path, fmt: str | None, keep: TagFilter | None) -> Iterator[OsmElement]:
     where = str(path)
     source: Any = osmium.io.File(str(path), fmt) if fmt else str(path)
-    # Pass 1: which relations we will yield, and the member ids their positions need (in PBF
-    # order relations come last, so way boxes must be kept while ways stream past in pass 2).
-    members: dict[int, tuple[list[int], list[int]]] = {}
+    # Pass 1, here and not lazily: reads the whole file, so an unreadable one fails at the call.
+    # It keeps the relations we will yield (few) with the member ids their positions need.
+    relations: list[tuple[int, dict[str, str], Any, list[int], list[int]]] = []
     try:
-        for obj in osmium.FileProcessor(source, osmium.osm.RELATION):
-            if len(obj.tags) == 0 or (keep is not None and not keep(_tags(obj))):
+        for obj in osmium.FileProcessor(source, osmium.osm.RELATION).with_filter(_prefilter(keep)):
+            tags = _tags(obj)
+            if not tags or (cats := _verdict(tags, keep)) is _DROP:
                 continue
-            members[obj.id] = ([m.ref for m in obj.members if m.type == "n"],
-                               [m.ref for m in obj.members if m.type == "w"])
+            relations.append((obj.id, tags, cats, [m.ref for m in obj.members if m.type == "n"],
+                              [m.ref for m in obj.members if m.type == "w"]))
     except _OSMIUM_ERRORS as exc:
         raise InputError(f"cannot read OSM file: {exc}", where=where) from exc
-    return _osmium_second_pass(source, where, members, keep)
+    return _osmium_second_pass(source, where, relations, keep)
 
 
-def _osmium_second_pass(source: Any, where: str, members: dict[int, tuple[list[int], list[int]]],
+def _osmium_second_pass(source: Any, where: str, relations: list[tuple[int, dict[str, str], Any, list[int], list[int]]],
                         keep: TagFilter | None) -> Iterator[OsmElement]:
-    wanted_ways = {w for _, ways in members.values() for w in ways}
-    way_boxes: dict[int, Box | None] = {}
-    proc = osmium.FileProcessor(source).with_locations()
+    """Nodes and ways as they stream past (only candidates reach Python; node locations are
+    kept in libosmium's index for the ways), then the relations: their way members' node lists
+    come from a third pass over the ways alone (only when a relation has way members), their
+    positions from the same location index."""
+    # The location index is needed for ways' positions; sparse_mem_array holds 16 bytes per node
+    # whatever the ids (flex_mem may switch to a dense array sized by the largest id).
+    proc = osmium.FileProcessor(source, osmium.osm.NODE | osmium.osm.WAY).with_locations("sparse_mem_array")
+    proc.with_filter(_prefilter(keep))
     store = proc.node_location_storage
     try:
         for obj in proc:
-            if obj.is_relation() and obj.id in members:
-                node_refs, way_refs = members[obj.id]
+            tags = _tags(obj)
+            if not tags or (cats := _verdict(tags, keep)) is _DROP:
+                continue
+            if obj.is_node():
+                loc = obj.location
+                ok = loc.valid()
+                yield OsmElement("node", obj.id, tags, loc.lon if ok else None, loc.lat if ok else None, cats)
+            else:
                 box: Box | None = None
-                for ref in node_refs:
-                    try:
-                        loc = store.get(ref)
-                    except KeyError:
-                        continue  # clipped out of the extract
+                for nd in obj.nodes:
+                    loc = nd.location
                     if loc.valid():
                         box = _grow(box, loc.lon, loc.lat)
-                for ref in way_refs:
-                    box = _union(box, way_boxes.get(ref))
                 lon, lat = _centre(box)
-                yield OsmElement("relation", obj.id, _tags(obj), lon, lat)
-                continue
-            if obj.is_relation() or (len(obj.tags) == 0 and not (obj.is_way() and obj.id in wanted_ways)):
-                continue
-            tags = _tags(obj)
-            kept = len(tags) > 0 and (keep is None or keep(tags))
-            if obj.is_node():
-                if kept:
-                    ok = obj.location.valid()
-                    yield OsmElement("node", obj.id, tags, obj.location.lon if ok else None,
-                                     obj.location.lat if ok else None)
-            elif obj.is_way() and (kept or obj.id in wanted_ways):
+                yield OsmElement("way", obj.id, tags, lon, lat, cats)
+        if not relations:
+            return
+        wanted_ways = {w for *_, ways in relations for w in ways}
+        way_boxes: dict[int, Box | None] = {}
+        if wanted_ways:
+            for way in osmium.FileProcessor(source, osmium.osm.WAY).with_filter(osmium.filter.IdFilter(wanted_ways)):
                 box = None
-                for nd in obj.nodes:
-                    if nd.location.valid():
-                        box = _grow(box, nd.location.lon, nd.location.lat)
-                if obj.id in wanted_ways:
-                    way_boxes[obj.id] = box
-                if kept:
-                    lon, lat = _centre(box)
-                    yield OsmElement("way", obj.id, tags, lon, lat)
+                for ref in way.nodes:
+                    loc = _stored_location(store, ref.ref)
+                    if loc is not None:
+                        box = _grow(box, loc.lon, loc.lat)
+                way_boxes[way.id] = box
     except _OSMIUM_ERRORS as exc:
         raise InputError(f"cannot read OSM file: {exc}", where=where) from exc
+    for rel_id, tags, cats, node_refs, way_refs in relations:
+        box = None
+        for ref in node_refs:
+            loc = _stored_location(store, ref)
+            if loc is not None:
+                box = _grow(box, loc.lon, loc.lat)
+        for ref in way_refs:
+            box = _union(box, way_boxes.get(ref))
+        lon, lat = _centre(box)
+        yield OsmElement("relation", rel_id, tags, lon, lat, cats)
+
+
+def _stored_location(store: Any, ref: int) -> Any:
+    """A node's valid location from the index, or None (clipped out of the extract)."""
+    try:
+        loc = store.get(ref)
+    except KeyError:
+        return None
+    return loc if loc.valid() else None
 
 
 # --------------------------------------------------------------------------- Overpass JSON
@@ -386,10 +490,16 @@ def parse_overpass_json(payload: bytes | str | dict[str, Any], *, where: str,
                         keep: TagFilter | None = None) -> Iterator[OsmElement]:
     """Tagged elements of an Overpass JSON answer (out center / out geom / plain out).
 
-    Checks the whole document first (so errors come before any element), then yields lazily.
+    Bytes are decoded as they are read (`_stream_overpass`): a bad document raises InputError
+    when the reader reaches the problem, which may be after some elements were yielded (the
+    error remark Overpass appends comes last). Callers therefore apply the elements in one
+    transaction (`apply_records`), so a failed run stores nothing.
     """
-    doc = load_overpass_json(payload, where=where)
-    return _iter_overpass(doc["elements"], where, keep)
+    if isinstance(payload, dict):
+        doc = load_overpass_json(payload, where=where)
+        return _iter_overpass(doc["elements"], where, keep)
+    data = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
+    return _iter_overpass_stream(lambda: io.BytesIO(data), where, keep)
 
 
 def _num(value: Any) -> float | None:
@@ -433,6 +543,33 @@ class _Resolver:
                 self.ways[el.get("id")] = el["nodes"]  # type: ignore[index]
         self._way_boxes: dict[Any, Box | None] = {}
 
+    @classmethod
+    def collect(cls, open_input: Callable[[], Any], where: str, pending: list[dict[str, Any]]) -> _Resolver:
+        """A resolver holding only what `pending` (elements needing look-ups) needs, read in at
+        most two more passes over the document (ways named by relations, then nodes)."""
+        resolver = cls([])
+        want_ways = {m.get("ref") for el in pending if el.get("type") == "relation" for m in el["members"]
+                     if isinstance(m, dict) and m.get("type") == "way" and not isinstance(m.get("geometry"), list)}
+        want_ways = {w for w in want_ways if _is_id(w)}
+        if want_ways:
+            for _, el in _stream_overpass(open_input, where):
+                if (isinstance(el, dict) and el.get("type") == "way" and _is_id(el.get("id"))
+                        and el["id"] in want_ways and isinstance(el.get("nodes"), list)):
+                    resolver.ways[el["id"]] = el["nodes"]
+        want_nodes: set[Any] = {ref for refs in resolver.ways.values() for ref in refs if _is_id(ref)}
+        for el in pending:
+            if el.get("type") == "way":
+                want_nodes.update(ref for ref in el["nodes"] if _is_id(ref))
+            else:
+                want_nodes.update(m.get("ref") for m in el["members"] if isinstance(m, dict)
+                                  and m.get("type") == "node" and _is_id(m.get("ref")))
+        if want_nodes:
+            for _, el in _stream_overpass(open_input, where):
+                if (isinstance(el, dict) and el.get("type") == "node" and _is_id(el.get("id"))
+                        and el["id"] in want_nodes and (pt := _point(el)) is not None):
+                    resolver.nodes[el["id"]] = pt
+        return resolver
+
     def way_box(self, way_id: Any, refs: list[Any] | None = None) -> Box | None:
         if not _is_id(way_id):  # a garbled id (a list, a dict) names nothing in the document
             return None
@@ -472,36 +609,264 @@ class _Resolver:
         return None, None
 
 
+def _kept(i: int, el: Any, where: str, keep: TagFilter | None) -> tuple[int, dict[str, str], Any] | None:
+    """(id, tags, categories) of an OSM element worth positioning (`_verdict`), None for anything
+    else; InputError for a tagged element without an integer id."""
+    if not isinstance(el, dict) or el.get("type") not in ("node", "way", "relation"):
+        return None  # areas, counts, stray values: not OSM elements
+    raw_tags = el.get("tags")
+    if not raw_tags or not isinstance(raw_tags, dict):
+        return None
+    el_id = el.get("id")
+    if not isinstance(el_id, int) or isinstance(el_id, bool):
+        raise InputError(f"element #{i} ({el['type']}) has no integer id: {el_id!r}", where=where)
+    tags = {str(k): str(v) for k, v in raw_tags.items()}
+    cats = _verdict(tags, keep)
+    return None if cats is _DROP else (el_id, tags, cats)
+
+
+# Positions that need no other element (a node's own lat/lon, a center, bounds, geometry).
+_DIRECT = _Resolver([])
+
+
 def _iter_overpass(elements: list[Any], where: str, keep: TagFilter | None) -> Iterator[OsmElement]:
     resolver: _Resolver | None = None
     for i, el in enumerate(elements):
-        if not isinstance(el, dict) or el.get("type") not in ("node", "way", "relation"):
-            continue  # areas, counts, stray values: not OSM elements
-        raw_tags = el.get("tags")
-        if not raw_tags or not isinstance(raw_tags, dict):
-            continue
-        el_id = el.get("id")
-        if not isinstance(el_id, int) or isinstance(el_id, bool):
-            raise InputError(f"element #{i} ({el['type']}) has no integer id: {el_id!r}", where=where)
-        tags = {str(k): str(v) for k, v in raw_tags.items()}
-        if keep is not None and not keep(tags):
+        found = _kept(i, el, where, keep)
+        if found is None:
             continue
         if resolver is None:
             resolver = _Resolver(elements)
         lon, lat = resolver.position(el)
-        yield OsmElement(el["type"], el_id, tags, lon, lat)
+        yield OsmElement(el["type"], *found[:2], lon, lat, found[2])
+
+
+def _direct_position(el: dict[str, Any]) -> tuple[float | None, float | None] | None:
+    """`_Resolver.position(el)` when it needs no other element; None when it does (a way given by
+    its node ids, a relation by its member ids). The same checks in the same order."""
+    lon, lat = el.get("lon"), el.get("lat")
+    if type(lon) is float and type(lat) is float:  # the common node: what _point returns for it
+        return lon, lat
+    if (pt := _point(el)) is not None:
+        return pt
+    if (pt := _point(el.get("center"))) is not None:
+        return pt
+    b = el.get("bounds")
+    if isinstance(b, dict) and all(_num(b.get(k)) is not None for k in ("minlon", "minlat", "maxlon", "maxlat")):
+        return _DIRECT.position(el)
+    if isinstance(el.get("geometry"), list):
+        return _DIRECT.position(el)
+    kind = el.get("type")
+    if (kind == "way" and isinstance(el.get("nodes"), list)) or (
+            kind == "relation" and isinstance(el.get("members"), list)):
+        return None
+    return None, None
+
+
+# --------------------------------------------------------------------------- streaming JSON
+#
+# A 1M-element Overpass answer is ~250 MB; json.loads of it holds GBs of Python objects. The
+# document is therefore read in chunks and each element decoded alone by the standard library's
+# C scanner (`raw_decode`), whatever the layout (Overpass's pretty print, one line, anything):
+# memory stays at one chunk plus one element. Anything but a top-level object (not an Overpass
+# answer anyway) is handed to json.loads whole, so its error is exactly the old one.
+
+_CHUNK = 1 << 20
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+_SCAN = _DECODER.scan_once
+
+
+class _Cut(Exception):
+    """The value at the buffer's end may continue in the next chunk: read more and retry."""
+
+
+class _JsonReader:
+    """One pass over a JSON document from a binary stream, with exact error positions."""
+
+    def __init__(self, fh: Any, where: str) -> None:
+        self.fh = fh
+        self.where = where
+        self.utf8 = codecs.getincrementaldecoder("utf-8")("surrogatepass")  # as json.loads decodes
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.lines_before = 0  # newlines in the text already dropped from buf
+        self.col_before = 0  # characters after the last dropped newline
+
+    # -- buffer
+
+    def _more(self) -> bool:
+        """Append a chunk (dropping what is consumed); False at the end of the input."""
+        if self.eof:
+            return False
+        if self.pos:
+            done = self.buf[:self.pos]
+            newlines = done.count("\n")
+            if newlines:
+                self.lines_before += newlines
+                self.col_before = len(done) - done.rfind("\n") - 1
+            else:
+                self.col_before += len(done)
+            self.buf = self.buf[self.pos:]
+            self.pos = 0
+        try:
+            raw = self.fh.read(_CHUNK)
+            text = self.utf8.decode(raw, final=not raw)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text: {exc}", where=self.where) from exc
+        except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+            raise InputError(f"cannot read file: {exc}", where=self.where) from exc
+        if not raw:
+            self.eof = True
+        self.buf += text
+        return bool(raw) or bool(text)
+
+    def error(self, msg: str, pos: int) -> InputError:
+        """"invalid JSON at line L, column C" counted from the start of the document."""
+        line = self.buf.count("\n", 0, pos)
+        col = pos - self.buf.rfind("\n", 0, pos)
+        if line == 0:
+            col += self.col_before
+        return InputError(f"invalid JSON at line {self.lines_before + line + 1}, column {col}: {msg}",
+                          where=self.where)
+
+    def skip_ws(self) -> str:
+        """The next significant character ('' at the end of the input), not consumed."""
+        while True:
+            self.pos = _WS.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._more():
+                return ""
+
+    def value(self) -> Any:
+        """Decode the value at the cursor (after white space), reading more input if it is cut."""
+        self.skip_ws()
+        while True:
+            try:
+                return self._value_here()
+            except _Cut:
+                if not self._more():
+                    return self._value_here(final=True)  # the last value, or json.loads's error
+
+    def _value_here(self, final: bool = False) -> Any:
+        buf, pos = self.buf, self.pos
+        try:
+            obj, end = _SCAN(buf, pos)
+        except StopIteration as exc:
+            if not final and exc.value >= len(buf) - 8:
+                raise _Cut from None
+            raise self.error("Expecting value", exc.value) from None
+        except json.JSONDecodeError as exc:
+            # A value cut by the chunk boundary fails within a few characters of the end, or as
+            # an unterminated string; any other failure is the document's own.
+            if not final and (exc.pos >= len(buf) - 16 or exc.msg.startswith("Unterminated string")):
+                raise _Cut from None
+            raise self.error(exc.msg, exc.pos) from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply to be an Overpass answer", where=self.where) from None
+        if end + 8 > len(buf) and not final and not self.eof:
+            raise _Cut  # a number may go on in the next chunk ("0" then ".6", "1e" then "5")
+        self.pos = end
+        return obj
+
+    def expect(self, chars: str, msg: str) -> str:
+        c = self.skip_ws()
+        if c == "" or c not in chars:
+            raise self.error(msg, self.pos)
+        self.pos += 1
+        return c
+
+
+def _stream_overpass(open_input: Callable[[], Any], where: str,
+                     on_element: Callable[[int, Any], None] | None = None) -> Iterator[tuple[int, Any]]:
+    """(index, element) for each item of the document's "elements" list, as it is read; at the
+    end the document is checked as `load_overpass_json` checks it (the error remark, the list),
+    and InputError is raised then if it fails. A top-level value that is not an object is
+    decoded whole (json.loads) for the same errors as before."""
+    with open_input() as fh:
+        r = _JsonReader(fh, where)
+        first = r.skip_ws()
+        if first != "{":
+            # Not an object (or a byte-order mark, UTF-16, nothing at all): decode it whole for
+            # exactly json.loads's answer; load_overpass_json raises for anything but an object.
+            with open_input() as again:
+                try:
+                    payload = again.read()
+                except (OSError, EOFError) as exc:
+                    raise InputError(f"cannot read file: {exc}", where=where) from exc
+            doc = load_overpass_json(payload, where=where)
+            yield from enumerate(doc["elements"])
+            return
+        r.pos += 1
+        top: dict[str, Any] = {}
+        if r.skip_ws() == "}":
+            r.pos += 1
+        else:
+            while True:
+                if r.skip_ws() != '"':
+                    raise r.error("Expecting property name enclosed in double quotes", r.pos)
+                key = r.value()
+                r.expect(":", "Expecting ':' delimiter")
+                if key == "elements" and r.skip_ws() == "[":
+                    r.pos += 1
+                    top[key] = []
+                    i = 0
+                    if r.skip_ws() == "]":
+                        r.pos += 1
+                    else:
+                        while True:
+                            yield i, r.value()
+                            i += 1
+                            if r.expect(",]", "Expecting ',' delimiter") == "]":
+                                break
+                else:
+                    top[key] = r.value()
+                if r.expect(",}", "Expecting ',' delimiter") == "}":
+                    break
+        if r.skip_ws() != "":
+            raise r.error("Extra data", r.pos)
+    remark = remark_error(top)
+    if remark is not None:
+        raise InputError(f"Overpass reported an error: {remark!r}", where=where)
+    if not isinstance(top.get("elements"), list):
+        raise InputError("not an Overpass JSON document: no 'elements' list", where=where)
+
+
+def _iter_overpass_stream(open_input: Callable[[], Any], where: str, keep: TagFilter | None) -> Iterator[OsmElement]:
+    """Tagged elements as the document streams past. Elements whose position needs other
+    elements (a way given by node ids, a relation by member ids: not Overpass `out center`)
+    are kept aside and yielded at the end, after a second pass has collected what they need."""
+    deferred: list[tuple[dict[str, Any], tuple[int, dict[str, str], Any]]] = []
+    for i, el in _stream_overpass(open_input, where):
+        found = _kept(i, el, where, keep)
+        if found is None:
+            continue
+        pos = _direct_position(el)
+        if pos is None:
+            deferred.append((el, found))
+            continue
+        lon, lat = pos
+        yield OsmElement(el["type"], *found[:2], lon, lat, found[2])
+    if not deferred:
+        return
+    resolver = _Resolver.collect(open_input, where, [el for el, _ in deferred])
+    for el, found in deferred:
+        lon, lat = resolver.position(el)
+        yield OsmElement(el["type"], *found[:2], lon, lat, found[2])
 
 
 def _read_json_file(path: Path, keep: TagFilter | None) -> Iterator[OsmElement]:
-    try:
-        if path.name.lower().endswith(".gz"):
-            with gzip.open(path, "rb") as fh:
-                payload = fh.read()
-        else:
-            payload = path.read_bytes()
-    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
-        raise InputError(f"cannot read file: {exc}", where=str(path)) from exc
-    return parse_overpass_json(payload, where=str(path), keep=keep)
+    gz = path.name.lower().endswith(".gz")
+
+    def open_input() -> Any:
+        try:
+            return gzip.open(path, "rb") if gz else path.open("rb")
+        except OSError as exc:
+            raise InputError(f"cannot read file: {exc}", where=str(path)) from exc
+
+    return _iter_overpass_stream(open_input, str(path), keep)
 
 
 # --------------------------------------------------------------------------- facilities
@@ -509,44 +874,70 @@ def _read_json_file(path: Path, keep: TagFilter | None) -> Iterator[OsmElement]:
 
 def _address(tags: Mapping[str, str]) -> str | None:
     """Lithuanian order: "Gedimino pr. 9, 01103 Vilnius" (addr:full wins when present)."""
-    if tags.get("addr:full"):
-        return tags["addr:full"].strip()
+    full = tags.get("addr:full")
+    if full:
+        return full.strip()
     street = tags.get("addr:street") or tags.get("addr:place") or ""
-    first = " ".join(p for p in (street, tags.get("addr:housenumber", "")) if p).strip()
-    second = " ".join(p for p in (tags.get("addr:postcode", ""), tags.get("addr:city", "")) if p).strip()
-    text = ", ".join(p for p in (first, second) if p)
+    number = tags.get("addr:housenumber", "")
+    postcode = tags.get("addr:postcode", "")
+    city = tags.get("addr:city", "")
+    # " ".join of the non-empty parts, then ", ".join of the non-empty halves (spelled out: this
+    # runs once per element of a country extract)
+    first = (f"{street} {number}" if street and number else street or number).strip()
+    second = (f"{postcode} {city}" if postcode and city else postcode or city).strip()
+    text = f"{first}, {second}" if first and second else first or second
     return text or None
+
+
+_CHANGING_TABLE = {"yes": "yes", "limited": "limited", "no": "no"}
+_FEEDING = {"yes": "yes", "room": "yes", "no": "no"}
+_YES_NO = {"yes": "yes", "no": "no"}
 
 
 def _features(tags: Mapping[str, str], categories: list[str]) -> dict[str, str]:
     feats: dict[str, str] = {}
-
-    def put(name: str, value: str | None) -> None:
-        if value is not None:
-            feats[name] = value
-
-    put("wheelchair", _YES_LIMITED_NO.get(tags.get("wheelchair", "")))
-    put("changing_table", {"yes": "yes", "limited": "limited", "no": "no"}.get(tags.get("changing_table", "")))
-    put("feeding_room", {"yes": "yes", "room": "yes", "no": "no"}.get(tags.get("baby_feeding", "")))
-    if tags.get("kids_area") in ("yes", "indoor") or "yes" in (tags.get("kids_area:indoor"), tags.get("kids_area:outdoor")):
+    get = tags.get
+    if (value := _YES_LIMITED_NO.get(get("wheelchair", ""))) is not None:
+        feats["wheelchair"] = value
+    if (value := _CHANGING_TABLE.get(get("changing_table", ""))) is not None:
+        feats["changing_table"] = value
+    if (value := _FEEDING.get(get("baby_feeding", ""))) is not None:
+        feats["feeding_room"] = value
+    kids = get("kids_area")
+    if kids in ("yes", "indoor") or "yes" in (get("kids_area:indoor"), get("kids_area:outdoor")):
         feats["play_corner"] = "yes"
-    elif tags.get("kids_area") == "no":
+    elif kids == "no":
         feats["play_corner"] = "no"
-    if tags.get("amenity") == "toilets":
-        put("free", _FEE_TO_FREE.get(tags.get("fee", "")))  # missing fee stays unknown, not free
+    if get("amenity") == "toilets":
+        if (value := _FEE_TO_FREE.get(get("fee", ""))) is not None:  # missing fee stays unknown, not free
+            feats["free"] = value
     elif "toilet" in categories:
-        put("free", _FEE_TO_FREE.get(tags.get("toilets:fee", "")))
+        if (value := _FEE_TO_FREE.get(get("toilets:fee", ""))) is not None:
+            feats["free"] = value
         feats["toilet"] = "yes"
     else:
-        put("free", _FEE_TO_FREE.get(tags.get("fee", "")))
-        put("toilet", {"yes": "yes", "no": "no"}.get(tags.get("toilets", "")))
+        if (value := _FEE_TO_FREE.get(get("fee", ""))) is not None:
+            feats["free"] = value
+        if (value := _YES_NO.get(get("toilets", ""))) is not None:
+            feats["toilet"] = value
     return feats
+
+
+# extra[...] <- the first of these tags that is set (capacity as a number when it is digits)
+_EXTRA_TAGS = (("website", ("website", "contact:website", "url")), ("phone", ("phone", "contact:phone")),
+               ("capacity", ("capacity",)))
+
+
+@functools.lru_cache(maxsize=4096)  # operators repeat; the Sector is frozen (extra() copies)
+def _sector(operator_type: str | None, operator: str | None, name: str | None) -> Sector:
+    return sector_decide(operator_type=operator_type, operator=operator, name=name)
 
 
 def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
                         licence: str = "ODbL-1.0") -> Facility | Rejection | None:
     """None: not of interest. Rejection: of interest but unusable (why). Facility otherwise."""
-    categories = categories_for(el.tags)
+    tags = el.tags
+    categories = list(el.categories) if el.categories is not None else categories_for(tags)
     if not categories:
         return None
     if el.lon is None or el.lat is None:
@@ -556,24 +947,30 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
     checked = check_coordinates(el.lon, el.lat)
     if isinstance(checked, str):
         return Rejection(el.key, checked)
-    tags = el.tags
     extra: dict[str, Any] = {"osm_tags": dict(tags)}
-    for name, keys in (("website", ("website", "contact:website", "url")), ("phone", ("phone", "contact:phone")),
-                       ("capacity", ("capacity",))):
-        value = next((tags[k] for k in keys if tags.get(k)), None)
-        if value is not None:
-            extra[name] = int(value) if name == "capacity" and value.isdigit() else value
+    for name, keys in _EXTRA_TAGS:
+        for k in keys:
+            value = tags.get(k)
+            if value:
+                extra[name] = int(value) if name == "capacity" and value.isdigit() else value
+                break
     if "baby_room" in categories:
-        room = any(r.category == "baby_room" and not r.fallback and r.holds(tags) for r in CATEGORY_RULES)
+        room = any(_holds(conds, tags) for _, conds in _BABY_ROOMS)
         extra["baby_room_basis"] = "room" if room else (
             "changing_table" if tags.get("changing_table") == "yes" else "feeding")
-    verified = next((tags[k] for k in ("check_date", "survey:date") if _DATE.match(tags.get(k, ""))), None)
-    # operator:type, then a legal form in the operator or the name (directory/sectors.py).
-    sector = sector_from_tags(tags)
+    verified = None
+    for k in ("check_date", "survey:date"):
+        value = tags.get(k)
+        if value and _DATE.match(value):
+            verified = value
+            break
+    # operator:type, then a legal form in the operator or the name (directory/sectors.py; what
+    # sectors.from_osm_tags reads, decided once per distinct triple).
+    sector = _sector(tags.get("operator:type"), tags.get("operator"), tags.get("name") or tags.get("name:lt"))
     extra.update(sector.extra())
     return Facility(
         source=source,
-        source_id=el.key,
+        source_id=f"{el.type}/{el.id}",
         name=(tags.get("name") or tags.get("name:lt") or "").strip(),
         categories=categories,
         lon=checked[0],
