@@ -28,7 +28,7 @@ from . import audit, clock, social_cluster
 from .clusters import grid_point, refresh_map_data, refresh_map_sources, update_grid
 from .config import Settings
 from .errors import StoreError
-from .ready import READY_VERSION, refresh_ready
+from .ready import DERIVED_META, READY_VERSION, refresh_ready
 from .snapshots import create_snapshot, last_seq, repair_snapshots
 from .store import connect, get_meta, refresh_extent, set_meta, transaction
 
@@ -38,7 +38,7 @@ INCREMENTAL_MAX = 20_000
 # The fields the map grid, the extent and the audit's area assignment read from a facility.
 _TRACKED = ("lon", "lat", "status", "categories", "features", "opening_hours", "municipality_code")
 
-META_KEY = "derived"
+META_KEY = DERIVED_META
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from . import clock
 from .conflate import merge
 from .model import CANONICAL_JSON, Facility, Rejection, make_facility_id, suffixed_facility_id, validate
-from .ready import insert_ready, refresh_ready_where
+from .ready import claim_empty_store, insert_ready, refresh_ready_where
 from .store import bulk_insert, transaction
 
 # The facility columns a source record sets; a change to any of them is an "update".
@@ -207,6 +207,7 @@ def apply_records(
                 (source, scope, now, actor),
             )
             run_id = report.run_id = cur.lastrowid
+            claim_empty_store(conn)  # a first run's rows get current ready text: no rewrite after it
             seq_before = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
             for n, (rec, where) in enumerate(_located(records, locator), 1):
                 if progress is not None and n % 10_000 == 0:

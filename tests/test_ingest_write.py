@@ -12,9 +12,10 @@ import pytest
 from directory import sync
 from directory.areas_store import load_locator
 from directory.conflate import make_matcher, thresholds_from
+from directory.derived import refresh_derived
 from directory.model import Facility
-from directory.ready import refresh_ready
-from directory.store import BULK_TRIGGERS, connect
+from directory.ready import DERIVED_META, READY_VERSION, refresh_ready
+from directory.store import BULK_TRIGGERS, connect, get_meta
 from directory.sync import apply_records
 from ingest import osm
 from ingest.mapping import load_mapping
@@ -190,3 +191,24 @@ def test_content_json_is_the_stored_canonical_form(shared_data):
                    lat=float("nan"), licence="", extra={"a": {"2": 1, "b": [1.5, None, True]}}, features={})
     assert odd.content_json() == json.dumps(odd.content(), sort_keys=True, ensure_ascii=False, default=str)
     assert facility("h1", name="Pušelė").content_hash() == "8ec6213587228fec9500e5fcbf9d6ac7"  # main before issue 13
+
+
+def test_a_first_run_needs_no_ready_rewrite_after_it(store, settings, shared_data):
+    """A store's first run writes this code's ready text, so the refresh after it does not rewrite
+    every row again; a failed first run leaves no mark, and a store whose rows predate the mark
+    (written by other code) is still rewritten."""
+    sample = _osm_sample(shared_data, 200)
+    apply_records(store, sample, source="osm", scope="lt")
+    assert (get_meta(store, DERIVED_META) or {}).get("ready") == READY_VERSION
+    report = refresh_derived(store, settings, snapshot=False)
+    assert "ready features" not in report.done and "map grid" in report.done
+    assert_indexes_agree(store)
+    # Rows written by other code (no mark): the refresh rewrites them all.
+    other = connect(settings.db.parent / "other.db")
+    other.execute("INSERT INTO facilities(id, name, categories, lon, lat, source, source_id, licence, fetched_at,"
+                  " updated_at) VALUES ('x1', 'Darželis', '[\"kindergarten\"]', 25.28, 54.68, 'old', '1', 'ODbL-1.0',"
+                  " '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
+    other.commit()
+    apply_records(other, [facility("a1", name="Mažas darželis", lon=25.29, lat=54.69)], source="t", scope="s")
+    assert "ready" not in (get_meta(other, DERIVED_META) or {})
+    assert "ready features" in refresh_derived(other, settings, snapshot=False).done
