@@ -134,7 +134,7 @@ def run_one(db: Path, *, seconds: int, workdir: Path) -> dict:
 
 def run(ctx: Context) -> dict:
     size = ctx.sizes[-1]
-    seconds = 5 if ctx.quick else int(os.environ.get("ATVIRA_BENCH_ABUSE_SECONDS", "30"))
+    seconds = 2 if ctx.quick else int(os.environ.get("ATVIRA_BENCH_ABUSE_SECONDS", "30"))
     with tempfile.TemporaryDirectory(prefix="atvira-abuse-") as workdir:
         return {str(size): run_one(ctx.store(size), seconds=seconds, workdir=Path(workdir))}
 

@@ -172,7 +172,7 @@ def wrk(url: str, *, connections: int, seconds: int, server: int | None = None, 
 # with workers still importing; all get the same.
 WARMUP_SECONDS = 3
 SECONDS = 10  # per point unless ATVIRA_BENCH_LOAD_SECONDS says otherwise
-QUICK_SECONDS = 2  # --quick
+QUICK_SECONDS = 1  # --quick: a smoke run of every server (keeps `bench --quick` under a minute)
 TILE_SECONDS = 5  # at most, per point: cache hits are fast, 5 s is thousands of samples
 
 # The dense box of issue 13: in its 1M store, 2 km x 2 km in central Vilnius held 8,575
