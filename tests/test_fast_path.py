@@ -9,8 +9,6 @@ import re
 import shutil
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from directory import exports, search
 from directory.areas_store import load_locator
 from directory.config import Settings
@@ -18,10 +16,11 @@ from directory.derived import refresh_derived
 from directory.features import feature_collection, feature_collection_joined
 from directory.model import CATEGORIES, FEATURES
 from directory.query import FacilityQuery
-from directory.store import connect, get_meta
+from directory.store import connect
 from directory.sync import apply_records
 from tests.audit_data import TODAY
 from tests.conftest import derive, facility
+from tests.test_derived_incremental import assert_same_derived
 
 HOURS = [
     None, "", "24/7", "Mo-Fr 08:00-17:00", "Mo-Fr 08:00-17:00; Sa 10:00-14:00", "Mo-Su 09:00-21:00",
@@ -172,40 +171,6 @@ def test_api_answer_is_the_old_builders(settings, client):
 
 # --- incremental derived data ----------------------------------------------------------------
 
-GRID_SUMS = ("sum_lon", "sum_lat")
-AUDIT_TABLES = {
-    "audit_indicators": "level, code, category",
-    "audit_institutions": "facility_id",
-    "audit_checklist": "code",
-    "audit_quality": "code",
-    "audit_quality_records": "municipality_code, position",
-    "audit_counts": "m, e, cat",
-}
-
-
-def _rows(conn, table, order):
-    return [tuple(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY {order}")]
-
-
-def _same_rows(a, b, where):
-    assert len(a) == len(b), (where, len(a), len(b))
-    for x, y in zip(a, b):
-        for u, v in zip(x, y):
-            if isinstance(u, float) or isinstance(v, float):
-                assert u == pytest.approx(v, rel=1e-9, abs=1e-7), (where, x, y)
-            else:
-                assert u == v, (where, x, y)
-
-
-def _assert_derived_equal(inc, full):
-    _same_rows(_rows(inc, "map_grid", "zoom, category, gx, gy"), _rows(full, "map_grid", "zoom, category, gx, gy"),
-               "map_grid")
-    for key in ("extent", "map_sources"):
-        assert get_meta(inc, key) == get_meta(full, key), key
-    for table, order in AUDIT_TABLES.items():
-        _same_rows(_rows(inc, table, order), _rows(full, table, order), table)
-
-
 def _random_run(rng, live, next_id):
     """Change the live records at random: add, edit, move, remove, recategorise, close."""
     cats = list(CATEGORIES)
@@ -260,7 +225,7 @@ def test_incremental_derived_equals_a_full_rebuild(audit_db, tmp_path):
             conn.execute("VACUUM INTO ?", (str(copy),))
             full = connect(copy)
             refresh_derived(full, settings.with_(db=copy), today=TODAY, snapshot=False, force=("map", "audit"))
-            _assert_derived_equal(conn, full)
+            assert_same_derived(conn, full)  # every table the incremental refresh writes
             full.close()
     # the runs above were incremental (not full rebuilds that trivially match)
     assert "map grid (incremental)" in kinds
