@@ -49,7 +49,7 @@ import requests
 from directory.config import Settings
 from directory.features import LIST_PROPERTIES, feature_sql
 from directory.serving import gunicorn_command, gunicorn_environment
-from tests.servers import nginx_server
+from tests.servers import nginx_server, stop_process
 
 from . import postgis
 from .common import VILNIUS, Context, box_with_rows, free_port, ratio
@@ -125,12 +125,7 @@ def _server(cmd: list[str], *, env: dict[str, str] | None, cwd: Path | None, rea
             _wait_ready(ready_url, proc)
             yield proc.pid
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop_process(proc)
 
 
 _UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -372,6 +367,14 @@ def run_one(db: Path, *, seconds: int, workdir: Path, connections: tuple[int, ..
         out["datasette_plain"] = out["datasette_atvira"] = {
             "skipped": "datasette is not installed (pip install -e '.[bench]')"}
     else:
+        def datasette(file: Path, port: int, url_for, who: str, *, log: str) -> None:
+            """Serve `file` with Datasette (pinned like ours) and measure `url_for`'s boxes."""
+            cmd = ["datasette", "serve", "-i", str(file), "--host", "127.0.0.1", "--port", str(port),
+                   "--setting", "sql_time_limit_ms", "10000", "--setting", "max_returned_rows", str(ROWS)]
+            with _server(_pinned(cmd, server_core), env=None, cwd=None, ready_url=url_for("sparse"),
+                         log=workdir / log) as pid:
+                measure(who, url_for, pid)
+
         # Datasette on the plain table with the plain SQL
         plain = plain_store(db)
         port = free_port()
@@ -381,11 +384,7 @@ def run_one(db: Path, *, seconds: int, workdir: Path, connections: tuple[int, ..
             sql = PLAIN_SQL.format(w=w, e=e, s=s_, n=n, limit=ROWS)
             return f"http://127.0.0.1:{port}/{plain.stem}.json?" + urlencode({"sql": sql, "_shape": "array"})
 
-        cmd = ["datasette", "serve", "-i", str(plain), "--host", "127.0.0.1", "--port", str(port),
-               "--setting", "sql_time_limit_ms", "10000", "--setting", "max_returned_rows", str(ROWS)]
-        with _server(_pinned(cmd, server_core), env=None, cwd=None, ready_url=plain_url("sparse"),
-                     log=workdir / "datasette-plain.log") as pid:
-            measure("datasette_plain", plain_url, pid)
+        datasette(plain, port, plain_url, "datasette_plain", log="datasette-plain.log")
         # Datasette running Atvira's own query (its list features, ordered; open_state needs our
         # SQL function, which Datasette does not have) on Atvira's file
         port = free_port()
@@ -398,11 +397,7 @@ def run_one(db: Path, *, seconds: int, workdir: Path, connections: tuple[int, ..
                    f" ORDER BY r.rid LIMIT {ROWS}")
             return f"http://127.0.0.1:{port}/{db.stem}.json?" + urlencode({"sql": sql, "_shape": "array"})
 
-        cmd = ["datasette", "serve", "-i", str(db), "--host", "127.0.0.1", "--port", str(port),
-               "--setting", "sql_time_limit_ms", "10000", "--setting", "max_returned_rows", str(ROWS)]
-        with _server(_pinned(cmd, server_core), env=None, cwd=None, ready_url=atvira_url("sparse"),
-                     log=workdir / "datasette-atvira.log") as pid:
-            measure("datasette_atvira", atvira_url, pid)
+        datasette(db, port, atvira_url, "datasette_atvira", log="datasette-atvira.log")
     out["seconds_datasette"] = round(time.perf_counter() - started - out["seconds_ours"], 1)
 
     missing = postgis.available()

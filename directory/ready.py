@@ -36,12 +36,18 @@ def _braces(sql: str) -> str:
 # `LIMIT -1` (no limit) keeps SQLite from flattening the subquery into the UPDATE: flattened,
 # every use of x.j in SET re-ran the feature builder (4 builds per row) and the CSV line would
 # re-run the provenance probe; as a subquery each is built once per row.
+# The ready columns from the subquery `x` (j: the feature with the open-state marker, sources,
+# provenance, the CSV line's two halves); one definition for the UPDATE and the bulk INSERT.
+_HEAD = f"substr(x.j, 1, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_KEY) - 1})"
+_TAIL = f"substr(x.j, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_MARKED)})"
+_CSV_LINE = "x.line_head || x.provenance || x.line_tail"
+
 _SET_READY = f"""UPDATE facilities SET
-    feature_head = substr(x.j, 1, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_KEY) - 1}),
-    feature_tail = substr(x.j, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_MARKED)}),
+    feature_head = {_HEAD},
+    feature_tail = {_TAIL},
     sources_json = x.sources,
     provenance_csv = x.provenance,
-    csv_line = x.line_head || x.provenance || x.line_tail
+    csv_line = {_CSV_LINE}
 FROM (SELECT f.rid AS frid, {READY_FEATURE_SQL} AS j, {SOURCES_SQL} AS sources,
              {PROVENANCE_CSV_SQL} AS provenance, {_braces(CSV_LINE_HEAD)} AS line_head,
              {_braces(CSV_LINE_TAIL)} AS line_tail
@@ -80,10 +86,6 @@ def refresh_ready_rids(conn: sqlite3.Connection, rids: Iterable[int], *, chunk: 
     return _by(conn, "f.rid", list(rids), chunk)
 
 
-_HEAD = f"substr(x.j, 1, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_KEY) - 1})"
-_TAIL = f"substr(x.j, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_MARKED)})"
-
-
 def insert_ready(conn: sqlite3.Connection, staging: str, columns: Sequence[str]) -> int:
     """Insert the rows of `staging` (a table with facilities' columns) into facilities with their
     ready text made in the same statement, in the staging table's row order; rows inserted.
@@ -95,8 +97,7 @@ def insert_ready(conn: sqlite3.Connection, staging: str, columns: Sequence[str])
     cols = ", ".join(columns)
     return conn.execute(
         f"INSERT INTO facilities({cols}, feature_head, feature_tail, sources_json, provenance_csv, csv_line)"
-        f" SELECT {', '.join('x.' + c for c in columns)}, {_HEAD}, {_TAIL}, x.sources, x.provenance,"
-        f" x.line_head || x.provenance || x.line_tail"
+        f" SELECT {', '.join('x.' + c for c in columns)}, {_HEAD}, {_TAIL}, x.sources, x.provenance, {_CSV_LINE}"
         f" FROM (SELECT f.*, f.rowid AS staged_at, {READY_FEATURE_SQL} AS j, {SOURCES_SQL} AS sources,"
         f" {PROVENANCE_CSV_SQL} AS provenance, {CSV_LINE_HEAD} AS line_head, {CSV_LINE_TAIL} AS line_tail"
         f" FROM {staging} f LIMIT -1) AS x ORDER BY x.staged_at").rowcount

@@ -50,7 +50,8 @@ def _wait_for(check, *, proc: subprocess.Popen, log: Path, what: str, tries: int
     raise AssertionError(f"{what} did not come up:\n{log.read_text(errors='replace')}")
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate a server we started; kill it if it has not gone in 30 s."""
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -81,7 +82,7 @@ def redis_server(tmp: Path) -> Iterator[str]:
         _wait_for(ping, proc=proc, log=log, what="redis-server")
         yield f"redis://127.0.0.1:{port}"
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @contextmanager
@@ -107,7 +108,7 @@ def gunicorn_server(settings: Settings, tmp: Path, *, workers: int = 4, threads:
                   what="gunicorn")
         yield base
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def access_lines(tmp: Path) -> list[tuple[str, ...]]:
@@ -201,4 +202,4 @@ def nginx_server(tmp: Path, *, upstream: int, prefix: tuple[str, ...] = ()) -> I
                   what="nginx")
         yield Nginx(base=base, pid=proc.pid)
     finally:
-        _stop(proc)
+        stop_process(proc)
