@@ -83,7 +83,7 @@ def _abuser(base: str, name: str, stop: threading.Event, seen: Counter) -> None:
             seen[f"{name} {type(exc).__name__}"] += 1
 
 
-def run_one(db: Path, *, seconds: int, workdir: Path) -> dict:
+def run_one(db: Path, *, seconds: int, workdir: Path, warmup: int = 3) -> dict:
     box, n = box_with_rows(db, 500)
     bbox = ",".join(f"{v:.7f}" for v in box)
     port = free_port()
@@ -108,7 +108,7 @@ def run_one(db: Path, *, seconds: int, workdir: Path) -> dict:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        wrk(plain, connections=CONNECTIONS, seconds=3)  # warm-up, not recorded
+        wrk(plain, connections=CONNECTIONS, seconds=warmup)  # warm-up, not recorded
         out["alone"] = wrk(plain, connections=CONNECTIONS, seconds=seconds, server=pid)
         out["rss_alone_mb"] = round(peak[0] / 2**20)
         stop, seen = threading.Event(), Counter()
@@ -134,9 +134,10 @@ def run_one(db: Path, *, seconds: int, workdir: Path) -> dict:
 
 def run(ctx: Context) -> dict:
     size = ctx.sizes[-1]
-    seconds = 2 if ctx.quick else int(os.environ.get("ATVIRA_BENCH_ABUSE_SECONDS", "30"))
+    # --quick: a smoke run, 1 s a phase (wrk's shortest), keeping `bench --quick` under a minute
+    seconds = 1 if ctx.quick else int(os.environ.get("ATVIRA_BENCH_ABUSE_SECONDS", "30"))
     with tempfile.TemporaryDirectory(prefix="atvira-abuse-") as workdir:
-        return {str(size): run_one(ctx.store(size), seconds=seconds, workdir=Path(workdir))}
+        return {str(size): run_one(ctx.store(size), seconds=seconds, workdir=Path(workdir), warmup=1 if ctx.quick else 3)}
 
 
 def report(result: dict) -> str:

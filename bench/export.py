@@ -251,7 +251,9 @@ def _run_here(db: Path, *, repeat: int, http: bool) -> dict:
 
 def run(ctx) -> dict:
     """For `python -m bench`: export the real-shape store of the run's largest size."""
-    return run_one(real_shape_store(ctx.stores, max(ctx.sizes)), repeat=1 if ctx.quick else 2)
+    # --quick: once, without the Flask download (two more children importing Flask: seconds
+    # `bench --quick` cannot spare; the issue's figures are the core and CLI exports)
+    return run_one(real_shape_store(ctx.stores, max(ctx.sizes)), repeat=1 if ctx.quick else 2, http=not ctx.quick)
 
 
 def _verdict(ok: bool) -> str:

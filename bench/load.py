@@ -22,8 +22,8 @@ core 1 (taskset), so the ratios hold on a busy machine; for each point we record
 errors and the server's CPU time per request (all its processes, from /proc), the figure that
 hardly depends on what else the machine runs. Connections: 1 and 16; each figure is printed beside
 its issue-13 target. Seconds per point: ATVIRA_BENCH_LOAD_SECONDS (default 10; the whole load
-benchmark at 1M takes about 5 minutes); --quick: 16 connections only, 2 s per point on the 10k
-store, no PostGIS.
+benchmark at 1M takes about 5 minutes); --quick: 16 connections only, 1 s per point on the 10k
+store after a few warm-up requests, no PostGIS.
 
 Everything binds 127.0.0.1 and every loop is bounded (startup waits time out, wrk has -d).
 """
@@ -35,6 +35,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -125,6 +126,11 @@ def _server(cmd: list[str], *, env: dict[str, str] | None, cwd: Path | None, rea
             _wait_ready(ready_url, proc)
             yield proc.pid
         finally:
+            # The figures are taken: kill the whole session (server and workers) at once. A graceful
+            # stop drains keep-alive connections and polls its workers, about 2 s a server, which
+            # `bench --quick` (five servers) cannot spare; nothing of a bench server is kept.
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
             stop_process(proc)
 
 
@@ -166,6 +172,15 @@ def wrk(url: str, *, connections: int, seconds: int, server: int | None = None, 
 # Each server first gets an unrecorded run, so neither is measured with a cold page cache or
 # with workers still importing; all get the same.
 WARMUP_SECONDS = 3
+QUICK_WARM_REQUESTS = 8  # --quick: instead of the warm-up run (wrk's shortest is a whole second)
+
+
+def warm(url: str, *, requests_: int = QUICK_WARM_REQUESTS) -> None:
+    """A few unrecorded requests: the first ones of each worker pay its lazy imports and cold pages."""
+    with requests.Session() as http:
+        for _ in range(requests_):
+            http.get(url, timeout=60).raise_for_status()
+
 SECONDS = 10  # per point unless ATVIRA_BENCH_LOAD_SECONDS says otherwise
 QUICK_SECONDS = 1  # --quick: a smoke run of every server (keeps `bench --quick` under a minute)
 TILE_SECONDS = 5  # at most, per point: cache hits are fast, 5 s is thousands of samples
@@ -339,7 +354,10 @@ def run_one(db: Path, *, seconds: int, workdir: Path, connections: tuple[int, ..
         for name in boxes:
             url = url_for_box(name)
             out[who].setdefault(name, {})
-            wrk(url, connections=max(connections), seconds=warmup, core=load_core)  # not recorded
+            if warmup:
+                wrk(url, connections=max(connections), seconds=warmup, core=load_core)  # not recorded
+            else:  # --quick: a few requests warm the page cache and the workers' imports
+                warm(url)
             for c in connections:
                 out[who][name][str(c)] = wrk(url, connections=c, seconds=seconds, server=pid, core=load_core)
 
@@ -483,9 +501,9 @@ def targets(out: dict, *, boxes: list[str], connections: tuple[int, ...]) -> lis
     tile = out.get("tile", {})
     for kind in ("points", "clusters"):
         for c in sorted(int(k) for k in tile.get(kind, {}) if k.isdigit()):
-            warm = tile[kind][str(c)]
-            if warm:
-                add(f"warm map {kind} request through nginx's cache, p50", "dense", c, warm["p50_ms"], " ms", "<=", 1, at=1)
+            hit = tile[kind][str(c)]
+            if hit:
+                add(f"warm map {kind} request through nginx's cache, p50", "dense", c, hit["p50_ms"], " ms", "<=", 1, at=1)
     return rows
 
 
@@ -495,7 +513,7 @@ def run(ctx: Context) -> dict:
     with tempfile.TemporaryDirectory(prefix="atvira-load-") as workdir:  # server logs, never beside the stores
         return {str(size): run_one(ctx.store(size), seconds=seconds, workdir=Path(workdir),
                                    connections=(16,) if ctx.quick else CONNECTIONS,
-                                   warmup=1 if ctx.quick else WARMUP_SECONDS, with_postgis=not ctx.quick,
+                                   warmup=0 if ctx.quick else WARMUP_SECONDS, with_postgis=not ctx.quick,
                                    # the issue's tile figure is one client's p50
                                    tile_connections=(1,) if ctx.quick else CONNECTIONS)}
 
@@ -522,8 +540,9 @@ def report(result: dict) -> str:
         rows_in = ", ".join(f"{name} {n:,} ({r['box_km'][name][0]:.1f} x {r['box_km'][name][1]:.1f} km)"
                             for name, n in r["rows_in_box"].items())
         lines.append(f"{tag}: rows in box: {rows_in}, {ROWS} answered (the 2 km box in central Vilnius holds"
-                     f" {r['rows_in_2km_box']:,}); {r['seconds_per_point']} s per point after {r['warmup_seconds']} s"
-                     f" warm-up; servers pinned to core 0, wrk/pgbench to core 1: {r['pinned']}")
+                     f" {r['rows_in_2km_box']:,}); {r['seconds_per_point']} s per point after "
+                     + (f"{r['warmup_seconds']} s warm-up" if r["warmup_seconds"] else f"{QUICK_WARM_REQUESTS} warm-up requests")
+                     + f"; servers pinned to core 0, wrk/pgbench to core 1: {r['pinned']}")
         for who in WHO:
             if "skipped" in r.get(who, {}):
                 lines.append(f"{tag} {WHO[who]}: skipped: {r[who]['skipped']}")
