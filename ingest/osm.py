@@ -52,6 +52,7 @@ from __future__ import annotations
 import codecs
 import functools
 import gzip
+import hashlib
 import io
 import json
 import re
@@ -60,8 +61,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import osmium
 
+import directory.model
+import directory.sectors
 from directory.errors import InputError
 from directory.model import CATEGORIES, Facility, Rejection, check_coordinates
 from directory.sectors import Sector
@@ -933,8 +937,11 @@ def _sector(operator_type: str | None, operator: str | None, name: str | None) -
     return sector_decide(operator_type=operator_type, operator=operator, name=name)
 
 
+OSM_LICENCE = "ODbL-1.0"
+
+
 def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
-                        licence: str = "ODbL-1.0") -> Facility | Rejection | None:
+                        licence: str = OSM_LICENCE) -> Facility | Rejection | None:
     """None: not of interest. Rejection: of interest but unusable (why). Facility otherwise."""
     tags = el.tags
     categories = list(el.categories) if el.categories is not None else categories_for(tags)
@@ -985,6 +992,40 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
         fetched_at=fetched_at,
         extra=extra,
     )
+
+
+# --------------------------------------------------------------------------- raw hashes
+#
+# A re-run skips every element whose raw hash the store holds already (directory.sync.Raw). The
+# hash covers what element_to_facility reads (type, id, position, tags) and a fingerprint of
+# what it does with them: the tag table, and the source text of this module and of the sector
+# rules and record model it uses, so any change to the mapping (a new category tag, a fixed
+# address format) maps every element again on the next run.
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> bytes:
+    h = hashlib.sha256()
+    for module in (__file__, directory.sectors.__file__, directory.model.__file__):
+        h.update(Path(module).read_bytes() if module else b"")
+    return h.digest()
+
+
+def mapping_fingerprint() -> str:
+    """The mapping rules' fingerprint: the tag table as it is now and the mapping code."""
+    return hashlib.sha256(_code_digest() + repr((CATEGORY_RULES, GLOBAL_EXCLUDE)).encode()).hexdigest()
+
+
+def raw_context(*, source: str, licence: str, fetched_from: str = "", placement: str = "") -> bytes:
+    """What a run's mapped records depend on beside the element: the mapping fingerprint, the
+    source and licence the records are stored under, and the areas that place them (a digest:
+    new areas may refuse a point). fetched_at is not in it: it is not content."""
+    return "\0".join((mapping_fingerprint(), source, licence, fetched_from, placement)).encode() + b"\0"
+
+
+def element_raw_hash(el: OsmElement, context: bytes) -> str:
+    """The raw hash of an element as read (its position resolved), in `context` (raw_context)."""
+    return hashlib.sha256(context + orjson.dumps((el.type, el.id, el.lon, el.lat, el.tags))).hexdigest()[:32]
 
 
 def rules_markdown() -> str:
