@@ -556,7 +556,7 @@ class _Resolver:
                      if isinstance(m, dict) and m.get("type") == "way" and not isinstance(m.get("geometry"), list)}
         want_ways = {w for w in want_ways if _is_id(w)}
         if want_ways:
-            for _, el in _stream_overpass(open_input, where):
+            for _, el, _text in _stream_overpass(open_input, where):
                 if (isinstance(el, dict) and el.get("type") == "way" and _is_id(el.get("id"))
                         and el["id"] in want_ways and isinstance(el.get("nodes"), list)):
                     resolver.ways[el["id"]] = el["nodes"]
@@ -568,7 +568,7 @@ class _Resolver:
                 want_nodes.update(m.get("ref") for m in el["members"] if isinstance(m, dict)
                                   and m.get("type") == "node" and _is_id(m.get("ref")))
         if want_nodes:
-            for _, el in _stream_overpass(open_input, where):
+            for _, el, _text in _stream_overpass(open_input, where):
                 if (isinstance(el, dict) and el.get("type") == "node" and _is_id(el.get("id"))
                         and el["id"] in want_nodes and (pt := _point(el)) is not None):
                     resolver.nodes[el["id"]] = pt
@@ -695,6 +695,7 @@ class _JsonReader:
         self.buf = ""
         self.pos = 0
         self.eof = False
+        self.start = 0  # where the last value decoded began in buf (its text: buf[start:pos])
         self.lines_before = 0  # newlines in the text already dropped from buf
         self.col_before = 0  # characters after the last dropped newline
 
@@ -772,7 +773,7 @@ class _JsonReader:
             raise InputError("JSON nested too deeply to be an Overpass answer", where=self.where) from None
         if end + 8 > len(buf) and not final and not self.eof:
             raise _Cut  # a number may go on in the next chunk ("0" then ".6", "1e" then "5")
-        self.pos = end
+        self.start, self.pos = pos, end
         return obj
 
     def expect(self, chars: str, msg: str) -> str:
@@ -783,12 +784,11 @@ class _JsonReader:
         return c
 
 
-def _stream_overpass(open_input: Callable[[], Any], where: str,
-                     on_element: Callable[[int, Any], None] | None = None) -> Iterator[tuple[int, Any]]:
-    """(index, element) for each item of the document's "elements" list, as it is read; at the
-    end the document is checked as `load_overpass_json` checks it (the error remark, the list),
-    and InputError is raised then if it fails. A top-level value that is not an object is
-    decoded whole (json.loads) for the same errors as before."""
+def _stream_overpass(open_input: Callable[[], Any], where: str) -> Iterator[tuple[int, Any, str | None]]:
+    """(index, element, its text) for each item of the document's "elements" list, as it is
+    read; at the end the document is checked as `load_overpass_json` checks it (the error
+    remark, the list), and InputError is raised then if it fails. A top-level value that is not
+    an object is decoded whole (json.loads) for the same errors as before (its text: None)."""
     with open_input() as fh:
         r = _JsonReader(fh, where)
         first = r.skip_ws()
@@ -801,7 +801,8 @@ def _stream_overpass(open_input: Callable[[], Any], where: str,
                 except (OSError, EOFError) as exc:
                     raise InputError(f"cannot read file: {exc}", where=where) from exc
             doc = load_overpass_json(payload, where=where)
-            yield from enumerate(doc["elements"])
+            for i, el in enumerate(doc["elements"]):
+                yield i, el, None
             return
         r.pos += 1
         top: dict[str, Any] = {}
@@ -821,7 +822,8 @@ def _stream_overpass(open_input: Callable[[], Any], where: str,
                         r.pos += 1
                     else:
                         while True:
-                            yield i, r.value()
+                            el = r.value()
+                            yield i, el, r.buf[r.start:r.pos]
                             i += 1
                             if r.expect(",]", "Expecting ',' delimiter") == "]":
                                 break
@@ -843,7 +845,7 @@ def _iter_overpass_stream(open_input: Callable[[], Any], where: str, keep: TagFi
     elements (a way given by node ids, a relation by member ids: not Overpass `out center`)
     are kept aside and yielded at the end, after a second pass has collected what they need."""
     deferred: list[tuple[dict[str, Any], tuple[int, dict[str, str], Any]]] = []
-    for i, el in _stream_overpass(open_input, where):
+    for i, el, _text in _stream_overpass(open_input, where):
         found = _kept(i, el, where, keep)
         if found is None:
             continue
@@ -1026,6 +1028,97 @@ def raw_context(*, source: str, licence: str, fetched_from: str = "", placement:
 def element_raw_hash(el: OsmElement, context: bytes) -> str:
     """The raw hash of an element as read (its position resolved), in `context` (raw_context)."""
     return hashlib.sha256(context + orjson.dumps((el.type, el.id, el.lon, el.lat, el.tags))).hexdigest()[:32]
+
+
+# An element as a re-run first needs it: its key ("node/1"), its raw hash, and a function that
+# makes the element (None: not kept) only when the raw hash turns out to be new.
+HashedElement = tuple[str, str, Callable[[], "OsmElement | None"]]
+
+
+def _given(el: OsmElement) -> Callable[[], OsmElement]:
+    return lambda: el
+
+
+def _hashed(elements: Iterable[OsmElement], context: bytes) -> Iterator[HashedElement]:
+    for el in elements:
+        yield el.key, element_raw_hash(el, context), _given(el)
+
+
+def read_hashed(path: Path, *, keep: TagFilter | None, context: bytes) -> Iterator[HashedElement]:
+    """`read_elements(path, keep=keep)` with each element's raw hash in `context` (raw_context),
+    the element made only when asked. An Overpass JSON element that carries its own position
+    is hashed from its text as the file gives it (no element is made, no tag table consulted,
+    for one whose hash is stored already); the rest, and OSM files, from the element as read
+    (element_raw_hash). The same elements, the same errors (an element with no integer id
+    raises when it is made: still within the run)."""
+    path = Path(path)
+    name = path.name.lower()
+    if path.is_file() and name.endswith((".json", ".json.gz")):
+        gz = name.endswith(".gz")
+
+        def open_input() -> Any:
+            try:
+                return gzip.open(path, "rb") if gz else path.open("rb")
+            except OSError as exc:
+                raise InputError(f"cannot read file: {exc}", where=str(path)) from exc
+
+        return _hashed_overpass_stream(open_input, str(path), keep, context)
+    return _hashed(read_elements(path, keep=keep), context)
+
+
+def parse_overpass_hashed(payload: bytes | str | dict[str, Any], *, where: str, keep: TagFilter | None,
+                          context: bytes) -> Iterator[HashedElement]:
+    """`parse_overpass_json` as `read_hashed` gives a file's elements."""
+    if isinstance(payload, dict):
+        return _hashed(parse_overpass_json(payload, where=where, keep=keep), context)
+    data = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
+    return _hashed_overpass_stream(lambda: io.BytesIO(data), where, keep, context)
+
+
+def _json_element(i: int, el: dict[str, Any], where: str, keep: TagFilter | None,
+                  pos: tuple[float | None, float | None]) -> OsmElement | None:
+    found = _kept(i, el, where, keep)
+    if found is None:
+        return None
+    return OsmElement(el["type"], found[0], found[1], pos[0], pos[1], found[2])
+
+
+_KINDS = frozenset(("node", "way", "relation"))
+
+
+def _hashed_overpass_stream(open_input: Callable[[], Any], where: str, keep: TagFilter | None,
+                            context: bytes) -> Iterator[HashedElement]:
+    """_iter_overpass_stream's elements, hashed: an element whose position is in its own text
+    (a node's lat/lon, a center, bounds, geometry) by that text; the others (positions from
+    other elements, yielded at the end as before) by the element once positioned."""
+    deferred: list[tuple[dict[str, Any], tuple[int, dict[str, str], Any]]] = []
+    sha256 = hashlib.sha256
+    for i, el, text in _stream_overpass(open_input, where):
+        if type(el) is not dict or el.get("type") not in _KINDS:
+            continue  # what _kept leaves out, without making anything
+        tags = el.get("tags")
+        if not tags or type(tags) is not dict:
+            continue
+        pos = _direct_position(el)
+        if pos is None:
+            found = _kept(i, el, where, keep)
+            if found is not None:
+                deferred.append((el, found))
+            continue
+        if text is None:  # decoded whole (not an object at the top: an error follows anyway)
+            made = _json_element(i, el, where, keep, pos)
+            if made is not None:
+                yield made.key, element_raw_hash(made, context), _given(made)
+            continue
+        yield (f"{el['type']}/{el.get('id')}", sha256(context + text.encode("utf-8", "surrogatepass")).hexdigest()[:32],
+               functools.partial(_json_element, i, el, where, keep, pos))
+    if not deferred:
+        return
+    resolver = _Resolver.collect(open_input, where, [el for el, _ in deferred])
+    for el, found in deferred:
+        lon, lat = resolver.position(el)
+        made = OsmElement(el["type"], *found[:2], lon, lat, found[2])
+        yield made.key, element_raw_hash(made, context), _given(made)
 
 
 def rules_markdown() -> str:

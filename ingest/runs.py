@@ -67,11 +67,15 @@ def osm_live_box(conn: sqlite3.Connection, *, area: str | None, bbox: tuple[floa
     return None, "LT"
 
 
-def _osm_raw(elements: Iterable[osm.OsmElement], *, fetched_at: str, context: bytes) -> Iterator[Raw]:
+def _osm_raw(elements: Iterable[osm.HashedElement], *, fetched_at: str) -> Iterator[Raw]:
     """Each element as a Raw record (apply_records maps only those whose raw hash changed)."""
-    for el in elements:
-        yield Raw(el.key, osm.element_raw_hash(el, context),
-                  functools.partial(osm.element_to_facility, el, fetched_at=fetched_at))
+    for key, raw_hash, element in elements:
+        yield Raw(key, raw_hash, functools.partial(_osm_record, element, fetched_at))
+
+
+def _osm_record(element: Callable[[], osm.OsmElement | None], fetched_at: str) -> Any:
+    el = element()
+    return None if el is None else osm.element_to_facility(el, fetched_at=fetched_at)
 
 
 def _osm_context(conn: sqlite3.Connection, settings: Settings) -> bytes:
@@ -109,8 +113,8 @@ def run_osm(
     result = RunResult()
     if files:
         for path in files:
-            records = _osm_raw(osm.read_elements(path, keep=osm.is_of_interest), fetched_at=fetched_at,
-                               context=context)
+            records = _osm_raw(osm.read_hashed(path, keep=osm.is_of_interest, context=context),
+                               fetched_at=fetched_at)
             result.reports.append(apply_records(
                 conn, records, source="osm", scope=scope or path.name,
                 locator=locator, progress=progress, matcher=matcher))
@@ -127,8 +131,8 @@ def run_osm(
     except FetchError as exc:  # the previous data keeps serving; the source is now stale
         record_failed_run(conn, source="osm", scope=scope or label, message=str(exc))
         raise
-    records = _osm_raw(osm.parse_overpass_json(payload, where=f"overpass:{label}", keep=osm.is_of_interest),
-                       fetched_at=fetched_at, context=context)
+    records = _osm_raw(osm.parse_overpass_hashed(payload, where=f"overpass:{label}", keep=osm.is_of_interest,
+                                                 context=context), fetched_at=fetched_at)
     result.reports.append(apply_records(
         conn, records, source="osm", scope=scope or label, locator=locator,
         progress=progress, matcher=matcher))

@@ -145,3 +145,25 @@ def test_a_duplicate_element_is_still_rejected_when_its_first_copy_is_skipped(tm
     again = _run(db, path, tmp_path)
     assert [r.reason for r in first.rejected] == ["duplicate record in this run"]
     assert again.counts() == {**first.counts(), "added": 0, "unchanged": first.added}
+
+
+def test_a_way_is_mapped_again_when_one_of_its_nodes_moves(tmp_path, mapped):
+    """A way given by node ids (not `out center`) is positioned from other elements: its raw
+    hash is taken of the element once positioned, so a moved node changes it."""
+    def doc(lat: float) -> list[dict]:
+        return [
+            {"type": "node", "id": 1, "lat": 54.68, "lon": 25.27},
+            {"type": "node", "id": 2, "lat": lat, "lon": 25.28},
+            {"type": "way", "id": 10, "nodes": [1, 2], "tags": {"leisure": "playground", "name": "Kiemas"}},
+            {"type": "node", "id": 3, "lat": 54.7, "lon": 25.3, "tags": {"amenity": "library", "name": "Skaitykla"}},
+        ]
+    db = tmp_path / "s.db"
+    _run(db, _overpass(tmp_path / "a.json", doc(54.69)), tmp_path)
+    mapped.clear()
+    same = _run(db, _overpass(tmp_path / "b.json", doc(54.69)), tmp_path)
+    assert mapped == [] and same.unchanged == 2
+    moved = _run(db, _overpass(tmp_path / "c.json", doc(54.70)), tmp_path)
+    assert mapped == ["way/10"] and (moved.updated, moved.unchanged) == (1, 1)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT lat FROM facilities WHERE id = 'osm-way-10'").fetchone() == (54.69,)
+    conn.close()
