@@ -200,11 +200,13 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
     it = iter(records)
     n = 0
     passed: set[str] = set()  # source ids handed on (apply_records adds them to `seen` later)
+    look = conn.cursor()
+    look.row_factory = None  # plain tuples: this runs once per record of a country extract
     while chunk := list(islice(it, BATCH)):
         wanted = [rec.source_id for rec in chunk if type(rec) is Raw]
         stored: dict[str, tuple[str | None, str]] = {}
         if wanted:
-            stored = {sid: (raw, sc) for sid, raw, sc in conn.execute(
+            stored = {row[0]: row[1:] for row in look.execute(
                 "SELECT source_id, raw_hash, scope FROM source_records WHERE source = ? AND removed_at IS NULL"
                 " AND raw_hash IS NOT NULL AND source_id IN (SELECT value FROM json_each(?))",
                 (source, json.dumps(wanted)))}

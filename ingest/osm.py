@@ -333,18 +333,23 @@ def read_elements(path: Path, *, keep: TagFilter | None = None) -> Iterator[OsmE
     Elements are yielded in file order, except that JSON elements whose position needs other
     elements (ways given by node ids, relations by member ids: not `out center`) come last.
     """
-    path = Path(path)
+    return _read_file(Path(path), keep, lazy=False)
+
+
+def _read_file(path: Path, keep: TagFilter | None, *, lazy: bool) -> Iterator[OsmElement]:
+    """read_elements; lazy: an OSM file's nodes and ways are not matched against `keep` here
+    (their categories stay None): read_hashed matches only those whose raw hash is new."""
     name = path.name.lower()
     if not path.is_file():
         raise InputError("file not found or not a regular file", where=str(path))
     if name.endswith((".json", ".json.gz")):
         return _read_json_file(path, keep)
     if name.endswith(".pbf"):
-        return _read_osmium(path, None, keep)
+        return _read_osmium(path, None, keep, lazy)
     if name.endswith((".osm", ".osm.bz2", ".osm.gz")):
-        return _read_osmium(path, None, keep)
+        return _read_osmium(path, None, keep, lazy)
     if name.endswith((".xml", ".xml.bz2", ".xml.gz")):
-        return _read_osmium(path, "osm" + name[name.rindex(".xml") + 4:], keep)
+        return _read_osmium(path, "osm" + name[name.rindex(".xml") + 4:], keep, lazy)
     raise InputError("unknown OSM file type (expected .osm.pbf, .pbf, .osm, .osm.bz2, .xml, .json, .json.gz)",
                      where=str(path))
 
@@ -357,7 +362,15 @@ _OSMIUM_ERRORS = (RuntimeError, ValueError, osmium.InvalidLocationError)
 
 
 def _tags(obj: Any) -> dict[str, str]:
-    return {t.k: t.v for t in obj.tags}
+    """The tags as a dict. pyosmium's TagList iterator is a Python class calling the C++ side
+    once per tag; asking the C++ side directly (the same calls TagIterator makes) halves the
+    cost, which is most of reading a candidate element. The public API is the fallback."""
+    data = getattr(obj, "_pyosmium_data", None)
+    if data is None:
+        return {t.k: t.v for t in obj.tags}
+    it = data.tags_begin()
+    nxt = data.tags_next
+    return dict(nxt(it) for _ in range(data.tags_size()))
 
 
 def _prefilter(keep: TagFilter | None) -> Any:
@@ -370,7 +383,7 @@ def _prefilter(keep: TagFilter | None) -> Any:
     return osmium.filter.EmptyTagFilter()
 
 
-def _read_osmium(path: Path, fmt: str | None, keep: TagFilter | None) -> Iterator[OsmElement]:
+def _read_osmium(path: Path, fmt: str | None, keep: TagFilter | None, lazy: bool = False) -> Iterator[OsmElement]:
     where = str(path)
     source: Any = osmium.io.File(str(path), fmt) if fmt else str(path)
     # Pass 1, here and not lazily: reads the whole file, so an unreadable one fails at the call.
@@ -385,11 +398,11 @@ def _read_osmium(path: Path, fmt: str | None, keep: TagFilter | None) -> Iterato
                               [m.ref for m in obj.members if m.type == "w"]))
     except _OSMIUM_ERRORS as exc:
         raise InputError(f"cannot read OSM file: {exc}", where=where) from exc
-    return _osmium_second_pass(source, where, relations, keep)
+    return _osmium_second_pass(source, where, relations, keep, lazy)
 
 
 def _osmium_second_pass(source: Any, where: str, relations: list[tuple[int, dict[str, str], Any, list[int], list[int]]],
-                        keep: TagFilter | None) -> Iterator[OsmElement]:
+                        keep: TagFilter | None, lazy: bool = False) -> Iterator[OsmElement]:
     """Nodes and ways as they stream past (only candidates reach Python; node locations are
     kept in libosmium's index for the ways), then the relations: their way members' node lists
     come from a third pass over the ways alone (only when a relation has way members), their
@@ -402,7 +415,11 @@ def _osmium_second_pass(source: Any, where: str, relations: list[tuple[int, dict
     try:
         for obj in proc:
             tags = _tags(obj)
-            if not tags or (cats := _verdict(tags, keep)) is _DROP:
+            if not tags:
+                continue
+            if lazy:
+                cats = None
+            elif (cats := _verdict(tags, keep)) is _DROP:
                 continue
             if obj.is_node():
                 loc = obj.location
@@ -677,6 +694,7 @@ def _direct_position(el: dict[str, Any]) -> tuple[float | None, float | None] | 
 
 _CHUNK = 1 << 20
 _WS = re.compile(r"[ \t\n\r]*")
+_NEXT = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")  # between two items of a list
 _DECODER = json.JSONDecoder()
 _SCAN = _DECODER.scan_once
 
@@ -821,12 +839,24 @@ def _stream_overpass(open_input: Callable[[], Any], where: str) -> Iterator[tupl
                     if r.skip_ws() == "]":
                         r.pos += 1
                     else:
+                        el = r.value()
                         while True:
-                            el = r.value()
                             yield i, el, r.buf[r.start:r.pos]
                             i += 1
+                            # The usual case in one step (a comma, the next element in the buffer);
+                            # anything else, the end of the list or of the buffer included, the
+                            # general way with its exact errors.
+                            m = _NEXT.match(r.buf, r.pos)
+                            if m is not None and m.end() < len(r.buf):
+                                r.pos = m.end()
+                                try:
+                                    el = r._value_here()
+                                except _Cut:
+                                    el = r.value()
+                                continue
                             if r.expect(",]", "Expecting ',' delimiter") == "]":
                                 break
+                            el = r.value()
                 else:
                     top[key] = r.value()
                 if r.expect(",}", "Expecting ',' delimiter") == "}":
@@ -1063,7 +1093,18 @@ def read_hashed(path: Path, *, keep: TagFilter | None, context: bytes) -> Iterat
                 raise InputError(f"cannot read file: {exc}", where=str(path)) from exc
 
         return _hashed_overpass_stream(open_input, str(path), keep, context)
-    return _hashed(read_elements(path, keep=keep), context)
+    return _hashed_unmatched(_read_file(path, keep, lazy=True), keep, context)
+
+
+def _hashed_unmatched(elements: Iterable[OsmElement], keep: TagFilter | None, context: bytes) -> Iterator[HashedElement]:
+    """Elements not matched against `keep` yet (_read_file lazy), hashed; matched when made."""
+    for el in elements:
+        yield el.key, element_raw_hash(el, context), functools.partial(_matched, el, keep)
+
+
+def _matched(el: OsmElement, keep: TagFilter | None) -> OsmElement | None:
+    cats = _verdict(el.tags, keep)
+    return None if cats is _DROP else OsmElement(el.type, el.id, el.tags, el.lon, el.lat, cats)
 
 
 def parse_overpass_hashed(payload: bytes | str | dict[str, Any], *, where: str, keep: TagFilter | None,
