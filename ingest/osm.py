@@ -1062,25 +1062,27 @@ def element_raw_hash(el: OsmElement, context: bytes) -> str:
 
 # An element as a re-run first needs it: its key ("node/1"), its raw hash, and a function that
 # makes the element (None: not kept) only when the raw hash turns out to be new.
-HashedElement = tuple[str, str, Callable[[], "OsmElement | None"]]
+HashedElement = tuple[str, str, Callable[[], Any]]
+Then = Callable[[OsmElement], Any] | None  # what read_hashed's makers apply to the element made
 
 
-def _given(el: OsmElement) -> Callable[[], OsmElement]:
-    return lambda: el
+def _given(el: OsmElement, then: Then) -> Callable[[], Any]:
+    return (lambda: el) if then is None else functools.partial(then, el)
 
 
-def _hashed(elements: Iterable[OsmElement], context: bytes) -> Iterator[HashedElement]:
+def _hashed(elements: Iterable[OsmElement], context: bytes, then: Then) -> Iterator[HashedElement]:
     for el in elements:
-        yield el.key, element_raw_hash(el, context), _given(el)
+        yield el.key, element_raw_hash(el, context), _given(el, then)
 
 
-def read_hashed(path: Path, *, keep: TagFilter | None, context: bytes) -> Iterator[HashedElement]:
-    """`read_elements(path, keep=keep)` with each element's raw hash in `context` (raw_context),
-    the element made only when asked. An Overpass JSON element that carries its own position
-    is hashed from its text as the file gives it (no element is made, no tag table consulted,
-    for one whose hash is stored already); the rest, and OSM files, from the element as read
-    (element_raw_hash). The same elements, the same errors (an element with no integer id
-    raises when it is made: still within the run)."""
+def read_hashed(path: Path, *, keep: TagFilter | None, context: bytes, then: Then = None) -> Iterator[HashedElement]:
+    """`read_elements(path, keep=keep)` as (key, raw hash in `context` (raw_context), maker):
+    the maker makes the element only when called (None: `keep` refuses it), and returns
+    `then(element)` when `then` is given (run_osm maps it there: one call, not two).
+    An Overpass JSON element that carries its own position is hashed from its text as the file
+    gives it (nothing is made and no tag table consulted for one whose hash is stored already);
+    the rest, and OSM files, from the element as read (element_raw_hash). The same elements,
+    the same errors (an element with no integer id raises when it is made: within the run)."""
     path = Path(path)
     name = path.name.lower()
     if path.is_file() and name.endswith((".json", ".json.gz")):
@@ -1092,48 +1094,54 @@ def read_hashed(path: Path, *, keep: TagFilter | None, context: bytes) -> Iterat
             except OSError as exc:
                 raise InputError(f"cannot read file: {exc}", where=str(path)) from exc
 
-        return _hashed_overpass_stream(open_input, str(path), keep, context)
-    return _hashed_unmatched(_read_file(path, keep, lazy=True), keep, context)
+        return _hashed_overpass_stream(open_input, str(path), keep, context, then)
+    return _hashed_unmatched(_read_file(path, keep, lazy=True), keep, context, then)
 
 
-def _hashed_unmatched(elements: Iterable[OsmElement], keep: TagFilter | None, context: bytes) -> Iterator[HashedElement]:
+def _hashed_unmatched(elements: Iterable[OsmElement], keep: TagFilter | None, context: bytes,
+                      then: Then) -> Iterator[HashedElement]:
     """Elements not matched against `keep` yet (_read_file lazy), hashed; matched when made."""
     for el in elements:
-        yield el.key, element_raw_hash(el, context), functools.partial(_matched, el, keep)
+        yield el.key, element_raw_hash(el, context), functools.partial(_matched, then, el, keep)
 
 
-def _matched(el: OsmElement, keep: TagFilter | None) -> OsmElement | None:
+def _matched(then: Then, el: OsmElement, keep: TagFilter | None) -> Any:
     cats = _verdict(el.tags, keep)
-    return None if cats is _DROP else OsmElement(el.type, el.id, el.tags, el.lon, el.lat, cats)
+    if cats is _DROP:
+        return None
+    made = OsmElement(el.type, el.id, el.tags, el.lon, el.lat, cats)
+    return made if then is None else then(made)
 
 
 def parse_overpass_hashed(payload: bytes | str | dict[str, Any], *, where: str, keep: TagFilter | None,
-                          context: bytes) -> Iterator[HashedElement]:
+                          context: bytes, then: Then = None) -> Iterator[HashedElement]:
     """`parse_overpass_json` as `read_hashed` gives a file's elements."""
     if isinstance(payload, dict):
-        return _hashed(parse_overpass_json(payload, where=where, keep=keep), context)
+        return _hashed(parse_overpass_json(payload, where=where, keep=keep), context, then)
     data = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
-    return _hashed_overpass_stream(lambda: io.BytesIO(data), where, keep, context)
+    return _hashed_overpass_stream(lambda: io.BytesIO(data), where, keep, context, then)
 
 
-def _json_element(i: int, el: dict[str, Any], where: str, keep: TagFilter | None,
-                  pos: tuple[float | None, float | None]) -> OsmElement | None:
+def _json_element(then: Then, i: int, el: dict[str, Any], where: str, keep: TagFilter | None,
+                  pos: tuple[float | None, float | None]) -> Any:
     found = _kept(i, el, where, keep)
     if found is None:
         return None
-    return OsmElement(el["type"], found[0], found[1], pos[0], pos[1], found[2])
+    made = OsmElement(el["type"], found[0], found[1], pos[0], pos[1], found[2])
+    return made if then is None else then(made)
 
 
 _KINDS = frozenset(("node", "way", "relation"))
 
 
 def _hashed_overpass_stream(open_input: Callable[[], Any], where: str, keep: TagFilter | None,
-                            context: bytes) -> Iterator[HashedElement]:
+                            context: bytes, then: Then) -> Iterator[HashedElement]:
     """_iter_overpass_stream's elements, hashed: an element whose position is in its own text
     (a node's lat/lon, a center, bounds, geometry) by that text; the others (positions from
     other elements, yielded at the end as before) by the element once positioned."""
     deferred: list[tuple[dict[str, Any], tuple[int, dict[str, str], Any]]] = []
     sha256 = hashlib.sha256
+    partial = functools.partial
     for i, el, text in _stream_overpass(open_input, where):
         if type(el) is not dict or el.get("type") not in _KINDS:
             continue  # what _kept leaves out, without making anything
@@ -1147,19 +1155,19 @@ def _hashed_overpass_stream(open_input: Callable[[], Any], where: str, keep: Tag
                 deferred.append((el, found))
             continue
         if text is None:  # decoded whole (not an object at the top: an error follows anyway)
-            made = _json_element(i, el, where, keep, pos)
+            made = _json_element(None, i, el, where, keep, pos)
             if made is not None:
-                yield made.key, element_raw_hash(made, context), _given(made)
+                yield made.key, element_raw_hash(made, context), _given(made, then)
             continue
         yield (f"{el['type']}/{el.get('id')}", sha256(context + text.encode("utf-8", "surrogatepass")).hexdigest()[:32],
-               functools.partial(_json_element, i, el, where, keep, pos))
+               partial(_json_element, then, i, el, where, keep, pos))
     if not deferred:
         return
     resolver = _Resolver.collect(open_input, where, [el for el, _ in deferred])
     for el, found in deferred:
         lon, lat = resolver.position(el)
         made = OsmElement(el["type"], *found[:2], lon, lat, found[2])
-        yield made.key, element_raw_hash(made, context), _given(made)
+        yield made.key, element_raw_hash(made, context), _given(made, then)
 
 
 def rules_markdown() -> str:

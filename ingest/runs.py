@@ -9,6 +9,7 @@ the caller asks otherwise (`derive=False`, e.g. to batch several runs and refres
 from __future__ import annotations
 
 import functools
+import itertools
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
@@ -67,15 +68,10 @@ def osm_live_box(conn: sqlite3.Connection, *, area: str | None, bbox: tuple[floa
     return None, "LT"
 
 
-def _osm_raw(elements: Iterable[osm.HashedElement], *, fetched_at: str) -> Iterator[Raw]:
-    """Each element as a Raw record (apply_records maps only those whose raw hash changed)."""
-    for key, raw_hash, element in elements:
-        yield Raw(key, raw_hash, functools.partial(_osm_record, element, fetched_at))
-
-
-def _osm_record(element: Callable[[], osm.OsmElement | None], fetched_at: str) -> Any:
-    el = element()
-    return None if el is None else osm.element_to_facility(el, fetched_at=fetched_at)
+def _osm_raw(elements: Iterable[osm.HashedElement]) -> Iterator[Raw]:
+    """Each (key, raw hash, maker of the mapped record) as a Raw record: apply_records maps only
+    those whose raw hash changed (starmap: no Python frame per element)."""
+    return itertools.starmap(Raw, elements)
 
 
 def _osm_context(conn: sqlite3.Connection, settings: Settings) -> bytes:
@@ -110,11 +106,11 @@ def run_osm(
     matcher = make_matcher(thresholds_from(settings))
     fetched_at = clock.stamp()
     context = _osm_context(conn, settings)
+    mapping = functools.partial(osm.element_to_facility, fetched_at=fetched_at)
     result = RunResult()
     if files:
         for path in files:
-            records = _osm_raw(osm.read_hashed(path, keep=osm.is_of_interest, context=context),
-                               fetched_at=fetched_at)
+            records = _osm_raw(osm.read_hashed(path, keep=osm.is_of_interest, context=context, then=mapping))
             result.reports.append(apply_records(
                 conn, records, source="osm", scope=scope or path.name,
                 locator=locator, progress=progress, matcher=matcher))
@@ -132,7 +128,7 @@ def run_osm(
         record_failed_run(conn, source="osm", scope=scope or label, message=str(exc))
         raise
     records = _osm_raw(osm.parse_overpass_hashed(payload, where=f"overpass:{label}", keep=osm.is_of_interest,
-                                                 context=context), fetched_at=fetched_at)
+                                                 context=context, then=mapping))
     result.reports.append(apply_records(
         conn, records, source="osm", scope=scope or label, locator=locator,
         progress=progress, matcher=matcher))
