@@ -68,7 +68,6 @@ import directory.model
 import directory.sectors
 from directory.errors import InputError
 from directory.model import CATEGORIES, Facility, Rejection, check_coordinates
-from directory.sectors import Sector
 from directory.sectors import decide as sector_decide
 
 TagFilter = Callable[[Mapping[str, str]], bool]
@@ -245,6 +244,7 @@ def _index_rules() -> tuple[tuple[str, ...], dict[tuple[str, str], tuple[tuple[T
 
 
 _FIRST_KEYS, _RULES_BY_TAG = _index_rules()
+_FIRST_KEY_SET = frozenset(_FIRST_KEYS)
 _EXCLUDE = _compile(GLOBAL_EXCLUDE)
 _BABY_ROOMS = tuple((r, _compile(r.conds)) for r in CATEGORY_RULES if r.category == "baby_room" and not r.fallback)
 
@@ -253,11 +253,9 @@ def categories_for(tags: Mapping[str, str]) -> list[str]:
     """The categories an element's tags give, in legend order (empty: not of interest)."""
     found: set[str] = set()
     fallback: set[str] = set()
-    for key in _FIRST_KEYS:
-        value = tags.get(key)
-        if value is None:
-            continue
-        for rule, rest in _RULES_BY_TAG.get((key, value), ()):
+    # the rules' first keys the element has (one C-level pass; the order is irrelevant: sets)
+    for key in _FIRST_KEY_SET.intersection(tags):
+        for rule, rest in _RULES_BY_TAG.get((key, tags[key]), ()):
             if _holds(rest, tags):
                 (fallback if rule.fallback else found).add(rule.category)
     if not (found or fallback) or not _holds(_EXCLUDE, tags):
@@ -964,9 +962,11 @@ _EXTRA_TAGS = (("website", ("website", "contact:website", "url")), ("phone", ("p
                ("capacity", ("capacity",)))
 
 
-@functools.lru_cache(maxsize=4096)  # operators repeat; the Sector is frozen (extra() copies)
-def _sector(operator_type: str | None, operator: str | None, name: str | None) -> Sector:
-    return sector_decide(operator_type=operator_type, operator=operator, name=name)
+@functools.lru_cache(maxsize=4096)  # operators repeat
+def _sector(operator_type: str | None, operator: str | None, name: str | None) -> tuple[str, dict[str, object]]:
+    """The sector and its Sector.extra() (made once per distinct triple: the caller copies it)."""
+    sector = sector_decide(operator_type=operator_type, operator=operator, name=name)
+    return sector.sector, sector.extra()
 
 
 OSM_LICENCE = "ODbL-1.0"
@@ -1005,8 +1005,11 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
             break
     # operator:type, then a legal form in the operator or the name (directory/sectors.py; what
     # sectors.from_osm_tags reads, decided once per distinct triple).
-    sector = _sector(tags.get("operator:type"), tags.get("operator"), tags.get("name") or tags.get("name:lt"))
-    extra.update(sector.extra())
+    sector, sector_extra = _sector(tags.get("operator:type"), tags.get("operator"),
+                                   tags.get("name") or tags.get("name:lt"))
+    extra.update(sector_extra)
+    if "sector_evidence" in sector_extra:  # the one nested value: each record gets its own copy
+        extra["sector_evidence"] = dict(sector_extra["sector_evidence"])
     return Facility(
         source=source,
         source_id=f"{el.type}/{el.id}",
@@ -1017,7 +1020,7 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
         licence=licence,
         address=_address(tags),
         operator=tags.get("operator") or None,
-        sector=sector.sector,
+        sector=sector,
         features=_features(tags, categories),
         opening_hours=tags.get("opening_hours") or None,
         last_verified=verified,
