@@ -54,6 +54,7 @@ import functools
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -366,9 +367,7 @@ def _tags(obj: Any) -> dict[str, str]:
     data = getattr(obj, "_pyosmium_data", None)
     if data is None:
         return {t.k: t.v for t in obj.tags}
-    it = data.tags_begin()
-    nxt = data.tags_next
-    return dict(nxt(it) for _ in range(data.tags_size()))
+    return dict(map(data.tags_next, itertools.repeat(data.tags_begin(), data.tags_size())))  # a C loop
 
 
 def _prefilter(keep: TagFilter | None) -> Any:
