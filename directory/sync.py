@@ -199,10 +199,13 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
     met twice in the run is never skipped (apply_records rejects the second as a duplicate)."""
     it = iter(records)
     n = 0
-    passed: set[str] = set()  # source ids handed on (apply_records adds them to `seen` later)
+    # Source ids handed on that apply_records has not put in `seen` yet (it adds every one it
+    # handles): pruned per chunk, so it holds the records in flight, not the whole run.
+    passed: set[str] = set()
     look = conn.cursor()
     look.row_factory = None  # plain tuples: this runs once per record of a country extract
     while chunk := list(islice(it, BATCH)):
+        passed = {sid for sid in passed if sid not in seen}
         wanted = [rec.source_id for rec in chunk if type(rec) is Raw]
         stored: dict[str, tuple[str | None, str]] = {}
         if wanted:
@@ -227,10 +230,10 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
                 if old[1] != scope:  # now covered by another scope (a file renamed, an area re-cut)
                     rescoped.append((scope, source, sid))
                 continue
-            passed.add(sid)
             built = rec.build()
-            if built is None:
+            if built is None:  # not of interest: never handed on
                 continue
+            passed.add(sid)
             if isinstance(built, Facility):
                 built.raw_hash = rec.raw_hash
             yield built
