@@ -691,14 +691,17 @@ def _sweep(
     locator: Locator | None = None,
 ) -> None:
     """Mark removed every record of this source and scope that the run did not see."""
-    # Streamed, keeping only the records not seen (a run of a million holds no second copy of them).
+    # Streamed, keeping only the records not seen (a run of a million holds no second copy of them);
+    # plain tuples: every record of the scope passes here, on an unchanged re-run too.
+    look = conn.cursor()
+    look.row_factory = None
     gone = [
-        r
-        for r in conn.execute(
+        {"source_id": sid, "facility_id": fid}
+        for sid, fid in look.execute(
             "SELECT source_id, facility_id FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL",
             (source, scope),
         )
-        if r["source_id"] not in seen
+        if sid not in seen
     ]
     for r in gone:
         conn.execute(
