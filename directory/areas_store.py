@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
@@ -90,6 +91,17 @@ def load_outline(conn: sqlite3.Connection) -> BaseGeometry | None:
     """The stored country outline (None: no border rule)."""
     text = get_meta(conn, OUTLINE_META)
     return shapely.from_geojson(text) if text else None
+
+
+def areas_fingerprint(conn: sqlite3.Connection) -> str:
+    """A digest of the loaded areas and the country outline (what places a point): a run whose
+    records were placed under other areas must check them again (directory.sync.Raw)."""
+    h = hashlib.sha256((get_meta(conn, OUTLINE_META) or "").encode())
+    for code, level, parent, geometry in conn.execute(
+            "SELECT code, level, parent_code, geometry FROM areas ORDER BY code"):
+        h.update(f"\0{code}\0{level}\0{parent}\0".encode())
+        h.update(geometry.encode())
+    return h.hexdigest()
 
 
 def load_locator(conn: sqlite3.Connection, *, border_tolerance_m: float = DEFAULT_BORDER_TOLERANCE_M) -> AreaLocator:

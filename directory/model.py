@@ -111,6 +111,9 @@ class Facility:
     eldership_code: str | None = None
     # Source-specific extras worth keeping (capacity, website, raw tags, ...): JSON-able only.
     extra: dict[str, Any] = field(default_factory=dict)
+    # The hash of the source's raw record this was mapped from (directory.sync.Raw), stored on
+    # the source record so a re-run can skip it unmapped; not content (never in the hash).
+    raw_hash: str | None = field(default=None, compare=False, repr=False)
 
     def content(self) -> dict[str, Any]:
         """The fields that, when they change at the source, make an update.
@@ -138,7 +141,8 @@ class Facility:
 
 
 _CONTENT_FIELDS = tuple(
-    f.name for f in fields(Facility) if f.name not in ("fetched_at", "municipality_code", "eldership_code")
+    f.name for f in fields(Facility)
+    if f.name not in ("fetched_at", "municipality_code", "eldership_code", "raw_hash")
 )
 # The canonical JSON encoder, made once (json.dumps with options builds one per call);
 # check_circular off: the values are parsed data, never cyclic.

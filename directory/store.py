@@ -490,6 +490,13 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX facilities_removed ON facilities(status) WHERE status = 'removed';
     """,
+    # (issue 13, unchanged re-runs) The hash of a record as the source gave it (an OSM element's
+    # type, id, position and tags, with the mapping rules' fingerprint and the run's context),
+    # so a re-run skips mapping, validating and hashing every element whose raw hash is stored
+    # already (directory.sync.Raw). NULL for records of sources that do not give one.
+    """
+    ALTER TABLE source_records ADD COLUMN raw_hash TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -171,9 +171,78 @@ def _located(records: Iterable[Facility | Rejection], locator: Locator | None
         yield from zip(chunk, answers)
 
 
+@dataclass(slots=True)
+class Raw:
+    """A source record not mapped yet: its id, the hash of it as the source gave it, and how to
+    map it (a Facility, a Rejection, or None: not of interest).
+
+    `raw_hash` must cover everything the mapped record depends on: the raw record itself, the
+    mapping rules (their fingerprint: a change maps every record again) and the run's context
+    (licence, the areas that place it). apply_records maps it only when the stored source record
+    has another raw hash (or none, or is removed): an unchanged re-run then costs one look-up
+    per batch, not a mapping, a validation and a content hash per record. The mapped record of
+    a skipped one would be the stored one, and its placement by position is the stored one too,
+    so only records that carry a position (or are rejected) may come as Raw.
+    """
+
+    source_id: str
+    raw_hash: str
+    build: Callable[[], Facility | Rejection | None]
+
+
+def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejection | Raw], *, source: str,
+                    scope: str, seen: set[str], report: IngestReport,
+                    progress: Callable[[int], None] | None) -> Iterator[Facility | Rejection]:
+    """The records, with every Raw one whose raw hash the store holds for a live source record
+    counted unchanged (and seen, and moved to `scope` if another scope had it) instead of mapped;
+    the other Raw ones mapped (None: left out), each Facility carrying its raw hash. A source id
+    met twice in the run is never skipped (apply_records rejects the second as a duplicate)."""
+    it = iter(records)
+    n = 0
+    # Source ids handed on that apply_records has not put in `seen` yet (it adds every one it
+    # handles): pruned per chunk, so it holds the records in flight, not the whole run.
+    passed: set[str] = set()
+    look = conn.cursor()
+    look.row_factory = None  # plain tuples: this runs once per record of a country extract
+    while chunk := list(islice(it, BATCH)):
+        passed = {sid for sid in passed if sid not in seen}
+        wanted = [rec.source_id for rec in chunk if type(rec) is Raw]
+        stored: dict[str, tuple[str | None, str]] = {}
+        if wanted:
+            stored = {row[0]: row[1:] for row in look.execute(
+                "SELECT source_id, raw_hash, scope FROM source_records WHERE source = ? AND removed_at IS NULL"
+                " AND raw_hash IS NOT NULL AND source_id IN (SELECT value FROM json_each(?))",
+                (source, json.dumps(wanted)))}
+        rescoped: list[tuple[str, str, str]] = []
+        for rec in chunk:
+            n += 1
+            if progress is not None and n % 10_000 == 0:
+                progress(n)
+            if type(rec) is not Raw:
+                passed.add(rec.source_id)
+                yield rec
+                continue
+            sid = rec.source_id
+            old = stored.get(sid)
+            if old is not None and old[0] == rec.raw_hash and sid not in seen and sid not in passed:
+                report.unchanged += 1
+                seen.add(sid)
+                if old[1] != scope:  # now covered by another scope (a file renamed, an area re-cut)
+                    rescoped.append((scope, source, sid))
+                continue
+            built = rec.build()
+            if built is None:  # not of interest: never handed on
+                continue
+            passed.add(sid)
+            if isinstance(built, Facility):
+                built.raw_hash = rec.raw_hash
+            yield built
+        conn.executemany("UPDATE source_records SET scope = ? WHERE source = ? AND source_id = ?", rescoped)
+
+
 def apply_records(
     conn: sqlite3.Connection,
-    records: Iterable[Facility | Rejection],
+    records: Iterable[Facility | Rejection | Raw],
     *,
     source: str,
     scope: str,
@@ -188,6 +257,7 @@ def apply_records(
 
     full=True: records of this source and scope that the run did not see (and did not reject)
     are marked removed. Rejected records keep whatever the store had for them.
+    A Raw record is mapped only when its raw hash is not the stored one (see Raw).
     `actor`: who made the run, as a role (contributions: "editor, Vilniaus m. sav."), kept on
     the run and shown with its changes; never a name or an email.
     """
@@ -209,9 +279,9 @@ def apply_records(
             run_id = report.run_id = cur.lastrowid
             claim_empty_store(conn)  # a first run's rows get current ready text: no rewrite after it
             seq_before = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
-            for n, (rec, where) in enumerate(_located(records, locator), 1):
-                if progress is not None and n % 10_000 == 0:
-                    progress(n)
+            unskipped = _skip_unchanged(conn, records, source=source, scope=scope, seen=seen, report=report,
+                                        progress=progress)
+            for rec, where in _located(unskipped, locator):
                 if isinstance(rec, Rejection):
                     report.rejected.append(rec)
                     seen.add(rec.source_id)
@@ -319,7 +389,7 @@ def _upsert_batch(
     if not recs:
         return
     stored = {r["source_id"]: r for r in conn.execute(
-        "SELECT source_id, facility_id, content_hash, removed_at, scope FROM source_records"
+        "SELECT source_id, facility_id, content_hash, removed_at, scope, raw_hash FROM source_records"
         " WHERE source = ? AND source_id IN (SELECT value FROM json_each(?))",
         (recs[0].source, json.dumps([r.source_id for r in recs])))}
     fresh: list[tuple[Facility, str, str]] = []
@@ -330,6 +400,7 @@ def _upsert_batch(
         ask = matcher.batch(conn, unknown) if unknown else None
     rescoped: list[str] = []
     placed: list[tuple] = []  # unchanged, position-less records whose mapping states a municipality
+    raw_kept: list[tuple[str, str, str]] = []  # unchanged records whose raw hash is new (see Raw)
     for rec in recs:
         data = rec.content_json()
         rec_hash = rec.content_hash(data)
@@ -340,6 +411,10 @@ def _upsert_batch(
                 rescoped.append(rec.source_id)
             if rec.lon is None and rec.municipality_code is not None:
                 placed.append((rec.municipality_code, rec.eldership_code, old["facility_id"], rec.municipality_code))
+            if rec.raw_hash is not None and old["raw_hash"] != rec.raw_hash:
+                # Mapped again (new mapping rules, or the first run since raw hashes were kept) to
+                # the same content: keep the raw hash, so the next run skips it unmapped.
+                raw_kept.append((rec.raw_hash, rec.source, rec.source_id))
             continue
         found = _ASK
         if old is None:
@@ -356,6 +431,7 @@ def _upsert_batch(
     _insert_new(conn, fresh, run_id=run_id, scope=scope, now=now, report=report)
     conn.executemany("UPDATE source_records SET scope = ? WHERE source = ? AND source_id = ?",
                      [(scope, recs[0].source, sid) for sid in rescoped])
+    conn.executemany("UPDATE source_records SET raw_hash = ? WHERE source = ? AND source_id = ?", raw_kept)
     # A stated municipality is placement, not content (not in the hash): see _upsert.
     conn.executemany("UPDATE facilities SET municipality_code = ?, eldership_code = ?"
                      " WHERE id = ? AND lon IS NULL AND municipality_code IS NOT ?", placed)
@@ -384,7 +460,8 @@ def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[Facility, str, str]]
             report.id_collisions.append((rec.source_id, facility_id))
         taken.add(facility_id)
         facilities.append((facility_id, *values, rec.source, rec.source_id, rec.fetched_at, now))
-        records.append((rec.source, rec.source_id, facility_id, scope, rec.licence, rec.fetched_at, rec_hash, data))
+        records.append((rec.source, rec.source_id, facility_id, scope, rec.licence, rec.fetched_at, rec_hash, data,
+                        rec.raw_hash))
         # The log's `new`: json.dumps(_decode(values), ensure_ascii=False, default=str) as _upsert
         # writes it, joined from the texts already made (the JSON columns are canonical already).
         log.append((run_id, now, facility_id, rec.source, rec.source_id, "added", None,
@@ -413,7 +490,7 @@ def _write_new_bulk(conn: sqlite3.Connection, facilities: list[tuple], records: 
             conn.execute("PRAGMA defer_foreign_keys = ON")
             conn.executemany(
                 "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash,"
-                " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", records)
+                " data, raw_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
             insert_ready(conn, "temp.sync_new", _NEW_COLUMNS)
             conn.execute("PRAGMA defer_foreign_keys = OFF")
         finally:
@@ -428,8 +505,8 @@ def _write_new(conn: sqlite3.Connection, facilities: list[tuple], records: list[
         f"INSERT INTO facilities(id, {', '.join(CONTENT_FIELDS)}, source, source_id, fetched_at, updated_at)"
         f" VALUES (?, {', '.join('?' * len(CONTENT_FIELDS))}, ?, ?, ?, ?)", facilities)
     conn.executemany(
-        "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash, data)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", records)
+        "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash, data,"
+        " raw_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
     conn.executemany(
         "INSERT INTO changes(run_id, at, facility_id, source, source_id, kind, old, new) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         log)
@@ -497,6 +574,9 @@ def _upsert(
             "UPDATE source_records SET scope = ? WHERE source = ? AND source_id = ? AND scope != ?",
             (scope, rec.source, rec.source_id, scope),
         )
+        if rec.raw_hash is not None:  # mapped again to the same content: see _upsert_batch
+            conn.execute("UPDATE source_records SET raw_hash = ? WHERE source = ? AND source_id = ?"
+                         " AND raw_hash IS NOT ?", (rec.raw_hash, rec.source, rec.source_id, rec.raw_hash))
         if rec.lon is None and rec.municipality_code is not None:
             # A stated municipality is placement, not content (not in the hash): a mapping that
             # starts stating one places the unchanged, position-less facility too.
@@ -526,9 +606,10 @@ def _upsert(
         if found is not None:
             match = json.dumps({**(reason or {}), "at": now}, sort_keys=True, ensure_ascii=False, default=str)
         conn.execute(
-            "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash, data, match)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (rec.source, rec.source_id, facility_id, scope, rec.licence, rec.fetched_at, rec_hash, data, match),
+            "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash, data, match,"
+            " raw_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (rec.source, rec.source_id, facility_id, scope, rec.licence, rec.fetched_at, rec_hash, data, match,
+             rec.raw_hash),
         )
         if found is None:
             _log(conn, run_id, now, facility_id, rec, "added", None, _decode(values))
@@ -542,9 +623,9 @@ def _upsert(
         return facility_id
     facility_id = existing["facility_id"]
     conn.execute(
-        "UPDATE source_records SET scope = ?, licence = ?, fetched_at = ?, content_hash = ?, data = ?, removed_at = NULL"
-        " WHERE source = ? AND source_id = ?",
-        (scope, rec.licence, rec.fetched_at, rec_hash, data, rec.source, rec.source_id),
+        "UPDATE source_records SET scope = ?, licence = ?, fetched_at = ?, content_hash = ?, data = ?, removed_at = NULL,"
+        " raw_hash = ? WHERE source = ? AND source_id = ?",
+        (scope, rec.licence, rec.fetched_at, rec_hash, data, rec.raw_hash, rec.source, rec.source_id),
     )
     before, after = _refresh(conn, facility_id, now=now, rec=rec, locator=locator)
     kind = "added" if existing["removed_at"] is not None else "updated"
@@ -610,14 +691,17 @@ def _sweep(
     locator: Locator | None = None,
 ) -> None:
     """Mark removed every record of this source and scope that the run did not see."""
-    # Streamed, keeping only the records not seen (a run of a million holds no second copy of them).
+    # Streamed, keeping only the records not seen (a run of a million holds no second copy of them);
+    # plain tuples: every record of the scope passes here, on an unchanged re-run too.
+    look = conn.cursor()
+    look.row_factory = None
     gone = [
-        r
-        for r in conn.execute(
+        {"source_id": sid, "facility_id": fid}
+        for sid, fid in look.execute(
             "SELECT source_id, facility_id FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL",
             (source, scope),
         )
-        if r["source_id"] not in seen
+        if sid not in seen
     ]
     for r in gone:
         conn.execute(

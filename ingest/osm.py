@@ -52,7 +52,9 @@ from __future__ import annotations
 import codecs
 import functools
 import gzip
+import hashlib
 import io
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -60,11 +62,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import osmium
 
+import directory.model
+import directory.sectors
 from directory.errors import InputError
 from directory.model import CATEGORIES, Facility, Rejection, check_coordinates
-from directory.sectors import Sector
 from directory.sectors import decide as sector_decide
 
 TagFilter = Callable[[Mapping[str, str]], bool]
@@ -241,6 +245,7 @@ def _index_rules() -> tuple[tuple[str, ...], dict[tuple[str, str], tuple[tuple[T
 
 
 _FIRST_KEYS, _RULES_BY_TAG = _index_rules()
+_FIRST_KEY_SET = frozenset(_FIRST_KEYS)
 _EXCLUDE = _compile(GLOBAL_EXCLUDE)
 _BABY_ROOMS = tuple((r, _compile(r.conds)) for r in CATEGORY_RULES if r.category == "baby_room" and not r.fallback)
 
@@ -249,11 +254,9 @@ def categories_for(tags: Mapping[str, str]) -> list[str]:
     """The categories an element's tags give, in legend order (empty: not of interest)."""
     found: set[str] = set()
     fallback: set[str] = set()
-    for key in _FIRST_KEYS:
-        value = tags.get(key)
-        if value is None:
-            continue
-        for rule, rest in _RULES_BY_TAG.get((key, value), ()):
+    # the rules' first keys the element has (one C-level pass; the order is irrelevant: sets)
+    for key in _FIRST_KEY_SET.intersection(tags):
+        for rule, rest in _RULES_BY_TAG.get((key, tags[key]), ()):
             if _holds(rest, tags):
                 (fallback if rule.fallback else found).add(rule.category)
     if not (found or fallback) or not _holds(_EXCLUDE, tags):
@@ -329,18 +332,23 @@ def read_elements(path: Path, *, keep: TagFilter | None = None) -> Iterator[OsmE
     Elements are yielded in file order, except that JSON elements whose position needs other
     elements (ways given by node ids, relations by member ids: not `out center`) come last.
     """
-    path = Path(path)
+    return _read_file(Path(path), keep, lazy=False)
+
+
+def _read_file(path: Path, keep: TagFilter | None, *, lazy: bool) -> Iterator[OsmElement]:
+    """read_elements; lazy: an OSM file's nodes and ways are not matched against `keep` here
+    (their categories stay None): read_hashed matches only those whose raw hash is new."""
     name = path.name.lower()
     if not path.is_file():
         raise InputError("file not found or not a regular file", where=str(path))
     if name.endswith((".json", ".json.gz")):
         return _read_json_file(path, keep)
     if name.endswith(".pbf"):
-        return _read_osmium(path, None, keep)
+        return _read_osmium(path, None, keep, lazy)
     if name.endswith((".osm", ".osm.bz2", ".osm.gz")):
-        return _read_osmium(path, None, keep)
+        return _read_osmium(path, None, keep, lazy)
     if name.endswith((".xml", ".xml.bz2", ".xml.gz")):
-        return _read_osmium(path, "osm" + name[name.rindex(".xml") + 4:], keep)
+        return _read_osmium(path, "osm" + name[name.rindex(".xml") + 4:], keep, lazy)
     raise InputError("unknown OSM file type (expected .osm.pbf, .pbf, .osm, .osm.bz2, .xml, .json, .json.gz)",
                      where=str(path))
 
@@ -353,7 +361,13 @@ _OSMIUM_ERRORS = (RuntimeError, ValueError, osmium.InvalidLocationError)
 
 
 def _tags(obj: Any) -> dict[str, str]:
-    return {t.k: t.v for t in obj.tags}
+    """The tags as a dict. pyosmium's TagList iterator is a Python class calling the C++ side
+    once per tag; asking the C++ side directly (the same calls TagIterator makes) halves the
+    cost, which is most of reading a candidate element. The public API is the fallback."""
+    data = getattr(obj, "_pyosmium_data", None)
+    if data is None:
+        return {t.k: t.v for t in obj.tags}
+    return dict(map(data.tags_next, itertools.repeat(data.tags_begin(), data.tags_size())))  # a C loop
 
 
 def _prefilter(keep: TagFilter | None) -> Any:
@@ -366,7 +380,7 @@ def _prefilter(keep: TagFilter | None) -> Any:
     return osmium.filter.EmptyTagFilter()
 
 
-def _read_osmium(path: Path, fmt: str | None, keep: TagFilter | None) -> Iterator[OsmElement]:
+def _read_osmium(path: Path, fmt: str | None, keep: TagFilter | None, lazy: bool = False) -> Iterator[OsmElement]:
     where = str(path)
     source: Any = osmium.io.File(str(path), fmt) if fmt else str(path)
     # Pass 1, here and not lazily: reads the whole file, so an unreadable one fails at the call.
@@ -381,11 +395,11 @@ def _read_osmium(path: Path, fmt: str | None, keep: TagFilter | None) -> Iterato
                               [m.ref for m in obj.members if m.type == "w"]))
     except _OSMIUM_ERRORS as exc:
         raise InputError(f"cannot read OSM file: {exc}", where=where) from exc
-    return _osmium_second_pass(source, where, relations, keep)
+    return _osmium_second_pass(source, where, relations, keep, lazy)
 
 
 def _osmium_second_pass(source: Any, where: str, relations: list[tuple[int, dict[str, str], Any, list[int], list[int]]],
-                        keep: TagFilter | None) -> Iterator[OsmElement]:
+                        keep: TagFilter | None, lazy: bool = False) -> Iterator[OsmElement]:
     """Nodes and ways as they stream past (only candidates reach Python; node locations are
     kept in libosmium's index for the ways), then the relations: their way members' node lists
     come from a third pass over the ways alone (only when a relation has way members), their
@@ -398,7 +412,11 @@ def _osmium_second_pass(source: Any, where: str, relations: list[tuple[int, dict
     try:
         for obj in proc:
             tags = _tags(obj)
-            if not tags or (cats := _verdict(tags, keep)) is _DROP:
+            if not tags:
+                continue
+            if lazy:
+                cats = None
+            elif (cats := _verdict(tags, keep)) is _DROP:
                 continue
             if obj.is_node():
                 loc = obj.location
@@ -552,7 +570,7 @@ class _Resolver:
                      if isinstance(m, dict) and m.get("type") == "way" and not isinstance(m.get("geometry"), list)}
         want_ways = {w for w in want_ways if _is_id(w)}
         if want_ways:
-            for _, el in _stream_overpass(open_input, where):
+            for _, el, _text in _stream_overpass(open_input, where):
                 if (isinstance(el, dict) and el.get("type") == "way" and _is_id(el.get("id"))
                         and el["id"] in want_ways and isinstance(el.get("nodes"), list)):
                     resolver.ways[el["id"]] = el["nodes"]
@@ -564,7 +582,7 @@ class _Resolver:
                 want_nodes.update(m.get("ref") for m in el["members"] if isinstance(m, dict)
                                   and m.get("type") == "node" and _is_id(m.get("ref")))
         if want_nodes:
-            for _, el in _stream_overpass(open_input, where):
+            for _, el, _text in _stream_overpass(open_input, where):
                 if (isinstance(el, dict) and el.get("type") == "node" and _is_id(el.get("id"))
                         and el["id"] in want_nodes and (pt := _point(el)) is not None):
                     resolver.nodes[el["id"]] = pt
@@ -673,6 +691,7 @@ def _direct_position(el: dict[str, Any]) -> tuple[float | None, float | None] | 
 
 _CHUNK = 1 << 20
 _WS = re.compile(r"[ \t\n\r]*")
+_NEXT = re.compile(r"[ \t\n\r]*,[ \t\n\r]*")  # between two items of a list
 _DECODER = json.JSONDecoder()
 _SCAN = _DECODER.scan_once
 
@@ -691,6 +710,7 @@ class _JsonReader:
         self.buf = ""
         self.pos = 0
         self.eof = False
+        self.start = 0  # where the last value decoded began in buf (its text: buf[start:pos])
         self.lines_before = 0  # newlines in the text already dropped from buf
         self.col_before = 0  # characters after the last dropped newline
 
@@ -768,7 +788,7 @@ class _JsonReader:
             raise InputError("JSON nested too deeply to be an Overpass answer", where=self.where) from None
         if end + 8 > len(buf) and not final and not self.eof:
             raise _Cut  # a number may go on in the next chunk ("0" then ".6", "1e" then "5")
-        self.pos = end
+        self.start, self.pos = pos, end
         return obj
 
     def expect(self, chars: str, msg: str) -> str:
@@ -779,12 +799,11 @@ class _JsonReader:
         return c
 
 
-def _stream_overpass(open_input: Callable[[], Any], where: str,
-                     on_element: Callable[[int, Any], None] | None = None) -> Iterator[tuple[int, Any]]:
-    """(index, element) for each item of the document's "elements" list, as it is read; at the
-    end the document is checked as `load_overpass_json` checks it (the error remark, the list),
-    and InputError is raised then if it fails. A top-level value that is not an object is
-    decoded whole (json.loads) for the same errors as before."""
+def _stream_overpass(open_input: Callable[[], Any], where: str) -> Iterator[tuple[int, Any, str | None]]:
+    """(index, element, its text) for each item of the document's "elements" list, as it is
+    read; at the end the document is checked as `load_overpass_json` checks it (the error
+    remark, the list), and InputError is raised then if it fails. A top-level value that is not
+    an object is decoded whole (json.loads) for the same errors as before (its text: None)."""
     with open_input() as fh:
         r = _JsonReader(fh, where)
         first = r.skip_ws()
@@ -797,7 +816,8 @@ def _stream_overpass(open_input: Callable[[], Any], where: str,
                 except (OSError, EOFError) as exc:
                     raise InputError(f"cannot read file: {exc}", where=where) from exc
             doc = load_overpass_json(payload, where=where)
-            yield from enumerate(doc["elements"])
+            for i, el in enumerate(doc["elements"]):
+                yield i, el, None
             return
         r.pos += 1
         top: dict[str, Any] = {}
@@ -816,11 +836,24 @@ def _stream_overpass(open_input: Callable[[], Any], where: str,
                     if r.skip_ws() == "]":
                         r.pos += 1
                     else:
+                        el = r.value()
                         while True:
-                            yield i, r.value()
+                            yield i, el, r.buf[r.start:r.pos]
                             i += 1
+                            # The usual case in one step (a comma, the next element in the buffer);
+                            # anything else, the end of the list or of the buffer included, the
+                            # general way with its exact errors.
+                            m = _NEXT.match(r.buf, r.pos)
+                            if m is not None and m.end() < len(r.buf):
+                                r.pos = m.end()
+                                try:
+                                    el = r._value_here()
+                                except _Cut:
+                                    el = r.value()
+                                continue
                             if r.expect(",]", "Expecting ',' delimiter") == "]":
                                 break
+                            el = r.value()
                 else:
                     top[key] = r.value()
                 if r.expect(",}", "Expecting ',' delimiter") == "}":
@@ -839,7 +872,7 @@ def _iter_overpass_stream(open_input: Callable[[], Any], where: str, keep: TagFi
     elements (a way given by node ids, a relation by member ids: not Overpass `out center`)
     are kept aside and yielded at the end, after a second pass has collected what they need."""
     deferred: list[tuple[dict[str, Any], tuple[int, dict[str, str], Any]]] = []
-    for i, el in _stream_overpass(open_input, where):
+    for i, el, _text in _stream_overpass(open_input, where):
         found = _kept(i, el, where, keep)
         if found is None:
             continue
@@ -928,13 +961,18 @@ _EXTRA_TAGS = (("website", ("website", "contact:website", "url")), ("phone", ("p
                ("capacity", ("capacity",)))
 
 
-@functools.lru_cache(maxsize=4096)  # operators repeat; the Sector is frozen (extra() copies)
-def _sector(operator_type: str | None, operator: str | None, name: str | None) -> Sector:
-    return sector_decide(operator_type=operator_type, operator=operator, name=name)
+@functools.lru_cache(maxsize=4096)  # operators repeat
+def _sector(operator_type: str | None, operator: str | None, name: str | None) -> tuple[str, dict[str, object]]:
+    """The sector and its Sector.extra() (made once per distinct triple: the caller copies it)."""
+    sector = sector_decide(operator_type=operator_type, operator=operator, name=name)
+    return sector.sector, sector.extra()
+
+
+OSM_LICENCE = "ODbL-1.0"
 
 
 def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
-                        licence: str = "ODbL-1.0") -> Facility | Rejection | None:
+                        licence: str = OSM_LICENCE) -> Facility | Rejection | None:
     """None: not of interest. Rejection: of interest but unusable (why). Facility otherwise."""
     tags = el.tags
     categories = list(el.categories) if el.categories is not None else categories_for(tags)
@@ -966,8 +1004,11 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
             break
     # operator:type, then a legal form in the operator or the name (directory/sectors.py; what
     # sectors.from_osm_tags reads, decided once per distinct triple).
-    sector = _sector(tags.get("operator:type"), tags.get("operator"), tags.get("name") or tags.get("name:lt"))
-    extra.update(sector.extra())
+    sector, sector_extra = _sector(tags.get("operator:type"), tags.get("operator"),
+                                   tags.get("name") or tags.get("name:lt"))
+    extra.update(sector_extra)
+    if "sector_evidence" in sector_extra:  # the one nested value: each record gets its own copy
+        extra["sector_evidence"] = dict(sector_extra["sector_evidence"])
     return Facility(
         source=source,
         source_id=f"{el.type}/{el.id}",
@@ -978,13 +1019,157 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
         licence=licence,
         address=_address(tags),
         operator=tags.get("operator") or None,
-        sector=sector.sector,
+        sector=sector,
         features=_features(tags, categories),
         opening_hours=tags.get("opening_hours") or None,
         last_verified=verified,
         fetched_at=fetched_at,
         extra=extra,
     )
+
+
+# --------------------------------------------------------------------------- raw hashes
+#
+# A re-run skips every element whose raw hash the store holds already (directory.sync.Raw). The
+# hash covers what element_to_facility reads (type, id, position, tags) and a fingerprint of
+# what it does with them: the tag table, and the source text of this module and of the sector
+# rules and record model it uses, so any change to the mapping (a new category tag, a fixed
+# address format) maps every element again on the next run.
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> bytes:
+    h = hashlib.sha256()
+    for module in (__file__, directory.sectors.__file__, directory.model.__file__):
+        h.update(Path(module).read_bytes() if module else b"")
+    return h.digest()
+
+
+def mapping_fingerprint() -> str:
+    """The mapping rules' fingerprint: the tag table as it is now and the mapping code."""
+    return hashlib.sha256(_code_digest() + repr((CATEGORY_RULES, GLOBAL_EXCLUDE)).encode()).hexdigest()
+
+
+def raw_context(*, source: str, licence: str, fetched_from: str = "", placement: str = "") -> bytes:
+    """What a run's mapped records depend on beside the element: the mapping fingerprint, the
+    source and licence the records are stored under, and the areas that place them (a digest:
+    new areas may refuse a point). fetched_at is not in it: it is not content."""
+    return "\0".join((mapping_fingerprint(), source, licence, fetched_from, placement)).encode() + b"\0"
+
+
+def element_raw_hash(el: OsmElement, context: bytes) -> str:
+    """The raw hash of an element as read (its position resolved), in `context` (raw_context)."""
+    return hashlib.sha256(context + orjson.dumps((el.type, el.id, el.lon, el.lat, el.tags))).hexdigest()[:32]
+
+
+# An element as a re-run first needs it: its key ("node/1"), its raw hash, and a function that
+# makes the element (None: not kept) only when the raw hash turns out to be new.
+HashedElement = tuple[str, str, Callable[[], Any]]
+Then = Callable[[OsmElement], Any] | None  # what read_hashed's makers apply to the element made
+
+
+def _given(el: OsmElement, then: Then) -> Callable[[], Any]:
+    return (lambda: el) if then is None else functools.partial(then, el)
+
+
+def _hashed(elements: Iterable[OsmElement], context: bytes, then: Then) -> Iterator[HashedElement]:
+    for el in elements:
+        yield el.key, element_raw_hash(el, context), _given(el, then)
+
+
+def read_hashed(path: Path, *, keep: TagFilter | None, context: bytes, then: Then = None) -> Iterator[HashedElement]:
+    """`read_elements(path, keep=keep)` as (key, raw hash in `context` (raw_context), maker):
+    the maker makes the element only when called (None: `keep` refuses it), and returns
+    `then(element)` when `then` is given (run_osm maps it there: one call, not two).
+    An Overpass JSON element that carries its own position is hashed from its text as the file
+    gives it (nothing is made and no tag table consulted for one whose hash is stored already);
+    the rest, and OSM files, from the element as read (element_raw_hash). The same elements,
+    the same errors (an element with no integer id raises when it is made: within the run)."""
+    path = Path(path)
+    name = path.name.lower()
+    if path.is_file() and name.endswith((".json", ".json.gz")):
+        gz = name.endswith(".gz")
+
+        def open_input() -> Any:
+            try:
+                return gzip.open(path, "rb") if gz else path.open("rb")
+            except OSError as exc:
+                raise InputError(f"cannot read file: {exc}", where=str(path)) from exc
+
+        return _hashed_overpass_stream(open_input, str(path), keep, context, then)
+    return _hashed_unmatched(_read_file(path, keep, lazy=True), keep, context, then)
+
+
+def _hashed_unmatched(elements: Iterable[OsmElement], keep: TagFilter | None, context: bytes,
+                      then: Then) -> Iterator[HashedElement]:
+    """Elements not matched against `keep` yet (_read_file lazy), hashed; matched when made."""
+    for el in elements:
+        yield el.key, element_raw_hash(el, context), functools.partial(_matched, then, el, keep)
+
+
+def _matched(then: Then, el: OsmElement, keep: TagFilter | None) -> Any:
+    cats = _verdict(el.tags, keep)
+    if cats is _DROP:
+        return None
+    made = OsmElement(el.type, el.id, el.tags, el.lon, el.lat, cats)
+    return made if then is None else then(made)
+
+
+def parse_overpass_hashed(payload: bytes | str | dict[str, Any], *, where: str, keep: TagFilter | None,
+                          context: bytes, then: Then = None) -> Iterator[HashedElement]:
+    """`parse_overpass_json` as `read_hashed` gives a file's elements."""
+    if isinstance(payload, dict):
+        return _hashed(parse_overpass_json(payload, where=where, keep=keep), context, then)
+    data = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
+    return _hashed_overpass_stream(lambda: io.BytesIO(data), where, keep, context, then)
+
+
+def _json_element(then: Then, i: int, el: dict[str, Any], where: str, keep: TagFilter | None,
+                  pos: tuple[float | None, float | None]) -> Any:
+    found = _kept(i, el, where, keep)
+    if found is None:
+        return None
+    made = OsmElement(el["type"], found[0], found[1], pos[0], pos[1], found[2])
+    return made if then is None else then(made)
+
+
+_KINDS = frozenset(("node", "way", "relation"))
+
+
+def _hashed_overpass_stream(open_input: Callable[[], Any], where: str, keep: TagFilter | None,
+                            context: bytes, then: Then) -> Iterator[HashedElement]:
+    """_iter_overpass_stream's elements, hashed: an element whose position is in its own text
+    (a node's lat/lon, a center, bounds, geometry) by that text; the others (positions from
+    other elements, yielded at the end as before) by the element once positioned."""
+    deferred: list[tuple[dict[str, Any], tuple[int, dict[str, str], Any]]] = []
+    sha256 = hashlib.sha256
+    partial = functools.partial
+    for i, el, text in _stream_overpass(open_input, where):
+        if type(el) is not dict or el.get("type") not in _KINDS:
+            continue  # what _kept leaves out, without making anything
+        tags = el.get("tags")
+        if not tags or type(tags) is not dict:
+            continue
+        pos = _direct_position(el)
+        if pos is None:
+            found = _kept(i, el, where, keep)
+            if found is not None:
+                deferred.append((el, found))
+            continue
+        if text is None:  # decoded whole (not an object at the top: an error follows anyway)
+            made = _json_element(None, i, el, where, keep, pos)
+            if made is not None:
+                yield made.key, element_raw_hash(made, context), _given(made, then)
+            continue
+        yield (f"{el['type']}/{el.get('id')}", sha256(context + text.encode("utf-8", "surrogatepass")).hexdigest()[:32],
+               partial(_json_element, then, i, el, where, keep, pos))
+    if not deferred:
+        return
+    resolver = _Resolver.collect(open_input, where, [el for el, _ in deferred])
+    for el, found in deferred:
+        lon, lat = resolver.position(el)
+        made = OsmElement(el["type"], *found[:2], lon, lat, found[2])
+        yield made.key, element_raw_hash(made, context), _given(made, then)
 
 
 def rules_markdown() -> str:

@@ -8,8 +8,10 @@ the caller asks otherwise (`derive=False`, e.g. to batch several runs and refres
 
 from __future__ import annotations
 
+import functools
+import itertools
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from directory.derived import DerivedReport, refresh_derived
 from directory.errors import FetchError, InputError
 from directory.model import Facility
 from directory.store import transaction
-from directory.sync import IngestReport, apply_records, record_failed_run
+from directory.sync import IngestReport, Raw, apply_records, record_failed_run
 
 from . import http, osm, overpass
 from . import places as place_files
@@ -66,6 +68,19 @@ def osm_live_box(conn: sqlite3.Connection, *, area: str | None, bbox: tuple[floa
     return None, "LT"
 
 
+def _osm_raw(elements: Iterable[osm.HashedElement]) -> Iterator[Raw]:
+    """Each (key, raw hash, maker of the mapped record) as a Raw record: apply_records maps only
+    those whose raw hash changed (starmap: no Python frame per element)."""
+    return itertools.starmap(Raw, elements)
+
+
+def _osm_context(conn: sqlite3.Connection, settings: Settings) -> bytes:
+    """The raw hashes' context: element_to_facility's source and licence, and the areas and
+    border rule that place the records (osm.raw_context)."""
+    placement = f"{areas_store.areas_fingerprint(conn)}:{settings.border_tolerance_m!r}"
+    return osm.raw_context(source="osm", licence=osm.OSM_LICENCE, placement=placement)
+
+
 def run_osm(
     conn: sqlite3.Connection,
     *,
@@ -90,13 +105,14 @@ def run_osm(
     locator = areas_store.load_locator(conn, border_tolerance_m=settings.border_tolerance_m)
     matcher = make_matcher(thresholds_from(settings))
     fetched_at = clock.stamp()
+    context = _osm_context(conn, settings)
+    mapping = functools.partial(osm.element_to_facility, fetched_at=fetched_at)
     result = RunResult()
     if files:
         for path in files:
-            records = (osm.element_to_facility(el, fetched_at=fetched_at)
-                       for el in osm.read_elements(path, keep=osm.is_of_interest))
+            records = _osm_raw(osm.read_hashed(path, keep=osm.is_of_interest, context=context, then=mapping))
             result.reports.append(apply_records(
-                conn, (r for r in records if r is not None), source="osm", scope=scope or path.name,
+                conn, records, source="osm", scope=scope or path.name,
                 locator=locator, progress=progress, matcher=matcher))
         return _finish(conn, result, settings, derive)
     box, label = osm_live_box(conn, area=area, bbox=bbox)
@@ -111,10 +127,10 @@ def run_osm(
     except FetchError as exc:  # the previous data keeps serving; the source is now stale
         record_failed_run(conn, source="osm", scope=scope or label, message=str(exc))
         raise
-    records = (osm.element_to_facility(el, fetched_at=fetched_at)
-               for el in osm.parse_overpass_json(payload, where=f"overpass:{label}", keep=osm.is_of_interest))
+    records = _osm_raw(osm.parse_overpass_hashed(payload, where=f"overpass:{label}", keep=osm.is_of_interest,
+                                                 context=context, then=mapping))
     result.reports.append(apply_records(
-        conn, (r for r in records if r is not None), source="osm", scope=scope or label, locator=locator,
+        conn, records, source="osm", scope=scope or label, locator=locator,
         progress=progress, matcher=matcher))
     return _finish(conn, result, settings, derive)
 
