@@ -634,6 +634,36 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 # --- bulk writes (the sync) -----------------------------------------------------------------
 
+@contextmanager
+def first_load_journal(conn: sqlite3.Connection) -> Iterator[bool]:
+    """On a store that holds no facility yet, the write inside this block goes through a
+    rollback journal instead of the WAL; yields whether it does. WAL mode is restored after.
+
+    In WAL mode every page a run writes is written twice, to the WAL and again by the
+    checkpoint, and a page the cache spills several times is appended each time: a first ingest
+    of 100k wrote about twice its store. A rollback journal holds only the pages that existed
+    before the run (an empty store's few), and the new pages go to the file once. The run stays
+    one transaction (a crash leaves a hot journal that the next open rolls back), so nothing
+    but the bytes written changes; readers of the empty store wait for the commit instead of
+    reading nothing (busy_timeout). When another connection holds the store the mode cannot
+    change, and the block runs in WAL as before. Must be entered with no transaction open."""
+    switched = False
+    if not conn.in_transaction and conn.execute("SELECT 1 FROM facilities LIMIT 1").fetchone() is None:
+        try:
+            switched = (conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+                        and conn.execute("PRAGMA journal_mode = TRUNCATE").fetchone()[0] == "truncate")
+        except sqlite3.OperationalError:  # another connection holds the store: stay in WAL
+            switched = False
+    try:
+        yield switched
+    finally:
+        if switched:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError:  # a reader holds it now: the next writer's connect() sets WAL
+                pass
+
+
 # The per-row triggers a batched insert of new facilities replaces by set-wise statements:
 # facilities_ai (one FTS5 insert and one R*Tree insert per row: three times the cost of the same
 # rows inserted set-wise) and source_records_ready_ai (a probe per record; the sync rewrites the

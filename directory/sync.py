@@ -20,7 +20,7 @@ from . import clock
 from .conflate import merge
 from .model import CANONICAL_JSON, Facility, Rejection, make_facility_id, suffixed_facility_id, validate
 from .ready import claim_empty_store, insert_ready, refresh_ready_where
-from .store import bulk_insert, transaction
+from .store import bulk_insert, first_load_journal, transaction
 
 # The facility columns a source record sets; a change to any of them is an "update".
 CONTENT_FIELDS = (
@@ -201,7 +201,8 @@ def apply_records(
     cache_before = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute(f"PRAGMA cache_size = {-RUN_CACHE_KIB}")
     try:
-        with transaction(conn):
+        # A first run writes its pages once, not to the WAL and again at the checkpoint.
+        with first_load_journal(conn), transaction(conn):
             cur = conn.execute(
                 "INSERT INTO ingest_runs(source, scope, started_at, status, actor) VALUES (?, ?, ?, 'running', ?)",
                 (source, scope, now, actor),
