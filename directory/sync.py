@@ -20,7 +20,7 @@ from . import clock
 from .conflate import merge
 from .model import CANONICAL_JSON, Facility, Rejection, make_facility_id, suffixed_facility_id, validate
 from .ready import claim_empty_store, insert_ready, refresh_ready_where
-from .store import bulk_insert, first_load_journal, transaction
+from .store import bulk_insert, deferred_indexes, first_load_journal, transaction
 
 # The facility columns a source record sets; a change to any of them is an "update".
 CONTENT_FIELDS = (
@@ -201,8 +201,9 @@ def apply_records(
     cache_before = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute(f"PRAGMA cache_size = {-RUN_CACHE_KIB}")
     try:
-        # A first run writes its pages once, not to the WAL and again at the checkpoint.
-        with first_load_journal(conn), transaction(conn):
+        # A first run writes its pages once, not to the WAL and again at the checkpoint, and
+        # builds its secondary indexes after its rows (store.deferred_indexes).
+        with first_load_journal(conn), transaction(conn), deferred_indexes(conn):
             cur = conn.execute(
                 "INSERT INTO ingest_runs(source, scope, started_at, status, actor) VALUES (?, ?, ?, 'running', ?)",
                 (source, scope, now, actor),

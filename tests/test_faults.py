@@ -198,6 +198,34 @@ def test_a_killed_first_run_leaves_the_empty_store_or_the_whole_run_and_wal_mode
     assert "empty" in outcomes  # a kill before the commit leaves nothing
 
 
+def test_a_failed_first_run_keeps_every_index_and_a_good_one_rebuilds_them(tmp_path):
+    """A first run builds its secondary indexes after its rows (store.deferred_indexes): a run
+    that fails half-way gets them back with the rollback, a good one ends with the same schema."""
+    from directory.store import FIRST_LOAD_INDEXES
+
+    db = tmp_path / "first.db"
+    conn = connect(db)
+    schema = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    assert {r[1] for r in schema} >= set(FIRST_LOAD_INDEXES)
+
+    def broken(records):
+        for n, r in enumerate(records, 1):
+            if n == 700:
+                raise ValueError("the file ends here")
+            yield r
+
+    with pytest.raises(ValueError):
+        ingest_doc(conn, DOC_A, now=NOW_A, records_hook=broken)
+    assert conn.execute("SELECT count(*) FROM facilities").fetchone()[0] == 0
+    assert conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall() == schema
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    ingest_doc(conn, DOC_A, now=NOW_A)
+    assert conn.execute("SELECT count(*) FROM facilities").fetchone()[0] == 1500
+    assert conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall() == schema
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
 # --------------------------------------------------------------------------- Overpass failures
 
 
