@@ -203,7 +203,12 @@ def apply_records(
     try:
         # A first run writes its pages once, not to the WAL and again at the checkpoint, and
         # builds its secondary indexes after its rows (store.deferred_indexes).
-        with first_load_journal(conn), transaction(conn), deferred_indexes(conn):
+        with first_load_journal(conn), transaction(conn), deferred_indexes(conn) as first:
+            if first:
+                # Into a store without facilities no record can be conflated: the matcher's only
+                # candidates are facilities no live record of this source holds, and every
+                # facility this run creates holds one. The same answers, without the R*Tree join.
+                matcher = None
             cur = conn.execute(
                 "INSERT INTO ingest_runs(source, scope, started_at, status, actor) VALUES (?, ?, ?, 'running', ?)",
                 (source, scope, now, actor),
