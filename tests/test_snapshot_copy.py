@@ -1,7 +1,8 @@
 """The published copy (every snapshot file and the whole .sqlite download) written in one pass
 (exports.copy_store) holds what the older whole-store VACUUM INTO + strip + VACUUM gave
 (exports.copy_whole): the same schema, the same rows with the same rowids, the same R*Tree node
-for node, the same full-text answers."""
+for node, the same full-text answers (the one-pass copy carries the store's own full-text index,
+the whole copy rebuilds it: the same index, laid out in other pages)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,16 @@ def _dump(path: Path) -> dict:
                                                   " WHERE name NOT LIKE 'sqlite_autoindex%'").fetchall(), key=repr),
                      "user_version": db.execute("PRAGMA user_version").fetchone()[0],
                      "integrity": db.execute("PRAGMA integrity_check").fetchall()}
-        for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        # the full-text index holds the same entries whatever its pages: checked against the
+        # rows (integrity-check with rank 1) and by its answers below
+        db.execute("INSERT INTO facilities_fts(facilities_fts, rank) VALUES ('integrity-check', 1)")
+        words = sorted({w.strip("\"'„“()-.,").lower() for (name,) in db.execute("SELECT name FROM facilities")
+                        for w in name.split() if len(w.strip("\"'„“()-.,")) > 2})
+        out["words"] = len(words)
+        out["answers"] = [db.execute("SELECT rowid FROM facilities_fts WHERE facilities_fts MATCH ? ORDER BY rowid",
+                                     (f'"{w}"',)).fetchall() for w in words]
+        for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                   " AND name NOT IN ('facilities_fts_data', 'facilities_fts_idx')").fetchall():
             try:
                 out[table] = db.execute(f'SELECT rowid, * FROM "{table}" ORDER BY rowid').fetchall()
             except sqlite3.OperationalError:  # a virtual table without a rowid to order by
@@ -50,6 +60,7 @@ def test_the_one_pass_copy_holds_what_the_whole_copy_held(audit_db, tmp_path):
         assert fast[key] == slow[key], key
     assert fast["integrity"] == [("ok",)]
     assert "changes" not in fast and "meta" not in fast and fast["search"] and fast["box"]
+    assert fast["words"] > 100 and sum(map(len, fast["answers"])) > fast["words"]
     with sqlite3.connect(tmp_path / "one-pass.sqlite") as out:
         assert "data" not in [c[1] for c in out.execute("PRAGMA table_info(source_records)")]
 
