@@ -644,9 +644,10 @@ def first_load_journal(conn: sqlite3.Connection) -> Iterator[bool]:
     of 100k wrote about twice its store. A rollback journal holds only the pages that existed
     before the run (an empty store's few), and the new pages go to the file once. The run stays
     one transaction (a crash leaves a hot journal that the next open rolls back), so nothing
-    but the bytes written changes; readers of the empty store wait for the commit instead of
-    reading nothing (busy_timeout). When another connection holds the store the mode cannot
-    change, and the block runs in WAL as before. Must be entered with no transaction open."""
+    but the bytes written changes. SQLite leaves WAL only for a connection that is the store's
+    only one: with a server (or any reader) holding it open the block runs in WAL as before; a
+    reader that opens the store during the run waits for the commit (busy_timeout) instead of
+    reading nothing. Must be entered with no transaction open."""
     switched = False
     if not conn.in_transaction and conn.execute("SELECT 1 FROM facilities LIMIT 1").fetchone() is None:
         try:
