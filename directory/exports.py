@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import io
 import os
+import re
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,7 +30,7 @@ from pathlib import Path
 from .errors import BadRequest, InputError
 from .features import EXPORT_PROPERTIES, extra_sql, feature_sql
 from .model import EXTRA_FIELDS, FEATURES
-from .publish import prepare_copy
+from .publish import FTS_TOKENIZE, prepare_copy
 from .query import FacilityQuery, ordered_where, register_hours
 from .search import iter_rows, plan_scan
 from .store import SCHEMA_VERSION, connect
@@ -496,21 +497,175 @@ def write_sqlite_slice(conn: sqlite3.Connection, query: FacilityQuery, path: Pat
 
 
 def copy_store(conn: sqlite3.Connection, path: Path, *, part: Path | None = None) -> None:
-    """A consistent copy of the store's published tables (VACUUM INTO reads one transaction's
-    view, so a concurrent ingest never leaves it half-written; then `publish_copy`). Written to
+    """A consistent copy of the store's published tables (one read transaction's view, so a
+    concurrent ingest never leaves it half-written), in the form `publish_copy` gives. Written to
     `part` (default: beside `path` + ".part") and renamed into place, so a reader of `path` never
-    sees a partial file; a failure removes the part file and its journal."""
+    sees a partial file; a failure removes the part file and its journal.
+
+    Written in one pass (`_write_published`): only the published tables' rows are copied, into a
+    file that was never anything else. The older way (VACUUM INTO the whole store, then drop,
+    rewrite and VACUUM the copy, and index the text twice: `copy_whole`) wrote 6.8x the copy's
+    size (1.66 GB for a 245 MB copy of a 100k store, 9.7 s); it remains for a store this cannot
+    copy (`_write_published` says False), and tests/test_snapshot_copy.py checks the two give
+    the same file."""
     path = Path(path)
     tmp = Path(part) if part is not None else path.with_name(path.name + ".part")
     remove_partial(tmp)
     try:
-        conn.execute("VACUUM INTO ?", (str(tmp),))
-        prepare_copy(tmp)  # full-text search in the form Datasette detects (see directory.publish)
-        publish_copy(tmp)  # the published tables only, compacted
+        if not _write_published(conn, tmp):
+            remove_partial(tmp)  # the empty tables it began with
+            copy_whole(conn, tmp)
         os.replace(tmp, path)
     except BaseException:
         remove_partial(tmp)
         raise
+
+
+def copy_whole(conn: sqlite3.Connection, tmp: Path) -> None:
+    """The older way to the same file: the whole store copied (VACUUM INTO reads one
+    transaction's view), its full-text index rebuilt, then stripped and compacted."""
+    conn.execute("VACUUM INTO ?", (str(tmp),))
+    prepare_copy(tmp)  # full-text search in the form Datasette detects (see directory.publish)
+    publish_copy(tmp)  # the published tables only, compacted
+
+
+# The attached copy's schema name inside the store's connection while `_write_published` runs.
+_COPY = "atvira_copy"
+_WITHOUT_ROWID = re.compile(r"\)\s*WITHOUT\s+ROWID\s*$", re.IGNORECASE)
+
+
+def _write_published(conn: sqlite3.Connection, tmp: Path) -> bool:
+    """Write the published tables of `conn`'s store into the new file `tmp`, as `copy_whole`
+    does; False when it cannot (a transaction is open, the copy cannot be written, or the store
+    has tables SQLite keeps itself), and `copy_whole` is then the way.
+
+    1. The schema, from the store's own SQL: the copy's CREATE statements are the store's, the
+       private columns dropped while the tables are empty (ALTER TABLE words it as on a full
+       table), the full-text index made by prepare_copy in Datasette's form, still empty.
+    2. The rows, table by table in rowid order with their rowids, inside one read transaction
+       of the store. The R*Tree and the full-text index are copied as their shadow tables' rows:
+       the store's own index, page for page, instead of every entry indexed again (the store
+       keeps its full-text index with the same columns and tokenizer; if it ever did not, the
+       copy's is rebuilt from the copied rows).
+    3. The indexes (one sorted pass each), then the triggers (after the rows: they do not fire).
+
+    The copy is a private part file until it is renamed into place (a crash leaves a part file
+    that repair_snapshots removes), so it is written without a journal."""
+    tmp.touch()  # the part file exists from the start: whatever a kill leaves is a part file to remove
+    if conn.in_transaction:
+        return False  # as VACUUM INTO, the copy is its own read transaction
+    drop, private = published_tables(conn)
+    dropped = set(drop)
+    schema = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL"
+                          " ORDER BY rowid").fetchall()
+    if any(name in ("sqlite_stat1", "sqlite_stat4", "sqlite_sequence") for _kind, name, _tbl, _sql in schema):
+        return False  # tables SQLite keeps itself (the store has none: no ANALYZE, no AUTOINCREMENT)
+    virtual = {name: sql.upper() for _type, name, _tbl, sql in schema if sql.upper().startswith("CREATE VIRTUAL TABLE")}
+    shadow = {name for _type, name, _tbl, _sql in schema if any(name.startswith(v + "_") for v in virtual)}
+
+    def kept(name: str, tbl: str) -> bool:
+        return name not in dropped and tbl not in dropped and name not in shadow and tbl not in shadow
+
+    # Full-text indexes are made by prepare_copy (Datasette's form), R*Trees from the store's SQL.
+    tables = [(name, sql) for kind, name, tbl, sql in schema
+              if kind == "table" and kept(name, tbl) and not name.startswith("sqlite_")
+              and " USING FTS" not in virtual.get(name, "")]
+    fts = [name for name in virtual if kept(name, name) and " USING FTS" in virtual[name]]
+    out = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        out.execute(f"PRAGMA page_size = {conn.execute('PRAGMA page_size').fetchone()[0]}")
+        out.execute("PRAGMA journal_mode = OFF")
+        out.execute("BEGIN")
+        for _name, sql in tables:
+            out.execute(sql)
+        for table, cols in private.items():
+            for col in cols:
+                out.execute(f'ALTER TABLE "{table}" DROP COLUMN "{col}"')
+        out.execute("COMMIT")
+    finally:
+        out.close()
+    prepare_copy(tmp)  # on the empty tables: the index's schema, nothing to index yet
+    copies: list[tuple[str, str, str, bool]] = []  # (table, columns, order, empty it first)
+    rebuild: list[str] = []  # full-text indexes to build from the copied rows
+    out = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        made = {r[0]: r[1] for r in out.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")}
+
+        def shadows(name: str) -> list[str]:  # a virtual table's shadow tables in the copy
+            return sorted(n for n in made if n.startswith(name + "_"))
+
+        def order(name: str) -> str:  # appended in key order: the fastest insert, a compact file
+            return "" if _WITHOUT_ROWID.search(made[name]) else " ORDER BY rowid"
+
+        def columns(name: str) -> list[str]:
+            return [c[1] for c in out.execute(f'PRAGMA table_xinfo("{name}")') if c[6] == 0]  # stored ones
+
+        for name, _sql in tables:
+            if name in virtual:  # an R*Tree (the same tree, node for node); CREATE made an empty root
+                copies += [(t, ", ".join(f'"{c}"' for c in columns(t)), order(t), True) for t in shadows(name)]
+                continue
+            info = out.execute(f'PRAGMA table_xinfo("{name}")').fetchall()
+            cols = [f'"{c[1]}"' for c in info if c[6] == 0]
+            if order(name):  # a rowid table: its rowids kept, unless an INTEGER PRIMARY KEY names them
+                keys = [c for c in info if c[5]]
+                if not (len(keys) == 1 and keys[0][2].upper() == "INTEGER"):
+                    cols = ["rowid", *cols]
+            copies.append((name, ", ".join(cols), order(name), False))
+        for name in fts:
+            if name not in made:
+                continue  # prepare_copy makes only the facilities' index
+            same = (columns(name) == [c[1] for c in conn.execute(f'PRAGMA table_xinfo("{name}")') if c[6] == 0]
+                    and FTS_TOKENIZE.upper() in virtual[name]
+                    and {t[len(name):] for t in shadows(name)} == {"_config", "_data", "_docsize", "_idx"}
+                    and all(f"{name}{s}" in shadow for s in ("_config", "_data", "_docsize", "_idx")))
+            if same:  # the store's own index (its _config, the format version, is the same library's)
+                copies += [(f"{name}{s}", ", ".join(f'"{c}"' for c in columns(f"{name}{s}")), order(f"{name}{s}"), True)
+                           for s in ("_data", "_docsize", "_idx")]
+            else:
+                rebuild.append(name)
+    finally:
+        out.close()
+    try:
+        conn.execute(f"ATTACH DATABASE ? AS {_COPY}", (str(tmp),))
+    except sqlite3.OperationalError:
+        return False
+    try:
+        try:
+            conn.execute(f"PRAGMA {_COPY}.user_version = {conn.execute('PRAGMA main.user_version').fetchone()[0]}")
+        except sqlite3.OperationalError:  # attached read-only
+            return False
+        conn.execute(f"PRAGMA {_COPY}.application_id = {conn.execute('PRAGMA main.application_id').fetchone()[0]}")
+        conn.execute(f"PRAGMA {_COPY}.journal_mode = OFF")
+        conn.execute(f"PRAGMA {_COPY}.synchronous = OFF")
+        conn.execute("BEGIN")  # one read transaction of the store: every table from the same view
+        try:
+            conn.execute("PRAGMA defer_foreign_keys = ON")  # checked once at the end, whatever the table order
+            for name, cols, order, clear in copies:
+                if clear:
+                    conn.execute(f'DELETE FROM {_COPY}."{name}"')
+                conn.execute(f'INSERT INTO {_COPY}."{name}"({cols}) SELECT {cols} FROM main."{name}"{order}')
+            for name in rebuild:
+                conn.execute(f'INSERT INTO {_COPY}."{name}"("{name}") VALUES (\'rebuild\')')
+            conn.execute("COMMIT")
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+    finally:
+        conn.execute(f"DETACH DATABASE {_COPY}")
+    out = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        out.execute("PRAGMA journal_mode = OFF")
+        out.execute("BEGIN")
+        for kind, name, tbl, sql in schema:  # indexes, then triggers (and views), as the store has them
+            if kind == "index" and kept(name, tbl):
+                out.execute(sql)
+        for kind, name, tbl, sql in schema:
+            if kind in ("trigger", "view") and kept(name, tbl):
+                out.execute(sql)
+        out.execute("COMMIT")
+    finally:
+        out.close()
+    return True
 
 
 def remove_partial(path: Path) -> None:

@@ -137,6 +137,95 @@ def test_sigkill_at_random_points_leaves_old_or_new_data_whole(stores, tmp_path)
     print("kill trials:", {k: sum(1 for o in outcomes if o[0] == k) for k in ("old", "new")})
 
 
+def _child_first_ingest(db: Path, write_fd: int) -> None:
+    """In the forked child: a first run into an empty store (store.first_load_journal)."""
+    def hook(records):
+        for n, r in enumerate(records, 1):
+            if n % 25 == 0:
+                os.write(write_fd, b".")
+            yield r
+        os.write(write_fd, b"!")
+
+    try:
+        conn = connect(db)
+        ingest_doc(conn, DOC_A, now=NOW_A, records_hook=hook)
+        conn.close()
+        os.write(write_fd, b"$")
+    finally:
+        os._exit(0)
+
+
+def test_a_killed_first_run_leaves_the_empty_store_or_the_whole_run_and_wal_mode(stores, tmp_path):
+    """A first run writes through a rollback journal (not the WAL): a kill at any point leaves
+    the empty store or the whole run (the hot journal rolled back by the next opener), and the
+    next writer's store is in WAL mode again."""
+    _template, digest_a, _digest_b = stores
+    empty = tmp_path / "empty.db"
+    connect(empty).close()
+    digest_empty = store_digest(empty)
+    rng = random.Random(20261129)
+    outcomes = set()
+    for trial in range(8):
+        db = tmp_path / f"first{trial}.db"
+        shutil.copy(empty, db)
+        marks = rng.randint(0, 1500 // 25 - 1) if trial < 6 else None
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            os.close(read_fd)
+            _child_first_ingest(db, write_fd)
+        os.close(write_fd)
+        seen = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            chunk = os.read(read_fd, 64)
+            if not chunk:
+                break
+            seen += chunk
+            if (marks is not None and seen.count(b".") >= marks) or (marks is None and b"!" in seen):
+                break
+        time.sleep(rng.uniform(0, 0.004 if marks is not None else 0.05))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(read_fd)
+        conn = connect(db)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok", f"trial {trial}"
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+        digest = store_digest(db)
+        assert digest in (digest_empty, digest_a), f"trial {trial}: a half-written first run"
+        outcomes.add("empty" if digest == digest_empty else "whole")
+    assert "empty" in outcomes  # a kill before the commit leaves nothing
+
+
+def test_a_failed_first_run_keeps_every_index_and_a_good_one_rebuilds_them(tmp_path):
+    """A first run builds its secondary indexes after its rows (store.deferred_indexes): a run
+    that fails half-way gets them back with the rollback, a good one ends with the same schema."""
+    from directory.store import FIRST_LOAD_INDEXES
+
+    db = tmp_path / "first.db"
+    conn = connect(db)
+    schema = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    assert {r[1] for r in schema} >= set(FIRST_LOAD_INDEXES)
+
+    def broken(records):
+        for n, r in enumerate(records, 1):
+            if n == 700:
+                raise ValueError("the file ends here")
+            yield r
+
+    with pytest.raises(ValueError):
+        ingest_doc(conn, DOC_A, now=NOW_A, records_hook=broken)
+    assert conn.execute("SELECT count(*) FROM facilities").fetchone()[0] == 0
+    assert conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall() == schema
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    ingest_doc(conn, DOC_A, now=NOW_A)
+    assert conn.execute("SELECT count(*) FROM facilities").fetchone()[0] == 1500
+    assert conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall() == schema
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
 # --------------------------------------------------------------------------- Overpass failures
 
 
