@@ -1,8 +1,9 @@
 """Server CPU per bbox request (issue 13: <= 2 ms), by phase, the served path against the old.
 
 new : what `atvira serve --production` runs: the map's page answered by the WSGI fast path
-      (directory.web.fastpath), its rids read from the R*Tree alone (search._box_page) by a
-      reader that maps the whole store (db.open_reader).
+      (directory.web.fastpath), its rids read from the map-cell index (search._cell_page; the
+      R*Tree alone, search._box_page, for a box wider than search.MAX_CELLS cells) by a reader
+      that maps the whole store (db.open_reader).
 old : the same code with those three turned off (Flask's full request machinery and hooks, the
       general R*Tree-join-facilities statement sorted over every row in the box, the store's
       default 256 MB map): the path as it was before them.

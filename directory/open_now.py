@@ -57,9 +57,10 @@ def _attach(conn: sqlite3.Connection) -> _Cache:
         row = conn.execute(f"SELECT state FROM {TABLE} WHERE hours = ?", (_TOKEN_KEY,)).fetchone()
     except sqlite3.OperationalError:  # no such table: a new connection
         row = None
-        # until: the Unix time the state holds until (an answer built from it may be cached that long)
+        # until: the Unix time the state holds until (an answer built from it may be cached that long).
+        # WITHOUT ROWID: a page's look-up per row with hours ends in the key's own b-tree.
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS atvira_open_now"
-                     " (hours TEXT PRIMARY KEY, state TEXT NOT NULL, until REAL)")
+                     " (hours TEXT PRIMARY KEY, state TEXT NOT NULL, until REAL) WITHOUT ROWID")
     if cache is None or row is None or row[0] != cache.token:
         cache = _Cache(token=f"{id(conn)}-{datetime.now(UTC).timestamp()}")
         conn.execute(f"DELETE FROM {TABLE}")

@@ -9,6 +9,7 @@ query is bounded by `limit` and resumes after the last row it returned.
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from .hours import STATES as OPEN_STATES
 from .model import STATUSES
 from .planner import BOX_SCAN_ADVANTAGE, SCAN_ADVANTAGE, prefer_scan
 from .query import NEAR_MAX_M, FacilityQuery, compile_where, ordered_where, register_hours, with_changes
+from .store import MAP_CELL_LAT, MAP_CELL_LON, MAP_CELL_ROWS, MAP_CELL_SQL
 
 MAP_FEATURE_SQL = feature_sql(MAP_PROPERTIES)
 _PAGE_FEATURE_SQL = page_feature_sql(MAP_FEATURE_SQL)
@@ -212,6 +214,70 @@ def _box_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[in
     return conn.execute(sql, (west, east, south, north, after, top, want, query.limit)).fetchone()
 
 
+# A plain bbox page from the map-cell index (store.MAP_CELL_SQL) when the box spans at most this
+# many cells (a 10 x 10 km box in Lithuania); a larger box goes to the R*Tree (_box_page).
+MAX_CELLS = 400
+_CELL = MAP_CELL_SQL.format(t="c.")
+# The rids of a plain bbox page (rid order) from facilities_map_cell: each cell's rows from a rid
+# on, checked on the exact doubles the index holds. ?1: the cells (JSON); ?2, ?3: after, the
+# highest rid to consider; ?4..?7: west, east, south, north. `{removed}`: the status filter.
+_CELL_RIDS_SQL = (
+    "SELECT c.rid AS rid FROM facilities c INDEXED BY facilities_map_cell"
+    f" WHERE {_CELL} IN (SELECT value FROM json_each(?1)) AND c.rid > ?2 AND c.rid <= ?3"
+    " AND c.lon BETWEEN ?4 AND ?5 AND c.lat BETWEEN ?6 AND ?7 AND c.lon IS NOT NULL AND c.lat IS NOT NULL{removed}"
+)
+# One page (?8 rows at most) joined into one text, as _PAGE_SQL, without materializing its rids:
+# whether more rows follow is asked afterwards (_CELL_MORE_SQL), only when the page is full.
+_CELL_PAGE_SQL = (
+    f"SELECT count(*), CAST(group_concat({_PAGE_FEATURE_SQL}, ',') AS BLOB), max(p.rid),"
+    f" min(s.until), max(f.opening_hours IS NOT NULL AND s.hours IS NULL)"
+    f" FROM ({_CELL_RIDS_SQL} ORDER BY c.rid LIMIT ?8) AS p CROSS JOIN facilities f ON f.rid = p.rid"
+    f" LEFT JOIN {open_now.TABLE} s ON s.hours = f.opening_hours"
+)
+_CELL_MORE_SQL = f"SELECT EXISTS ({_CELL_RIDS_SQL})"
+_CELL_NOT_REMOVED = " AND c.status <> 'removed'"
+
+
+def map_cells(bbox: tuple[float, float, float, float]) -> list[int] | None:
+    """The map cells (store.MAP_CELL_SQL) a box spans, or None when more than MAX_CELLS."""
+    west, south, east, north = bbox
+    x0, x1 = int((west + 180.0) * MAP_CELL_LON), int((east + 180.0) * MAP_CELL_LON)
+    y0, y1 = int((south + 90.0) * MAP_CELL_LAT), int((north + 90.0) * MAP_CELL_LAT)
+    if (x1 - x0 + 1) * (y1 - y0 + 1) > MAX_CELLS:
+        return None
+    return [x * MAP_CELL_ROWS + y for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+
+
+def _cell_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[int, int] | None,
+               cells: list[int]) -> tuple:
+    """_box_page's row for a box of at most MAX_CELLS cells, from the map-cell index.
+
+    The same rid bound first (its first `limit` rows are the page when that many fall below
+    it), then without it; a full page asks whether any row follows its last rid."""
+    assert query.bbox is not None
+    west, south, east, north = query.bbox
+    after = query.after if query.after is not None else -1
+    removed = "" if set(query.statuses) == _ALL_STATUSES else _CELL_NOT_REMOVED
+    page_sql, more_sql = _CELL_PAGE_SQL.format(removed=removed), _CELL_MORE_SQL.format(removed=removed)
+    keys = json.dumps(cells)
+    top = 2**63 - 1
+    row = None
+    if estimate is not None and estimate[0] > 2 * (query.limit + 1) and estimate[1] > 0:
+        last = conn.execute("SELECT max(rid) FROM facilities").fetchone()[0] or 0
+        bound = after + RID_REACH * (query.limit + 1) * max(last, 1) // estimate[0] + 1
+        if bound < last:
+            row = conn.execute(page_sql, (keys, after, bound, west, east, south, north, query.limit)).fetchone()
+            if row[0] < query.limit:
+                row = None
+    if row is None:
+        row = conn.execute(page_sql, (keys, after, top, west, east, south, north, query.limit)).fetchone()
+    found, text, last_rid, until, fallback = row
+    if found == query.limit and found and conn.execute(
+            more_sql, (keys, last_rid, top, west, east, south, north)).fetchone()[0]:
+        found += 1
+    return found, text, last_rid, until, fallback
+
+
 def query_page(conn: sqlite3.Connection, query: FacilityQuery) -> Page:
     """One page as text: the page's features joined with ',', how many, and the next cursor.
 
@@ -232,7 +298,10 @@ def query_page(conn: sqlite3.Connection, query: FacilityQuery) -> Page:
                            advantage=BOX_SCAN_ADVANTAGE if plain else SCAN_ADVANTAGE)
     else:
         estimate, scan = None, False
-    if not scan and plain:
+    cells = map_cells(query.bbox) if plain and not scan and query.bbox is not None else None
+    if cells is not None:
+        found, text, last, until, fallback = _cell_page(conn, query, estimate, cells)
+    elif not scan and plain:
         found, text, last, until, fallback = _box_page(conn, query, estimate)
     else:
         source, where, params = ordered_where(query, scan=scan)

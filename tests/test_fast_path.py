@@ -111,9 +111,10 @@ def test_ready_page_is_byte_for_byte_the_sql_builder(db_path):
 
 
 def test_box_pages_from_the_rtree_alone_are_the_general_query(db_path, monkeypatch):
-    """The plain bbox page reads its rids from the R*Tree alone (search._box_page): edges through
-    a facility's exact coordinates, removed facilities, small and large pages, and the rid bound
-    both holding and too low (the second, unbounded statement) give the general query's pages."""
+    """The plain bbox page reads its rids from the map-cell index (search._cell_page) or the
+    R*Tree alone (search._box_page): edges through a facility's exact coordinates and on cell
+    boundaries, removed facilities, small and large pages, and the rid bound both holding and
+    too low (the second, unbounded statement) give the general query's pages."""
     rng = random.Random(21)
     conn = connect(db_path)
     apply_records(conn, _records(rng, 400), source="test", scope="s")
@@ -134,7 +135,12 @@ def test_box_pages_from_the_rtree_alone_are_the_general_query(db_path, monkeypat
                 ("unknown", "closed", "active")]
     now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
     compared = 0
-    for reach in (search.RID_REACH, 0):  # 0: the first, bounded statement always falls short
+    # boxes on map-cell boundaries (store.MAP_CELL_SQL: 0.01 x 0.005 degrees), and one cell wide
+    boxes += [(25.1, 54.6, 25.2, 54.65), (25.11, 54.605, 25.12, 54.61), (25.3, 54.7, 25.3, 54.7)]
+    # the map-cell index (search._cell_page) and, with no box small enough for it, the R*Tree alone
+    # (search._box_page); with reach 0 the first, bounded statement always falls short
+    for cells, reach in ((search.MAX_CELLS, search.RID_REACH), (search.MAX_CELLS, 0), (0, search.RID_REACH), (0, 0)):
+        monkeypatch.setattr(search, "MAX_CELLS", cells)
         monkeypatch.setattr(search, "RID_REACH", reach)
         for box in boxes:
             for st in statuses:
@@ -150,7 +156,7 @@ def test_box_pages_from_the_rtree_alone_are_the_general_query(db_path, monkeypat
                         if old_next is None:
                             break
                         after = old_next
-    assert compared > 300
+    assert compared > 1200
     reader.close()
     conn.close()
 
