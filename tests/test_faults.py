@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from directory.errors import StoreError
 from directory.health import source_states
-from directory.store import connect, counts
+from directory.store import FIRST_LOAD_INDEXES, connect, counts
 from directory.sync import apply_records
 from ingest import http, osm
 from tests.loopback import HANG, Answer, LoopbackServer
@@ -75,7 +75,7 @@ def stores(tmp_path_factory):
     return a, store_digest(a), store_digest(b)
 
 
-def _child_ingest(db: Path, write_fd: int) -> None:
+def _child_ingest(db: Path, write_fd: int, *, doc: str = DOC_B, now: str = NOW_B) -> None:
     """In the forked child: the ingest, reporting progress on a pipe every 25 records."""
     def hook(records):
         for n, r in enumerate(records, 1):
@@ -86,11 +86,36 @@ def _child_ingest(db: Path, write_fd: int) -> None:
 
     try:
         conn = connect(db)
-        ingest_doc(conn, DOC_B, now=NOW_B, records_hook=hook)
+        ingest_doc(conn, doc, now=now, records_hook=hook)
         conn.close()
         os.write(write_fd, b"$")
     finally:
         os._exit(0)
+
+
+def _kill_ingest_part_way(db: Path, rng: random.Random, *, marks: int | None, **child) -> None:
+    """Run _child_ingest(db, **child) in a forked child and SIGKILL it after `marks` progress
+    marks (25 records each), or once every record is handed over (marks None: in the sweep or
+    the commit), plus a random few milliseconds."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read_fd)
+        _child_ingest(db, write_fd, **child)
+    os.close(write_fd)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        chunk = os.read(read_fd, 64)
+        if not chunk:
+            break
+        seen += chunk
+        if (marks is not None and seen.count(b".") >= marks) or (marks is None and b"!" in seen):
+            break
+    time.sleep(rng.uniform(0, 0.004 if marks is not None else 0.05))
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    os.close(read_fd)
 
 
 def test_sigkill_at_random_points_leaves_old_or_new_data_whole(stores, tmp_path):
@@ -102,25 +127,7 @@ def test_sigkill_at_random_points_leaves_old_or_new_data_whole(stores, tmp_path)
         shutil.copy(template, db)
         # 15 kills part-way through the records, 5 after the last record (in the sweep/commit).
         marks = rng.randint(0, 1800 // 25 - 1) if trial < 15 else None
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            os.close(read_fd)
-            _child_ingest(db, write_fd)
-        os.close(write_fd)
-        seen = b""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            chunk = os.read(read_fd, 64)
-            if not chunk:
-                break
-            seen += chunk
-            if (marks is not None and seen.count(b".") >= marks) or (marks is None and b"!" in seen):
-                break
-        time.sleep(rng.uniform(0, 0.004 if marks is not None else 0.05))
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(read_fd)
+        _kill_ingest_part_way(db, rng, marks=marks)
         conn = connect(db)  # recovers the WAL as any later opener would
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok", f"trial {trial}"
         active = counts(conn)["facilities"]
@@ -137,24 +144,6 @@ def test_sigkill_at_random_points_leaves_old_or_new_data_whole(stores, tmp_path)
     print("kill trials:", {k: sum(1 for o in outcomes if o[0] == k) for k in ("old", "new")})
 
 
-def _child_first_ingest(db: Path, write_fd: int) -> None:
-    """In the forked child: a first run into an empty store (store.first_load_journal)."""
-    def hook(records):
-        for n, r in enumerate(records, 1):
-            if n % 25 == 0:
-                os.write(write_fd, b".")
-            yield r
-        os.write(write_fd, b"!")
-
-    try:
-        conn = connect(db)
-        ingest_doc(conn, DOC_A, now=NOW_A, records_hook=hook)
-        conn.close()
-        os.write(write_fd, b"$")
-    finally:
-        os._exit(0)
-
-
 def test_a_killed_first_run_leaves_the_empty_store_or_the_whole_run_and_wal_mode(stores, tmp_path):
     """A first run writes through a rollback journal (not the WAL): a kill at any point leaves
     the empty store or the whole run (the hot journal rolled back by the next opener), and the
@@ -169,25 +158,7 @@ def test_a_killed_first_run_leaves_the_empty_store_or_the_whole_run_and_wal_mode
         db = tmp_path / f"first{trial}.db"
         shutil.copy(empty, db)
         marks = rng.randint(0, 1500 // 25 - 1) if trial < 6 else None
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            os.close(read_fd)
-            _child_first_ingest(db, write_fd)
-        os.close(write_fd)
-        seen = b""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            chunk = os.read(read_fd, 64)
-            if not chunk:
-                break
-            seen += chunk
-            if (marks is not None and seen.count(b".") >= marks) or (marks is None and b"!" in seen):
-                break
-        time.sleep(rng.uniform(0, 0.004 if marks is not None else 0.05))
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(read_fd)
+        _kill_ingest_part_way(db, rng, marks=marks, doc=DOC_A, now=NOW_A)  # a first run: a rollback journal
         conn = connect(db)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok", f"trial {trial}"
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -201,7 +172,6 @@ def test_a_killed_first_run_leaves_the_empty_store_or_the_whole_run_and_wal_mode
 def test_a_failed_first_run_keeps_every_index_and_a_good_one_rebuilds_them(tmp_path):
     """A first run builds its secondary indexes after its rows (store.deferred_indexes): a run
     that fails half-way gets them back with the rollback, a good one ends with the same schema."""
-    from directory.store import FIRST_LOAD_INDEXES
 
     db = tmp_path / "first.db"
     conn = connect(db)
