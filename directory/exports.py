@@ -688,7 +688,7 @@ def write_file(conn: sqlite3.Connection, query: FacilityQuery, fmt: str, path: P
     fmt = parse_format(fmt)
     check_writable(Path(path))
     if fmt == "sqlite" and is_whole(query):
-        copy_store(conn, Path(path))  # VACUUM INTO is its own consistent read (and refuses a transaction)
+        copy_store(conn, Path(path))  # its own consistent read transaction (so not inside read_view)
         return None
     with read_view(conn):
         return _write_file(conn, query, fmt, Path(path), cancelled=cancelled)
