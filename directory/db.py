@@ -64,5 +64,8 @@ class ReaderPool(ThreadConnections):
 
     def get(self) -> sqlite3.Connection:
         conn = super().get()
-        storememo.refresh(conn)
+        if storememo.memo(conn) is None:  # storememo forgets connections beyond its bound
+            storememo.enable(conn)
+        else:
+            storememo.refresh(conn)
         return conn
