@@ -11,11 +11,15 @@ old : the same code with those three turned off (Flask's full request machinery 
 Two measures, each interleaved old/new in one run so a busy machine moves both alike:
 - in-process: the WSGI call (no socket) and its phases (the page's SQL, the rest), CPU time;
 - pinned gunicorn: one worker (2 threads) per path on core 0, wrk on core 1, the workers' CPU
-  time (/proc utime+stime) divided by the requests served: the issue's figure.
+  time (/proc utime+stime) divided by the requests served: the issue's figure. Beside them, on
+  the sparse box, "bare": the same gunicorn answering the new path's exact bytes and headers with
+  no app work, so gunicorn's own share (HTTP parsing, the socket, sending ~300 KB over loopback)
+  is measured, not guessed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -46,6 +50,29 @@ def old_app() -> Any:
     search._plain_box = lambda query: False  # the general statement (rows joined, sorted)
     app.extensions["atvira_readers"] = ThreadConnections(lambda: connect(settings.db, readonly=True))
     return app
+
+
+def bare_app() -> Any:
+    """gunicorn's own cost per request (gunicorn imports this: `bench.serve_cpu:bare_app()`): a
+    WSGI callable answering every request with the sparse page's status line, headers and bytes,
+    taken once from the real app (files named by ATVIRA_BENCH_BARE), doing no other work."""
+    prefix = Path(os.environ["ATVIRA_BENCH_BARE"])
+    body = prefix.with_suffix(".body").read_bytes()
+    headers = [tuple(h) for h in json.loads(prefix.with_suffix(".json").read_text())]
+
+    def app(environ: dict, start_response: Any) -> list[bytes]:
+        start_response("200 OK", headers)
+        return [body]
+
+    return app
+
+
+def _bare_answer(db: Path, box: tuple[float, float, float, float], prefix: Path) -> None:
+    """Write the new path's answer to `box` where bare_app reads it."""
+    app = _new_app(db)
+    resp = app.test_client().get(_url(box), base_url="http://127.0.0.1")
+    prefix.with_suffix(".body").write_bytes(resp.get_data())
+    prefix.with_suffix(".json").write_text(json.dumps(list(resp.headers.items())))
 
 
 def _new_app(db: Path) -> Any:
@@ -119,11 +146,14 @@ def pinned(db: Path, boxes: dict, *, seconds: int, connections: tuple[int, ...],
     root = Path(__file__).resolve().parents[1]
     servers = {}
     stack = []
+    bare = workdir / "bare"
+    _bare_answer(db, boxes["sparse"], bare)
     try:
-        for label, app in (("new", None), ("old", "bench.serve_cpu:old_app()")):
+        for label, app in (("new", None), ("old", "bench.serve_cpu:old_app()"), ("bare", "bench.serve_cpu:bare_app()")):
             port = free_port()
             env = gunicorn_environment(Settings(db=db), host="127.0.0.1", port=port, workers=1, threads=2)
             env["ATVIRA_SECRET_KEY"] = secrets.token_hex(32)
+            env["ATVIRA_BENCH_BARE"] = str(bare)
             cmd = gunicorn_command()
             if app:
                 cmd[-1] = app
@@ -139,6 +169,8 @@ def pinned(db: Path, boxes: dict, *, seconds: int, connections: tuple[int, ...],
                 wrk(base + _url(box), connections=max(connections), seconds=2, core=1 if pin else None)
             for c in connections:
                 for label, (base, pid) in servers.items():
+                    if label == "bare" and name != "sparse":
+                        continue  # it answers the sparse page's bytes to any request
                     r = wrk(base + _url(box), connections=c, seconds=seconds, server=pid, core=1 if pin else None)
                     out.setdefault(name, {}).setdefault(str(c), {})[label] = {
                         k: r.get(k) for k in ("req_s", "p50_ms", "p99_ms", "cpu_ms_per_request", "errors")}
@@ -202,4 +234,9 @@ def report(result: dict) -> str:
                              f"({n['req_s']:.0f} req/s, p99 {n['p99_ms']} ms) vs old {o['cpu_ms_per_request']:.2f} ms "
                              f"({o['req_s']:.0f} req/s): {pair['cpu_ratio_old_to_new']:.2f}x less; "
                              f"target <= {TARGET_CPU_MS} ms: {met}")
+                if "bare" in pair:
+                    b = pair["bare"]
+                    lines.append(f"      gunicorn alone (the same bytes and headers, no app work): {b['cpu_ms_per_request']:.2f} ms "
+                                 f"CPU/request ({b['req_s']:.0f} req/s); the app's share under gunicorn: "
+                                 f"{n['cpu_ms_per_request'] - b['cpu_ms_per_request']:.2f} ms")
     return "\n".join(lines)

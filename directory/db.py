@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from . import storememo
 from .store import connect
 
 
@@ -49,12 +50,22 @@ def open_reader(path: Path) -> sqlite3.Connection:
     conn = connect(path, readonly=True)
     conn.execute(f"PRAGMA mmap_size = {READER_MMAP_SIZE}")
     conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
+    storememo.enable(conn)  # it never commits: the store's small facts can be kept (storememo)
     return conn
 
 
 class ReaderPool(ThreadConnections):
-    """The published store, read-only."""
+    """The published store, read-only. `get` is called once per request (web.context.reader
+    keeps it for the request): it drops the connection's kept facts when the store changed."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         super().__init__(lambda: open_reader(path))
+
+    def get(self) -> sqlite3.Connection:
+        conn = super().get()
+        if storememo.memo(conn) is None:  # storememo forgets connections beyond its bound
+            storememo.enable(conn)
+        else:
+            storememo.refresh(conn)
+        return conn

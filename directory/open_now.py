@@ -16,6 +16,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from . import storememo
 from .hours import TIMEZONE, HoursEvaluator
 
 TABLE = "temp.atvira_open_now"
@@ -97,13 +98,22 @@ def prepare(conn: sqlite3.Connection, now: datetime | None = None) -> None:
 
 
 def _prepare(conn: sqlite3.Connection, now: datetime) -> None:
-    cache = _attach(conn)
-    version = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+    memo = storememo.memo(conn)
+    cache = _CACHES.get(id(conn))
+    # A reader's memo (storememo) remembers that this cache was attached and at which store
+    # version: while the store is unchanged, neither needs a statement.
+    if memo is None or cache is None or memo.get("open_now") != cache.token:
+        cache = _attach(conn)
+        version = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+    else:
+        version = cache.version
     if version != cache.version:
         known = [r[0][6:] for r in conn.execute(
             "SELECT category FROM map_grid WHERE zoom = 0 AND category > 'hours:' AND category < 'hours;'")]
         _write(conn, cache, _evaluate([h for h in known if h not in cache.states], now))
         cache.version = version
+    if memo is not None:
+        memo["open_now"] = cache.token
     if cache.states and not cache.lo <= now < cache.hi:
         expired = [h for h, (_s, a, b) in cache.states.items() if not a <= now < b]
         _write(conn, cache, _evaluate(expired, now))

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from . import open_now
+from . import open_now, storememo
 from .clusters import estimate_rows
 from .features import MAP_PROPERTIES, feature_sql, page_feature_sql
 from .hours import STATES as OPEN_STATES
@@ -176,6 +176,17 @@ _NOT_REMOVED = " AND r.rid NOT IN (SELECT rid FROM facilities WHERE status = 're
 _ALL_STATUSES = frozenset(STATUSES)
 _NOT_REMOVED_STATUSES = frozenset(STATUSES) - {"removed"}
 
+def _max_rid(conn: sqlite3.Connection) -> int:
+    """The highest rid (kept by a reader until the store changes: storememo)."""
+    memo = storememo.memo(conn)
+    if memo is not None and "max_rid" in memo:
+        return memo["max_rid"]
+    last = conn.execute("SELECT max(rid) FROM facilities").fetchone()[0] or 0
+    if memo is not None:
+        memo["max_rid"] = last
+    return last
+
+
 # A bbox page's R*Tree answer must be sorted by rid before LIMIT: 8,575 rows in a dense box at
 # 1M facilities, most of the page's cost. The rows of a box are spread over the rid range, so
 # the first `limit + 1` of them lie below a rid that the map grid's estimate predicts; filtering
@@ -205,7 +216,7 @@ def _box_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[in
     want = query.limit + 1
     top = 2**63 - 1
     if estimate is not None and estimate[0] > 2 * want and estimate[1] > 0:
-        last = conn.execute("SELECT max(rid) FROM facilities").fetchone()[0] or 0
+        last = _max_rid(conn)
         bound = after + RID_REACH * want * max(last, 1) // estimate[0] + 1
         if bound < last:
             row = conn.execute(sql, (west, east, south, north, after, bound, want, query.limit)).fetchone()
@@ -263,7 +274,7 @@ def _cell_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[i
     top = 2**63 - 1
     row = None
     if estimate is not None and estimate[0] > 2 * (query.limit + 1) and estimate[1] > 0:
-        last = conn.execute("SELECT max(rid) FROM facilities").fetchone()[0] or 0
+        last = _max_rid(conn)
         bound = after + RID_REACH * (query.limit + 1) * max(last, 1) // estimate[0] + 1
         if bound < last:
             row = conn.execute(page_sql, (keys, after, bound, west, east, south, north, query.limit)).fetchone()

@@ -341,3 +341,48 @@ def test_fast_pages_answer_as_flask_does(settings, make_app, monkeypatch):
     # a default limit on every request turns the fast path off (the limiter must see them all)
     monkeypatch.setitem(app.config, "RATELIMIT_DEFAULT", "1/second")
     assert not FastPages(app).enabled
+
+
+def test_a_reader_keeps_the_stores_small_facts_until_another_connection_commits(settings, make_app):
+    """A serving reader keeps the content version, the grid's totals, max(rid) ... between
+    requests (directory.storememo), and a commit by another connection between two requests on
+    the same reader shows in the very next answer: its body, its ETag and the pinned version."""
+    conn = connect(settings.db)
+    apply_records(conn, _records(random.Random(21), 120), source="test", scope="s")
+    derive(conn)
+    app = make_app()
+    url = "/api/facilities?bbox=25,54.5,25.6,54.9&limit=500"
+    for fast in (True, False):
+        app.wsgi_app.enabled = fast
+        web = app.test_client()
+        reader = app.extensions["atvira_readers"].get()
+        first = web.get(url)
+        version = web.get("/api/version").get_json()["version"]
+        seen: list[str] = []
+        reader.set_trace_callback(seen.append)
+        again = web.get(url)
+        reader.set_trace_callback(None)
+        assert again.get_data() == first.get_data() and again.headers["ETag"] == first.headers["ETag"]
+        # unchanged store: no statement asks for the version, max(rid) or the grid's total again
+        assert not [s for s in seen if "FROM changes" in s or "max(rid)" in s or "zoom = 0" in s], seen
+        # another connection commits a new facility inside the box
+        apply_records(conn, [facility(f"new-{fast}", lon=25.3, lat=54.7, name=f"Naujas {fast}")],
+                      source="test", scope=f"n-{fast}")
+        derive(conn)
+        after = web.get(url)
+        assert app.extensions["atvira_readers"].get() is reader  # the same handle saw it
+        doc = json.loads(after.get_data())
+        assert doc["numberReturned"] == json.loads(first.get_data())["numberReturned"] + 1
+        assert f"Naujas {fast}" in after.get_data(as_text=True)
+        assert after.headers["ETag"] != first.headers["ETag"]
+        assert web.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 200
+        newer = web.get("/api/version").get_json()["version"]
+        assert newer != version
+        assert web.get(f"{url}&v={version}").status_code == 302
+        pinned = web.get(f"{url}&v={newer}")
+        assert pinned.status_code == 200 and pinned.get_data() == after.get_data()
+        # and the answer is what a fresh process (a new reader) gives
+        fresh = make_app()
+        fresh.wsgi_app.enabled = fast
+        assert fresh.test_client().get(url).get_data() == after.get_data()
+    conn.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from urllib.parse import urlencode
 
-from flask import current_app, request, url_for
+from flask import current_app, g, request, url_for
 
 from ..config import Settings
 from ..private_store import PrivatePool
@@ -18,8 +18,14 @@ JSON_PREFIXES = ("/api", "/open311", "/downloads")
 
 
 def reader() -> sqlite3.Connection:
-    """This thread's read-only connection to the store (opened once per thread by ReaderPool)."""
-    return current_app.extensions["atvira_readers"].get()
+    """This thread's read-only connection to the store (opened once per thread by ReaderPool).
+
+    Asked of the pool once per request: the pool then checks whether the store changed (one
+    pragma, storememo.refresh), and every later call in the request reuses that answer."""
+    conn = g.get("atvira_reader")
+    if conn is None:
+        conn = g.atvira_reader = current_app.extensions["atvira_readers"].get()
+    return conn
 
 
 def settings() -> Settings:

@@ -23,8 +23,9 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 
-from .. import clock, clusters, hours
+from .. import clock, clusters, hours, storememo
 from ..store import SCHEMA_VERSION
+from .context import reader
 
 PREFIXES = ("/api/", "/downloads/", "/datasets/")
 TIME_DEPENDENT_PARAMS = frozenset({"open_now", "open"})
@@ -48,7 +49,11 @@ def no_validators(view: F) -> F:
 
 
 def store_version(conn: sqlite3.Connection) -> tuple[str, datetime | None]:
-    """(ETag, Last-Modified) of the store's current content."""
+    """(ETag, Last-Modified) of the store's current content (kept by a reader until the store
+    changes: storememo)."""
+    memo = storememo.memo(conn)
+    if memo is not None and "store_version" in memo:
+        return memo["store_version"]
     row = conn.execute(
         "SELECT (SELECT coalesce(max(seq), 0) FROM changes),"
         " (SELECT coalesce(max(id), 0) FROM ingest_runs),"
@@ -60,7 +65,10 @@ def store_version(conn: sqlite3.Connection) -> tuple[str, datetime | None]:
     seq, run, snap, areas, at, finished = row
     etag = f'W/"atvira-{SCHEMA_VERSION}-{seq}-{run}-{snap}-{areas}"'
     stamps = [_parse(v) for v in (at, finished) if v]
-    return etag, max(stamps) if stamps else None
+    version = etag, max(stamps) if stamps else None
+    if memo is not None:
+        memo["store_version"] = version
+    return version
 
 
 def _vary(etag: str, *parts: str) -> str:
@@ -104,10 +112,16 @@ def _open_state_bucket(version: str, conn: sqlite3.Connection) -> str:
 def content_token(conn: sqlite3.Connection) -> str:
     """The store's content version as a short URL-safe token (the map pins its requests to it,
     `?v=`, so a shared cache keyed on the URL never serves one version for another)."""
+    memo = storememo.memo(conn)
+    if memo is not None and "content_token" in memo:
+        return memo["content_token"]
     row = conn.execute(
         "SELECT (SELECT coalesce(max(seq), 0) FROM changes), (SELECT coalesce(max(id), 0) FROM ingest_runs),"
         " (SELECT coalesce(max(id), 0) FROM snapshots), (SELECT count(*) FROM areas)").fetchone()
-    return ".".join(str(v) for v in (SCHEMA_VERSION, *row))
+    token = ".".join(str(v) for v in (SCHEMA_VERSION, *row))
+    if memo is not None:
+        memo["content_token"] = token
+    return token
 
 
 # The longest a shared cache keeps a version-pinned answer (its URL names the content version,
@@ -165,7 +179,7 @@ def init_http_cache(app: Flask) -> None:
     def conditional_get() -> Response | None:
         if not _applies():
             return None
-        etag, last_modified = validators(current_app.extensions["atvira_readers"].get(), host_url=request.host_url,
+        etag, last_modified = validators(reader(), host_url=request.host_url,
                                          time_dependent=_time_dependent())
         g.atvira_validators = (etag, last_modified)
         match = False
