@@ -47,7 +47,7 @@ READER_CACHE_KIB = 32 * 1024
 
 def open_reader(path: Path) -> sqlite3.Connection:
     """A read-only serving connection (store.connect, then the reader's pragmas)."""
-    conn = connect(path, readonly=True)
+    conn = connect(path, readonly=True, factory=storememo.MemoConnection)
     conn.execute(f"PRAGMA mmap_size = {READER_MMAP_SIZE}")
     conn.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
     storememo.enable(conn)  # it never commits: the store's small facts can be kept (storememo)
@@ -64,8 +64,5 @@ class ReaderPool(ThreadConnections):
 
     def get(self) -> sqlite3.Connection:
         conn = super().get()
-        if storememo.memo(conn) is None:  # storememo forgets connections beyond its bound
-            storememo.enable(conn)
-        else:
-            storememo.refresh(conn)
+        storememo.refresh(conn)
         return conn

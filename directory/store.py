@@ -528,8 +528,10 @@ def _configure(conn: sqlite3.Connection) -> sqlite3.Connection:
     return conn
 
 
-def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.Connection:
-    """Open the store. Writers get WAL and the latest schema; readers get a read-only handle.
+def connect(path: str | os.PathLike[str], *, readonly: bool = False,
+            factory: type[sqlite3.Connection] = sqlite3.Connection) -> sqlite3.Connection:
+    """Open the store. Writers get WAL and the latest schema; readers get a read-only handle
+    (of class `factory`: a serving reader's keeps facts, directory.storememo).
 
     A reader never migrates: it refuses a file that is missing or older than this code expects,
     with a message that says which command to run.
@@ -539,7 +541,8 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite3.
         if not path.exists():
             raise StoreError(f"no store at {path}; run `atvira ingest ...` or `atvira init` first", where=str(path))
         try:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                                   factory=factory)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open store read-only: {exc}", where=str(path)) from exc
         _configure(conn)

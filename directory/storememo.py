@@ -3,7 +3,7 @@
 A map page runs about seven small statements besides its page (the content version for its
 ETag, whether the map grid exists, the grid's total for the filter, max(rid), the open-state
 table's version ...): each a few microseconds, together a tenth of the request, and they change
-only when the store does. A serving reader (db.open_reader) keeps them here, and one
+only when the store does. A serving reader (db.open_reader, a MemoConnection) keeps them on itself, and one
 `PRAGMA data_version` per request (`refresh`, called by db.ReaderPool.get) says whether they
 still hold: SQLite changes that number on a connection whenever ANOTHER connection has
 committed to the file since the last time it was asked. A reader never writes the store itself
@@ -19,37 +19,35 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-# Keyed by id(conn): sqlite3 connections take no attributes and no weak references. The entry
-# holds the connection, so its id is not reused while the entry lives.
-_MEMOS: dict[int, tuple[sqlite3.Connection, list[Any]]] = {}
-_MAX_ENTRIES = 256  # connections come and go in tests; a server keeps one per thread
+
+class MemoConnection(sqlite3.Connection):
+    """A connection that can carry its facts (sqlite3.Connection itself takes no attributes):
+    the reader's class (db.open_reader), so the facts live and die with their connection."""
+
+    facts: dict[Any, Any] | None = None  # None until `enable`
+    data_version: int = -1
 
 
 def enable(conn: sqlite3.Connection) -> None:
     """Keep facts for this read-only connection (it must never commit to the store)."""
-    if len(_MEMOS) >= _MAX_ENTRIES:
-        _MEMOS.clear()
-    _MEMOS[id(conn)] = (conn, [_data_version(conn), {}])
+    if not isinstance(conn, MemoConnection):
+        raise TypeError("storememo keeps facts on a MemoConnection only (store.connect(factory=...))")
+    conn.data_version, conn.facts = _data_version(conn), {}
 
 
 def refresh(conn: sqlite3.Connection) -> None:
     """Drop the connection's facts if another connection committed since the last call (one
     cheap pragma): call it once per request, before the request reads anything."""
-    entry = _MEMOS.get(id(conn))
-    if entry is None or entry[0] is not conn:
+    if getattr(conn, "facts", None) is None:
         return
     version = _data_version(conn)
-    state = entry[1]
-    if version != state[0]:
-        state[0], state[1] = version, {}
+    if version != conn.data_version:
+        conn.data_version, conn.facts = version, {}
 
 
 def memo(conn: sqlite3.Connection) -> dict[Any, Any] | None:
     """The connection's facts (a dict to read and fill), or None when it keeps none."""
-    entry = _MEMOS.get(id(conn))
-    if entry is None or entry[0] is not conn:
-        return None
-    return entry[1][1]
+    return getattr(conn, "facts", None)
 
 
 def _data_version(conn: sqlite3.Connection) -> int:
