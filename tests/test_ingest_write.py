@@ -117,13 +117,14 @@ def test_a_failed_bulk_run_leaves_the_store_and_its_triggers(store, shared_data)
     assert_indexes_agree(store)
 
 
-def test_a_failed_first_run_leaves_an_empty_store_and_its_triggers(store, shared_data):
+def test_a_failed_first_run_leaves_an_empty_store_and_its_triggers(store, shared_data, monkeypatch):
     """A first run drops the FTS5/R*Tree triggers for its whole transaction (store.deferred_indexes):
     a failure half-way brings them back with the empty store."""
-    sample = _osm_sample(shared_data, 2500)
+    sample = _osm_sample(shared_data, 500)
+    monkeypatch.setattr(sync, "BATCH", 200)
 
     def broken():
-        yield from sample  # one whole batch written set-wise, then a failure
+        yield from sample  # two whole batches written set-wise, then a failure
         raise ValueError("bad input half-way")
 
     with pytest.raises(ValueError):
