@@ -704,42 +704,24 @@ BULK_TRIGGERS = ("facilities_ai", "source_records_ready_ai", "source_records_csv
 # where 100k inserts each walk six b-trees (100k first run: 5 s of 28 s CPU).
 FIRST_LOAD_INDEXES = ("facilities_municipality", "facilities_eldership", "facilities_source", "facilities_map_cell",
                       "source_records_facility", "source_records_scope", "changes_facility")
-# The triggers that keep the FTS5 and R*Tree indexes in step with facilities row by row: a first
-# run drops them for its whole transaction and indexes every row once after them, set-wise
-# (index_facilities), instead of once per batch (store.bulk_insert): ~1 s per 100k. Dropping all
-# four (not only the insert one) keeps a row the run updates or deletes before the end from
-# reaching an index it is not in yet; the one set-wise pass reads the rows as they end up.
-FIRST_LOAD_TRIGGERS = ("facilities_ai", "facilities_ad", "facilities_au_text", "facilities_au_pos")
 
 
 @contextmanager
 def deferred_indexes(conn: sqlite3.Connection) -> Iterator[bool]:
     """Inside a write transaction, on a store that holds no facility yet: drop FIRST_LOAD_INDEXES
-    and build them again, from their own stored SQL, when the block ends without an error, and
-    likewise the FTS5 and R*Tree triggers (FIRST_LOAD_TRIGGERS: every row indexed once at the
-    end, store.bulk_insert leaves it to this block); yields whether it did. DDL is
-    transactional: after an error the caller's rollback (see `transaction`) brings the indexes
-    and triggers back with everything else."""
+    and build them again, from their own stored SQL, when the block ends without an error;
+    yields whether it did. DDL is transactional: after an error the caller's rollback (see
+    `transaction`) brings the indexes back with everything else."""
     if not conn.in_transaction:
         raise RuntimeError("deferred_indexes needs an open transaction")
     indexes: list[tuple[str, str]] = []
-    triggers: list[tuple[str, str]] = []
     if conn.execute("SELECT 1 FROM facilities LIMIT 1").fetchone() is None:
         indexes = [tuple(r) for r in conn.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN (SELECT value FROM json_each(?))"
             " ORDER BY name", (json.dumps(FIRST_LOAD_INDEXES),))]
-        triggers = [tuple(r) for r in conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN (SELECT value FROM json_each(?))"
-            " ORDER BY name", (json.dumps(FIRST_LOAD_TRIGGERS),))]
     for name, _sql in indexes:
         conn.execute(f"DROP INDEX {name}")
-    for name, _sql in triggers:
-        conn.execute(f"DROP TRIGGER {name}")
     yield bool(indexes)
-    if triggers:
-        index_facilities(conn, after_rid=0)  # the store held no facility: every row is this block's
-    for _name, sql in triggers:
-        conn.execute(sql)
     for _name, sql in indexes:
         conn.execute(sql)
 
@@ -758,20 +740,15 @@ def bulk_insert(conn: sqlite3.Connection) -> Iterator[int]:
     """
     if not conn.in_transaction:
         raise RuntimeError("bulk_insert needs an open transaction")
-    found = dict(r for r in conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN (SELECT value FROM json_each(?))"
-        " ORDER BY name", (json.dumps(BULK_TRIGGERS),)))
-    triggers = list(found.values())
-    # Without facilities_ai on the way in, an enclosing first load (deferred_indexes) indexes
-    # every row once at its end: indexing these here too would index them twice.
-    index = "facilities_ai" in found
+    triggers = [r[0] for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN (SELECT value FROM json_each(?))"
+        " ORDER BY name", (json.dumps(BULK_TRIGGERS),))]
     before = conn.execute("SELECT coalesce(max(rid), 0) FROM facilities").fetchone()[0]
     for name in BULK_TRIGGERS:
         conn.execute(f"DROP TRIGGER IF EXISTS {name}")
     try:
         yield before
-        if index:
-            index_facilities(conn, after_rid=before)
+        index_facilities(conn, after_rid=before)
     finally:
         if conn.in_transaction:  # after a failed statement SQLite may have rolled back already
             for sql in triggers:

@@ -15,7 +15,7 @@ from directory.conflate import make_matcher, thresholds_from
 from directory.derived import refresh_derived
 from directory.model import Facility
 from directory.ready import DERIVED_META, READY_VERSION, refresh_ready
-from directory.store import BULK_TRIGGERS, FIRST_LOAD_TRIGGERS, connect, get_meta
+from directory.store import BULK_TRIGGERS, connect, get_meta
 from directory.sync import apply_records
 from ingest import osm
 from ingest.mapping import load_mapping
@@ -40,7 +40,7 @@ def assert_indexes_agree(conn: sqlite3.Connection) -> None:
     """FTS5, R*Tree and the ready text say exactly what the facilities rows say, and the
     per-row triggers the batches drop are all back."""
     triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-    assert set(BULK_TRIGGERS) | set(FIRST_LOAD_TRIGGERS) <= triggers
+    assert set(BULK_TRIGGERS) <= triggers
     conn.execute("INSERT INTO facilities_fts(facilities_fts, rank) VALUES ('integrity-check', 1)")
     rows = {r[0]: tuple(r[1:]) for r in conn.execute("SELECT rid, name, address, operator FROM facilities")}
     # The FTS index holds each row's tokens: every row is found by its own name's first word.
@@ -118,8 +118,8 @@ def test_a_failed_bulk_run_leaves_the_store_and_its_triggers(store, shared_data)
 
 
 def test_a_failed_first_run_leaves_an_empty_store_and_its_triggers(store, shared_data, monkeypatch):
-    """A first run drops the FTS5/R*Tree triggers for its whole transaction (store.deferred_indexes):
-    a failure half-way brings them back with the empty store."""
+    """A first run drops its secondary indexes (store.deferred_indexes) and each bulk batch its
+    index triggers (store.bulk_insert): a failure half-way brings them back with the empty store."""
     sample = _osm_sample(shared_data, 500)
     monkeypatch.setattr(sync, "BATCH", 200)
 
