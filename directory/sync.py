@@ -415,9 +415,16 @@ def _upsert_batch(
     placed: list[tuple] = []  # unchanged, position-less records whose mapping states a municipality
     raw_kept: list[tuple[str, str, str]] = []  # unchanged records whose raw hash is new (see Raw)
     for rec in recs:
-        data, *columns = rec.content_json_parts()
-        rec_hash = rec.content_hash(data)
         old = stored.get(rec.source_id)
+        # A record not stored yet is most likely a new facility: its JSON columns come with its
+        # content text (Facility.content_json_parts, each encoded once); a stored one is most
+        # likely unchanged, and the one-call content_json is ~3 us cheaper when nothing follows.
+        columns = None
+        if old is None:
+            data, *columns = rec.content_json_parts()
+        else:
+            data = rec.content_json()
+        rec_hash = rec.content_hash(data)
         if old is not None and old["content_hash"] == rec_hash and old["removed_at"] is None:
             report.unchanged += 1
             if old["scope"] != scope:  # now covered by another scope (a file renamed, an area re-cut)
