@@ -135,6 +135,25 @@ class Facility:
         """
         return CANONICAL_JSON(self.content())
 
+    def content_json_parts(self) -> tuple[str, str, str, str]:
+        """content_json() and, made on the way, the canonical JSON of the sorted categories, of
+        `features or {}` and of `extra or {}` (the facility row's JSON columns, sync).
+
+        The same bytes as content_json(): the encoder is compositional (no indent; sort_keys
+        applies at every level), so the object is its sorted keys' parts joined with its
+        separators. Each JSON column is encoded once instead of twice (once in the content, once
+        for the row): the extra (OSM tags) was a third of an ingest's JSON encoding."""
+        categories = CANONICAL_JSON(sorted(set(self.categories)))
+        features = CANONICAL_JSON(self.features or {})
+        extra = CANONICAL_JSON(self.extra or {})
+        # Only the same value is the same text: a None features/extra is `null` in the content.
+        content_features = features if isinstance(self.features, dict) else CANONICAL_JSON(self.features)
+        content_extra = extra if isinstance(self.extra, dict) else CANONICAL_JSON(self.extra)
+        rest = CANONICAL_JSON({name: getattr(self, name) for name in _CONTENT_TAIL})
+        data = (f'{{"address": {CANONICAL_JSON(self.address)}, "categories": {categories}, "extra": {content_extra},'
+                f' "features": {content_features}, {rest[1:]}')
+        return data, categories, features, extra
+
     def content_hash(self, content_json: str | None = None) -> str:
         blob = content_json if content_json is not None else self.content_json()
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
@@ -144,6 +163,10 @@ _CONTENT_FIELDS = tuple(
     f.name for f in fields(Facility)
     if f.name not in ("fetched_at", "municipality_code", "eldership_code", "raw_hash")
 )
+# content_json_parts: the content's keys after "features" (sorted, as the canonical encoder
+# sorts them; the four before it are joined by hand there).
+_CONTENT_TAIL = tuple(sorted(set(_CONTENT_FIELDS) - {"address", "categories", "extra", "features"}))
+assert sorted(_CONTENT_FIELDS)[:4] == ["address", "categories", "extra", "features"] and _CONTENT_TAIL
 # The canonical JSON encoder, made once (json.dumps with options builds one per call);
 # check_circular off: the values are parsed data, never cyclic.
 CANONICAL_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str, check_circular=False).encode

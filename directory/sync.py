@@ -11,14 +11,14 @@ import json
 import math
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Protocol
 
 from . import clock
 from .conflate import merge
-from .model import CANONICAL_JSON, Facility, Rejection, make_facility_id, suffixed_facility_id, validate
+from .model import Facility, Rejection, make_facility_id, suffixed_facility_id, validate
 from .ready import claim_empty_store, insert_ready, refresh_ready_where
 from .store import bulk_insert, deferred_indexes, first_load_journal, transaction
 
@@ -405,7 +405,7 @@ def _upsert_batch(
         "SELECT source_id, facility_id, content_hash, removed_at, scope, raw_hash FROM source_records"
         " WHERE source = ? AND source_id IN (SELECT value FROM json_each(?))",
         (recs[0].source, json.dumps([r.source_id for r in recs])))}
-    fresh: list[tuple[Facility, str, str]] = []
+    fresh: list[tuple[Facility, str, str, tuple[str, str, str]]] = []
     # The matcher's candidates for all the batch's new records at once, when it can (conflate.Matcher).
     ask = None
     if matcher is not None and hasattr(matcher, "batch"):
@@ -415,9 +415,16 @@ def _upsert_batch(
     placed: list[tuple] = []  # unchanged, position-less records whose mapping states a municipality
     raw_kept: list[tuple[str, str, str]] = []  # unchanged records whose raw hash is new (see Raw)
     for rec in recs:
-        data = rec.content_json()
-        rec_hash = rec.content_hash(data)
         old = stored.get(rec.source_id)
+        # A record not stored yet is most likely a new facility: its JSON columns come with its
+        # content text (Facility.content_json_parts, each encoded once); a stored one is most
+        # likely unchanged, and the one-call content_json is ~3 us cheaper when nothing follows.
+        columns = None
+        if old is None:
+            data, *columns = rec.content_json_parts()
+        else:
+            data = rec.content_json()
+        rec_hash = rec.content_hash(data)
         if old is not None and old["content_hash"] == rec_hash and old["removed_at"] is None:
             report.unchanged += 1
             if old["scope"] != scope:  # now covered by another scope (a file renamed, an area re-cut)
@@ -433,7 +440,7 @@ def _upsert_batch(
         if old is None:
             found = ask(rec) if ask is not None else matcher(conn, rec) if matcher else None
             if found is None:
-                fresh.append((rec, data, rec_hash))
+                fresh.append((rec, data, rec_hash, columns))
                 continue
         _insert_new(conn, fresh, run_id=run_id, scope=scope, now=now, report=report)
         fresh.clear()
@@ -456,18 +463,18 @@ BULK_MIN = 64
 _LOG_KEYS = tuple(f'"{name}": ' for name in CONTENT_FIELDS)
 
 
-def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[Facility, str, str]], *, run_id: int, scope: str,
+def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[Facility, str, str, tuple[str, str, str]]], *, run_id: int, scope: str,
                 now: str, report: IngestReport) -> None:
     """New facilities from records no stored facility matches: the rows _upsert would write, in
     one executemany per table, and (a large batch) their FTS5, R*Tree and ready text set-wise."""
     if not fresh:
         return
     facilities, records, log = [], [], []
-    wanted = [make_facility_id(rec.source, rec.source_id) for rec, _data, _hash in fresh]
+    wanted = [make_facility_id(rec.source, rec.source_id) for rec, _data, _hash, _columns in fresh]
     taken = {r[0] for r in conn.execute("SELECT id FROM facilities WHERE id IN (SELECT value FROM json_each(?))",
                                         (json.dumps(wanted),))}
-    for (rec, data, rec_hash), facility_id in zip(fresh, wanted):
-        values = _new_row_values(rec)
+    for (rec, data, rec_hash, columns), facility_id in zip(fresh, wanted):
+        values = _new_row_values(rec, columns)
         if facility_id in taken:  # two source ids that slug alike: unique by construction (see _upsert)
             facility_id = suffixed_facility_id(rec.source, rec.source_id)
             report.id_collisions.append((rec.source_id, facility_id))
@@ -529,15 +536,17 @@ class _Json(str):
     """A column value that is JSON text already (the change log embeds it as it is)."""
 
 
-def _new_row_values(rec: Facility) -> tuple:
+def _new_row_values(rec: Facility, columns: Sequence[str] | None = None) -> tuple:
     """_encode(...) of a valid record, in CONTENT_FIELDS order, by the one canonical encoder; the
     JSON columns marked as such for the change log. Same texts as _encode (categories are known
-    ASCII slugs after validate, so ensure_ascii makes no difference there)."""
+    ASCII slugs after validate, so ensure_ascii makes no difference there). `columns`: the
+    categories, features and extra texts Facility.content_json_parts made already."""
+    categories, features, extra = columns or rec.content_json_parts()[1:]
     return (
-        rec.name or "", _Json(CANONICAL_JSON(sorted(set(rec.categories)))), rec.lon, rec.lat, rec.address,
+        rec.name or "", _Json(categories), rec.lon, rec.lat, rec.address,
         rec.municipality_code, rec.eldership_code, rec.operator, rec.sector or "unknown",
-        _Json(CANONICAL_JSON(rec.features or {})), rec.opening_hours, rec.status or "active", rec.last_verified,
-        rec.licence or "", _Json(CANONICAL_JSON(rec.extra or {})),
+        _Json(features), rec.opening_hours, rec.status or "active", rec.last_verified,
+        rec.licence or "", _Json(extra),
     )
 
 

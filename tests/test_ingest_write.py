@@ -117,6 +117,25 @@ def test_a_failed_bulk_run_leaves_the_store_and_its_triggers(store, shared_data)
     assert_indexes_agree(store)
 
 
+def test_a_failed_first_run_leaves_an_empty_store_and_its_triggers(store, shared_data, monkeypatch):
+    """A first run drops its secondary indexes (store.deferred_indexes) and each bulk batch its
+    index triggers (store.bulk_insert): a failure half-way brings them back with the empty store."""
+    sample = _osm_sample(shared_data, 500)
+    monkeypatch.setattr(sync, "BATCH", 200)
+
+    def broken():
+        yield from sample  # two whole batches written set-wise, then a failure
+        raise ValueError("bad input half-way")
+
+    with pytest.raises(ValueError):
+        apply_records(store, broken(), source="osm", scope="lt")
+    assert store.execute("SELECT count(*) FROM facilities").fetchone()[0] == 0
+    assert store.execute("SELECT count(*) FROM facilities_rtree").fetchone()[0] == 0
+    assert_indexes_agree(store)
+    apply_records(store, [facility("b1", name="Vienas", lon=25.1, lat=54.6)], source="t", scope="s")
+    assert_indexes_agree(store)
+
+
 def test_batch_and_bulk_sizes(store, shared_data, monkeypatch):
     """Batches smaller than the bulk threshold and records split across batches give the same."""
     sample = _osm_sample(shared_data, 250)
@@ -191,6 +210,31 @@ def test_content_json_is_the_stored_canonical_form(shared_data):
                    lat=float("nan"), licence="", extra={"a": {"2": 1, "b": [1.5, None, True]}}, features={})
     assert odd.content_json() == json.dumps(odd.content(), sort_keys=True, ensure_ascii=False, default=str)
     assert facility("h1", name="Pušelė").content_hash() == "8ec6213587228fec9500e5fcbf9d6ac7"  # main before issue 13
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def test_content_json_parts_are_the_canonical_texts(shared_data):
+    """content_json_parts joins the content from its JSON columns' texts: the same bytes as the
+    one-call encoding (the content hash), and the columns as the row stores them."""
+    odd = [
+        Facility(source="x", source_id="1", name='Ž"\\\n\u2028', categories=["toilet", "library", "toilet"], lon=25,
+                 lat=float("nan"), licence="", extra={"a": {"2": 1, "b": [1.5, None, True, 1e16, 1e-7]}},
+                 features={}, address=None, sector=None),
+        Facility(source="x", source_id="2", name="", categories=[], lon=None, lat=None, licence="ODbL-1.0",
+                 features=None, extra=None, address="Gatvė 1, \"A\"", opening_hours="Mo-Fr 08:00-17:00",
+                 last_verified="2026-01-01", status="removed"),
+        Facility(source="x", source_id="3", name="n", categories=["b", "a"], lon=-0.0, lat=1 / 3, licence="l",
+                 features={"wheelchair": "yes", "Žz": "ne"}, extra={"osm_tags": {"ž": "1", "a": "\x00\t"}}),
+    ]
+    for rec in _osm_sample(shared_data, 300) + odd:
+        data, categories, features, extra = rec.content_json_parts()
+        assert data == rec.content_json() == _canonical(rec.content())
+        assert categories == _canonical(sorted(set(rec.categories)))
+        assert features == _canonical(rec.features or {})
+        assert extra == _canonical(rec.extra or {})
 
 
 def test_a_first_run_needs_no_ready_rewrite_after_it(store, settings, shared_data):
