@@ -189,6 +189,24 @@ def test_on_a_phone_the_credits_fold_and_cover_neither_the_scale_nor_the_legend(
     assert errors == []
 
 
+def test_the_facility_pages_small_map_folds_its_credits_at_desktop_width(few, live_server, make_page):
+    """The facility page's map is half a column wide: unfolded, its two-line credits covered the
+    scale bar at 1280 px (seen by hand); they fold behind the credits button as on a phone."""
+    base = live_server(tile_url=DEFAULT_TILE_URL)  # the default tiles and their credit; refused by the route
+    page = make_page(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    errors = watch(page)
+    fid = page.request.get(base + "/api/facilities?limit=1").json()["features"][0]["id"]
+    page.goto(f"{base}/facility/{fid}?lang=en")
+    toggle = page.get_by_role("button", name="Map credits")
+    expect(toggle).to_be_visible()
+    expect(page.locator(".leaflet-control-attribution")).to_be_hidden()
+    assert not overlap(box(page, ".leaflet-control-scale"), toggle.bounding_box())
+    toggle.click()
+    expect(page.locator(".leaflet-control-attribution")).to_be_visible()
+    expect(page.locator(".leaflet-control-attribution")).to_contain_text("OpenStreetMap contributors")
+    assert errors == []
+
+
 def test_openstreetmap_is_credited_once(settings, live_server, page):
     conn = connect(settings.db)
     apply_records(conn, [facility("1", source="osm", licence="ODbL-1.0")], source="osm", scope="s")
