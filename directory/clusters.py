@@ -304,25 +304,15 @@ def estimate_rows(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[int, 
     in_box = conn.execute(
         "SELECT coalesce(sum(n), 0) FROM map_grid WHERE zoom = ? AND category IN (SELECT value FROM json_each(?))"
         " AND gx BETWEEN ? AND ? AND gy BETWEEN ? AND ?", (level, keys, x0, x1, y0, y1)).fetchone()[0]
-    memo = storememo.memo(conn)  # the total changes only with the store (storememo)
-    total = memo.get(("grid_total", keys)) if memo is not None else None
-    if total is None:
-        total = conn.execute(
-            "SELECT coalesce(sum(n), 0) FROM map_grid WHERE zoom = ? AND category IN (SELECT value FROM json_each(?))",
-            (GRID_MIN_ZOOM, keys)).fetchone()[0]
-        if memo is not None:
-            memo[("grid_total", keys)] = total
+    total = storememo.kept(conn, ("grid_total", keys), lambda: conn.execute(  # changes only with the store
+        "SELECT coalesce(sum(n), 0) FROM map_grid WHERE zoom = ? AND category IN (SELECT value FROM json_each(?))",
+        (GRID_MIN_ZOOM, keys)).fetchone()[0])
     return in_box, total
 
 
 def _has_grid(conn: sqlite3.Connection) -> bool:
     """The grid exists and was built (a store with facilities but an empty grid predates it)."""
-    memo = storememo.memo(conn)
-    if memo is None:
-        return _grid_built(conn)
-    if "has_grid" not in memo:
-        memo["has_grid"] = _grid_built(conn)
-    return memo["has_grid"]
+    return storememo.kept(conn, "has_grid", lambda: _grid_built(conn))
 
 
 def _grid_built(conn: sqlite3.Connection) -> bool:

@@ -176,15 +176,15 @@ _NOT_REMOVED = " AND r.rid NOT IN (SELECT rid FROM facilities WHERE status = 're
 _ALL_STATUSES = frozenset(STATUSES)
 _NOT_REMOVED_STATUSES = frozenset(STATUSES) - {"removed"}
 
-def _max_rid(conn: sqlite3.Connection) -> int:
-    """The highest rid (kept by a reader until the store changes: storememo)."""
-    memo = storememo.memo(conn)
-    if memo is not None and "max_rid" in memo:
-        return memo["max_rid"]
-    last = conn.execute("SELECT max(rid) FROM facilities").fetchone()[0] or 0
-    if memo is not None:
-        memo["max_rid"] = last
-    return last
+def _rid_bound(conn: sqlite3.Connection, estimate: tuple[int, int] | None, *, after: int, want: int) -> int | None:
+    """The rid below which a box's first `want` rows after `after` are predicted to lie (from
+    the grid's estimate: rows in the box, rows anywhere), or None when no bound helps."""
+    if estimate is None or estimate[0] <= 2 * want or estimate[1] <= 0:
+        return None
+    # the highest rid, kept by a reader until the store changes (storememo)
+    last = storememo.kept(conn, "max_rid", lambda: conn.execute("SELECT max(rid) FROM facilities").fetchone()[0] or 0)
+    bound = after + RID_REACH * want * max(last, 1) // estimate[0] + 1
+    return bound if bound < last else None
 
 
 # A bbox page's R*Tree answer must be sorted by rid before LIMIT: 8,575 rows in a dense box at
@@ -215,13 +215,10 @@ def _box_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[in
         removed="" if set(query.statuses) == _ALL_STATUSES else _NOT_REMOVED))
     want = query.limit + 1
     top = 2**63 - 1
-    if estimate is not None and estimate[0] > 2 * want and estimate[1] > 0:
-        last = _max_rid(conn)
-        bound = after + RID_REACH * want * max(last, 1) // estimate[0] + 1
-        if bound < last:
-            row = conn.execute(sql, (west, east, south, north, after, bound, want, query.limit)).fetchone()
-            if row[0] >= want:
-                return row
+    if (bound := _rid_bound(conn, estimate, after=after, want=want)) is not None:
+        row = conn.execute(sql, (west, east, south, north, after, bound, want, query.limit)).fetchone()
+        if row[0] >= want:
+            return row
     return conn.execute(sql, (west, east, south, north, after, top, want, query.limit)).fetchone()
 
 
@@ -273,13 +270,10 @@ def _cell_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[i
     keys = json.dumps(cells)
     top = 2**63 - 1
     row = None
-    if estimate is not None and estimate[0] > 2 * (query.limit + 1) and estimate[1] > 0:
-        last = _max_rid(conn)
-        bound = after + RID_REACH * (query.limit + 1) * max(last, 1) // estimate[0] + 1
-        if bound < last:
-            row = conn.execute(page_sql, (keys, after, bound, west, east, south, north, query.limit)).fetchone()
-            if row[0] < query.limit:
-                row = None
+    if (bound := _rid_bound(conn, estimate, after=after, want=query.limit + 1)) is not None:
+        row = conn.execute(page_sql, (keys, after, bound, west, east, south, north, query.limit)).fetchone()
+        if row[0] < query.limit:
+            row = None
     if row is None:
         row = conn.execute(page_sql, (keys, after, top, west, east, south, north, query.limit)).fetchone()
     found, text, last_rid, until, fallback = row

@@ -17,7 +17,10 @@ memo: an open handle keeps reading the file it opened.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class MemoConnection(sqlite3.Connection):
@@ -48,6 +51,17 @@ def refresh(conn: sqlite3.Connection) -> None:
 def memo(conn: sqlite3.Connection) -> dict[Any, Any] | None:
     """The connection's facts (a dict to read and fill), or None when it keeps none."""
     return getattr(conn, "facts", None)
+
+
+def kept(conn: sqlite3.Connection, key: Any, compute: Callable[[], T]) -> T:
+    """compute()'s answer, made once per store state on a reader that keeps facts (and every
+    time on any other connection)."""
+    facts = memo(conn)
+    if facts is None:
+        return compute()
+    if key not in facts:
+        facts[key] = compute()
+    return facts[key]
 
 
 def _data_version(conn: sqlite3.Connection) -> int:

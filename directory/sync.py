@@ -171,6 +171,10 @@ def _located(records: Iterable[Facility | Rejection], locator: Locator | None
         yield from zip(chunk, answers)
 
 
+# An unchanged record now covered by another scope (a file renamed, an area re-cut): (scope, source, source_id).
+_RESCOPE_SQL = "UPDATE source_records SET scope = ? WHERE source = ? AND source_id = ?"
+
+
 @dataclass(slots=True)
 class Raw:
     """A source record not mapped yet: its id, the hash of it as the source gave it, and how to
@@ -237,7 +241,7 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
             if isinstance(built, Facility):
                 built.raw_hash = rec.raw_hash
             yield built
-        conn.executemany("UPDATE source_records SET scope = ? WHERE source = ? AND source_id = ?", rescoped)
+        conn.executemany(_RESCOPE_SQL, rescoped)
 
 
 def apply_records(
@@ -449,7 +453,7 @@ def _upsert_batch(
         if ask is not None:
             ask.took(linked)  # it now holds a live record of this source: no longer a candidate
     _insert_new(conn, fresh, run_id=run_id, scope=scope, now=now, report=report)
-    conn.executemany("UPDATE source_records SET scope = ? WHERE source = ? AND source_id = ?",
+    conn.executemany(_RESCOPE_SQL,
                      [(scope, recs[0].source, sid) for sid in rescoped])
     conn.executemany("UPDATE source_records SET raw_hash = ? WHERE source = ? AND source_id = ?", raw_kept)
     # A stated municipality is placement, not content (not in the hash): see _upsert.

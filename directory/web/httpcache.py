@@ -51,9 +51,10 @@ def no_validators(view: F) -> F:
 def store_version(conn: sqlite3.Connection) -> tuple[str, datetime | None]:
     """(ETag, Last-Modified) of the store's current content (kept by a reader until the store
     changes: storememo)."""
-    memo = storememo.memo(conn)
-    if memo is not None and "store_version" in memo:
-        return memo["store_version"]
+    return storememo.kept(conn, "store_version", lambda: _store_version(conn))
+
+
+def _store_version(conn: sqlite3.Connection) -> tuple[str, datetime | None]:
     row = conn.execute(
         "SELECT (SELECT coalesce(max(seq), 0) FROM changes),"
         " (SELECT coalesce(max(id), 0) FROM ingest_runs),"
@@ -65,10 +66,7 @@ def store_version(conn: sqlite3.Connection) -> tuple[str, datetime | None]:
     seq, run, snap, areas, at, finished = row
     etag = f'W/"atvira-{SCHEMA_VERSION}-{seq}-{run}-{snap}-{areas}"'
     stamps = [_parse(v) for v in (at, finished) if v]
-    version = etag, max(stamps) if stamps else None
-    if memo is not None:
-        memo["store_version"] = version
-    return version
+    return etag, max(stamps) if stamps else None
 
 
 def _vary(etag: str, *parts: str) -> str:
@@ -112,16 +110,9 @@ def _open_state_bucket(version: str, conn: sqlite3.Connection) -> str:
 def content_token(conn: sqlite3.Connection) -> str:
     """The store's content version as a short URL-safe token (the map pins its requests to it,
     `?v=`, so a shared cache keyed on the URL never serves one version for another)."""
-    memo = storememo.memo(conn)
-    if memo is not None and "content_token" in memo:
-        return memo["content_token"]
-    row = conn.execute(
+    return storememo.kept(conn, "content_token", lambda: ".".join(str(v) for v in (SCHEMA_VERSION, *conn.execute(
         "SELECT (SELECT coalesce(max(seq), 0) FROM changes), (SELECT coalesce(max(id), 0) FROM ingest_runs),"
-        " (SELECT coalesce(max(id), 0) FROM snapshots), (SELECT count(*) FROM areas)").fetchone()
-    token = ".".join(str(v) for v in (SCHEMA_VERSION, *row))
-    if memo is not None:
-        memo["content_token"] = token
-    return token
+        " (SELECT coalesce(max(id), 0) FROM snapshots), (SELECT count(*) FROM areas)").fetchone())))
 
 
 # The longest a shared cache keeps a version-pinned answer (its URL names the content version,
