@@ -301,9 +301,14 @@ def estimate_rows(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[int, 
     level = max(GRID_MIN_ZOOM, min(GRID_MAX_ZOOM, math.floor(math.log2(360.0 / CELLS_PER_TILE / (span / 4)))))
     keys = json.dumps(_grid_keys(conn, query))
     x0, y0, x1, y1 = _cell_range(query.bbox, cell_deg(level))
+    # The box's columns as a list (a handful: the level makes the box about 4 cells wide), not
+    # `gx BETWEEN`: with a range on gx the key (zoom, category, gx, gy) is read over every gy of
+    # each column (the country's height); with the list each column is one seek to the box's gy
+    # range. Every map page asks this: 59 -> 12 us (sparse box), 115 -> 16 us (dense) at 1M.
     in_box = conn.execute(
         "SELECT coalesce(sum(n), 0) FROM map_grid WHERE zoom = ? AND category IN (SELECT value FROM json_each(?))"
-        " AND gx BETWEEN ? AND ? AND gy BETWEEN ? AND ?", (level, keys, x0, x1, y0, y1)).fetchone()[0]
+        " AND gx IN (SELECT value FROM json_each(?)) AND gy BETWEEN ? AND ?",
+        (level, keys, json.dumps(list(range(x0, x1 + 1))), y0, y1)).fetchone()[0]
     total = storememo.kept(conn, ("grid_total", keys), lambda: conn.execute(  # changes only with the store
         "SELECT coalesce(sum(n), 0) FROM map_grid WHERE zoom = ? AND category IN (SELECT value FROM json_each(?))",
         (GRID_MIN_ZOOM, keys)).fetchone()[0])
