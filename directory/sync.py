@@ -66,6 +66,10 @@ class IngestReport:
     merged: int = 0  # added records linked to a facility another source already described
     # records whose slugged id another record already held: (source_id, the suffixed id given)
     id_collisions: list[tuple[str, str]] = field(default_factory=list)
+    # The sync's own bookkeeping, not a count: changes logged for facilities written with their
+    # ready text made (the bulk inserts). When they are all of a run's changes, no facility it
+    # changed lacks ready text and _refresh_changed has nothing to look for.
+    ready_logged: int = field(default=0, repr=False, compare=False)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -295,6 +299,11 @@ def apply_records(
             run_id = report.run_id = cur.lastrowid
             claim_empty_store(conn)  # a first run's rows get current ready text: no rewrite after it
             seq_before = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+            # No live record of this source and scope yet (a first run of a file): every one the
+            # run leaves live it handled (saw), so the sweep would read them all to find none.
+            sweep = full and conn.execute(
+                "SELECT 1 FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL LIMIT 1",
+                (source, scope)).fetchone() is not None
             unskipped = _skip_unchanged(conn, records, source=source, scope=scope, seen=seen, report=report,
                                         progress=progress)
             for rec, where in _located(unskipped, locator):
@@ -322,10 +331,10 @@ def apply_records(
                     pending.clear()
             _upsert_batch(conn, pending, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report,
                           locator=locator)
-            if full:
+            if sweep:
                 _sweep(conn, source=source, scope=scope, seen=seen, run_id=run_id, now=now, report=report,
                        locator=locator)
-            _refresh_changed(conn, seq_before=seq_before)
+            _refresh_changed(conn, seq_before=seq_before, ready_logged=report.ready_logged)
             conn.execute(
                 "UPDATE ingest_runs SET finished_at = ?, status = 'ok', counts = ?, rejections = ? WHERE id = ?",
                 (
@@ -348,12 +357,16 @@ def apply_records(
 RUN_CACHE_KIB = 128 * 1024
 
 
-def _refresh_changed(conn: sqlite3.Connection, *, seq_before: int) -> None:
+def _refresh_changed(conn: sqlite3.Connection, *, seq_before: int, ready_logged: int = 0) -> None:
     """Rewrite what is kept ready per facility (the map feature text) for every facility this
     run changed whose ready text is not already current: the change log since `seq_before`
     names every facility changed, whatever path (add, update, merge, sweep) changed it, and the
     store's triggers empty the ready text of every row written since it was made (new rows have
-    none), so one statement does it. Facilities added in bulk got theirs in their batch."""
+    none), so one statement does it. Facilities added in bulk got theirs in their batch: when
+    their `ready_logged` changes are all the run logged (a first run), there is nothing to do
+    (the look would read every new row: 0.3 s per 100k)."""
+    if conn.execute("SELECT count(*) FROM changes WHERE seq > ?", (seq_before,)).fetchone()[0] == ready_logged:
+        return
     refresh_ready_where(conn, "f.id IN (SELECT facility_id FROM changes WHERE seq > ?) AND (f.feature_head IS NULL"
                               " OR f.sources_json IS NULL OR f.provenance_csv IS NULL OR f.csv_line IS NULL)", (seq_before,))
 
@@ -492,6 +505,7 @@ def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[Facility, str, str, 
                     "{" + ", ".join(map(str.__add__, _LOG_KEYS, map(_log_value, values))) + "}"))
     if len(fresh) >= BULK_MIN:
         _write_new_bulk(conn, facilities, records, log)
+        report.ready_logged += len(log)
     else:
         _write_new(conn, facilities, records, log)
     report.added += len(fresh)
@@ -515,7 +529,10 @@ def _write_new_bulk(conn: sqlite3.Connection, facilities: list[tuple], records: 
             conn.executemany(
                 "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash,"
                 " data, raw_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
-            insert_ready(conn, "temp.sync_new", _NEW_COLUMNS)
+            # Each staged row is a new facility (its id held by no facility, so by no source
+            # record) whose one record is the one just inserted with its own source, source_id,
+            # licence and fetched_at: its sources text without a probe.
+            insert_ready(conn, "temp.sync_new", _NEW_COLUMNS, own_record=True)
             conn.execute("PRAGMA defer_foreign_keys = OFF")
         finally:
             conn.execute("DROP TABLE IF EXISTS temp.sync_new")
