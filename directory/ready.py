@@ -93,8 +93,9 @@ def refresh_ready_rids(conn: sqlite3.Connection, rids: Iterable[int], *, chunk: 
 
 
 def insert_ready(conn: sqlite3.Connection, staging: str, columns: Sequence[str], *, own_record: bool = False) -> int:
-    """Insert the rows of `staging` (a table with facilities' columns) into facilities with their
-    ready text made in the same statement, in the staging table's row order; rows inserted.
+    """Insert the rows of `staging` (a table with facilities' columns, and maybe others it
+    ignores) into facilities with their ready text made in the same statement, in the staging
+    table's row order; rows inserted.
 
     The new rows' source records must already be stored (their `sources` are part of the text):
     the sync inserts those first, with the foreign key check deferred. Exactly what
@@ -117,7 +118,8 @@ def insert_ready(conn: sqlite3.Connection, staging: str, columns: Sequence[str],
     return conn.execute(
         f"INSERT INTO facilities({cols}, feature_head, feature_tail, sources_json, provenance_csv, csv_line)"
         f" SELECT {', '.join('x.' + c for c in columns)}, {_HEAD}, {_TAIL}, x.sources, x.provenance, {_CSV_LINE}"
-        f" FROM (SELECT f.*, f.rowid AS staged_at, {READY_FEATURE_SQL} AS j, {sources} AS sources,"
+        f" FROM (SELECT {', '.join('f.' + c for c in columns)}, f.rowid AS staged_at, {READY_FEATURE_SQL} AS j,"
+        f" {sources} AS sources,"
         f" {provenance} AS provenance, {CSV_LINE_HEAD} AS line_head, {CSV_LINE_TAIL} AS line_tail"
         f" FROM {staging} f LIMIT -1 OFFSET 0) AS x ORDER BY x.staged_at").rowcount
 

@@ -486,7 +486,7 @@ def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[Facility, str, str, 
     one executemany per table, and (a large batch) their FTS5, R*Tree and ready text set-wise."""
     if not fresh:
         return
-    facilities, records, log = [], [], []
+    rows = []
     wanted = [make_facility_id(rec.source, rec.source_id) for rec, _data, _hash, _columns in fresh]
     taken = {r[0] for r in conn.execute("SELECT id FROM facilities WHERE id IN (SELECT value FROM json_each(?))",
                                         (json.dumps(wanted),))}
@@ -496,49 +496,59 @@ def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[Facility, str, str, 
             facility_id = suffixed_facility_id(rec.source, rec.source_id)
             report.id_collisions.append((rec.source_id, facility_id))
         taken.add(facility_id)
-        facilities.append((facility_id, *values, rec.source, rec.source_id, rec.fetched_at, now))
-        records.append((rec.source, rec.source_id, facility_id, scope, rec.licence, rec.fetched_at, rec_hash, data,
-                        rec.raw_hash))
+        # _STAGED_COLUMNS: the facility row, then what its source record and its log row add.
         # The log's `new`: json.dumps(_decode(values), ensure_ascii=False, default=str) as _upsert
         # writes it, joined from the texts already made (the JSON columns are canonical already).
-        log.append((run_id, now, facility_id, rec.source, rec.source_id, "added", None,
-                    "{" + ", ".join(map(str.__add__, _LOG_KEYS, map(_log_value, values))) + "}"))
+        rows.append((facility_id, *values, rec.source, rec.source_id, rec.fetched_at, now, rec.licence, rec_hash, data,
+                     rec.raw_hash, "{" + ", ".join(map(str.__add__, _LOG_KEYS, map(_log_value, values))) + "}"))
     if len(fresh) >= BULK_MIN:
-        _write_new_bulk(conn, facilities, records, log)
-        report.ready_logged += len(log)
+        _write_new_bulk(conn, rows, run_id=run_id, scope=scope, now=now)
+        report.ready_logged += len(rows)
     else:
-        _write_new(conn, facilities, records, log)
+        _write_new(conn, [row[:_N_NEW] for row in rows],
+                   [(source, source_id, fid, scope, licence, fetched_at, rec_hash, data, raw_hash)
+                    for fid, *_, source, source_id, fetched_at, _at, licence, rec_hash, data, raw_hash, _new in rows],
+                   [(run_id, now, fid, source, source_id, "added", None, new)
+                    for fid, *_, source, source_id, _fetched, _at, _licence, _hash, _data, _raw, new in rows])
     report.added += len(fresh)
 
 
+# The facility columns a new facility's row sets; staged (sync_new) with what its source
+# record (licence, content hash, data, raw hash) and its change-log row (`new`) add.
 _NEW_COLUMNS = ("id", *CONTENT_FIELDS, "source", "source_id", "fetched_at", "updated_at")
+_N_NEW = len(_NEW_COLUMNS)
+_STAGED_COLUMNS = (*_NEW_COLUMNS, "record_licence", "content_hash", "data", "raw_hash", "log_new")
 
 
-def _write_new_bulk(conn: sqlite3.Connection, facilities: list[tuple], records: list[tuple],
-                    log: list[tuple]) -> None:
-    """_write_new for a large batch: the rows are staged in a temp table and inserted with their
-    ready text made in the same statement (ready.insert_ready: no second write of each row),
-    after their source records (the foreign key checked at the end of the insert instead of
-    per record), and indexed set-wise (store.bulk_insert)."""
+def _write_new_bulk(conn: sqlite3.Connection, rows: list[tuple], *, run_id: int, scope: str, now: str) -> None:
+    """_write_new for a large batch: the rows (_STAGED_COLUMNS) are staged in a temp table by one
+    executemany; the facilities are inserted from it with their ready text made in the same
+    statement (ready.insert_ready: no second write of each row), then their source records and
+    log rows set-wise, in the staged order, and indexed set-wise (store.bulk_insert).
+
+    Each staged facility is new (its id is held by no facility, so by no source record) and its
+    one source record is the one staged with it, naming its own source, source_id, licence (the
+    record's; the row's is the same text, `or ""` only where the record's NOT NULL fails anyway)
+    and fetched_at: insert_ready(own_record=True) makes its sources text without a probe, so the
+    records come after their facilities (no deferred foreign key)."""
+    staged = ", ".join(_STAGED_COLUMNS)
     with bulk_insert(conn):
-        conn.execute("CREATE TEMP TABLE sync_new AS SELECT * FROM facilities WHERE 0")
+        conn.execute("CREATE TEMP TABLE sync_new AS SELECT *, NULL AS record_licence, NULL AS content_hash,"
+                     " NULL AS data, NULL AS raw_hash, NULL AS log_new FROM facilities WHERE 0")
         try:
-            conn.executemany(f"INSERT INTO temp.sync_new({', '.join(_NEW_COLUMNS)})"
-                             f" VALUES ({', '.join('?' * len(_NEW_COLUMNS))})", facilities)
-            conn.execute("PRAGMA defer_foreign_keys = ON")
-            conn.executemany(
-                "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash,"
-                " data, raw_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
-            # Each staged row is a new facility (its id held by no facility, so by no source
-            # record) whose one record is the one just inserted with its own source, source_id,
-            # licence and fetched_at: its sources text without a probe.
+            conn.executemany(f"INSERT INTO temp.sync_new({staged}) VALUES ({', '.join('?' * len(_STAGED_COLUMNS))})",
+                             rows)
             insert_ready(conn, "temp.sync_new", _NEW_COLUMNS, own_record=True)
-            conn.execute("PRAGMA defer_foreign_keys = OFF")
+            conn.execute(
+                "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash,"
+                " data, raw_hash) SELECT source, source_id, id, ?, record_licence, fetched_at, content_hash, data,"
+                " raw_hash FROM temp.sync_new ORDER BY rowid", (scope,))
+            conn.execute(
+                "INSERT INTO changes(run_id, at, facility_id, source, source_id, kind, old, new)"
+                " SELECT ?, ?, id, source, source_id, 'added', NULL, log_new FROM temp.sync_new ORDER BY rowid",
+                (run_id, now))
         finally:
             conn.execute("DROP TABLE IF EXISTS temp.sync_new")
-        conn.executemany(
-            "INSERT INTO changes(run_id, at, facility_id, source, source_id, kind, old, new)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", log)
 
 
 def _write_new(conn: sqlite3.Connection, facilities: list[tuple], records: list[tuple], log: list[tuple]) -> None:
