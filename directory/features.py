@@ -46,13 +46,19 @@ NO_EXTRA_FIELDS_SQL = (
 )
 
 
+# The `sources` of a facility whose one source record is the one its own columns name (source,
+# source_id, licence, fetched_at; not removed): what SOURCES_SQL gives for it, without the probe
+# (a new facility the sync inserts in bulk: directory.ready.insert_ready). Also SOURCES_SQL's
+# fallback for a row without source records.
+OWN_SOURCES_SQL = """json_array(json_object('source', f.source, 'source_id', f.source_id, 'licence', f.licence,
+                        'fetched_at', f.fetched_at, 'removed_at', NULL))"""
 # A facility's source records as a JSON array (the export's `sources`): one probe of
 # source_records per row, so the store keeps its result ready (facilities.sources_json).
+# (json_group_array of one object is '[' || the object || ']', as json_array of it.)
 SOURCES_SQL = """coalesce((SELECT json_group_array(json_object('source', s.source, 'source_id', s.source_id,
                         'licence', s.licence, 'fetched_at', s.fetched_at, 'removed_at', s.removed_at))
                         FROM source_records s WHERE s.facility_id = f.id),
-                   json_array(json_object('source', f.source, 'source_id', f.source_id, 'licence', f.licence,
-                        'fetched_at', f.fetched_at, 'removed_at', NULL)))"""
+                   """ + OWN_SOURCES_SQL + ")"
 
 # Every property a feature may carry, by name: its SQL over the row `f`.
 PROPERTY_SQL: dict[str, str] = {

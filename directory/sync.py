@@ -66,6 +66,10 @@ class IngestReport:
     merged: int = 0  # added records linked to a facility another source already described
     # records whose slugged id another record already held: (source_id, the suffixed id given)
     id_collisions: list[tuple[str, str]] = field(default_factory=list)
+    # The sync's own bookkeeping, not a count: changes logged for facilities written with their
+    # ready text made (the bulk inserts). When they are all of a run's changes, no facility it
+    # changed lacks ready text and _refresh_changed has nothing to look for.
+    ready_logged: int = field(default=0, repr=False, compare=False)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -295,6 +299,11 @@ def apply_records(
             run_id = report.run_id = cur.lastrowid
             claim_empty_store(conn)  # a first run's rows get current ready text: no rewrite after it
             seq_before = conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+            # No live record of this source and scope yet (a first run of a file): every one the
+            # run leaves live it handled (saw), so the sweep would read them all to find none.
+            sweep = full and conn.execute(
+                "SELECT 1 FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL LIMIT 1",
+                (source, scope)).fetchone() is not None
             unskipped = _skip_unchanged(conn, records, source=source, scope=scope, seen=seen, report=report,
                                         progress=progress)
             for rec, where in _located(unskipped, locator):
@@ -322,10 +331,10 @@ def apply_records(
                     pending.clear()
             _upsert_batch(conn, pending, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report,
                           locator=locator)
-            if full:
+            if sweep:
                 _sweep(conn, source=source, scope=scope, seen=seen, run_id=run_id, now=now, report=report,
                        locator=locator)
-            _refresh_changed(conn, seq_before=seq_before)
+            _refresh_changed(conn, seq_before=seq_before, ready_logged=report.ready_logged)
             conn.execute(
                 "UPDATE ingest_runs SET finished_at = ?, status = 'ok', counts = ?, rejections = ? WHERE id = ?",
                 (
@@ -348,12 +357,16 @@ def apply_records(
 RUN_CACHE_KIB = 128 * 1024
 
 
-def _refresh_changed(conn: sqlite3.Connection, *, seq_before: int) -> None:
+def _refresh_changed(conn: sqlite3.Connection, *, seq_before: int, ready_logged: int = 0) -> None:
     """Rewrite what is kept ready per facility (the map feature text) for every facility this
     run changed whose ready text is not already current: the change log since `seq_before`
     names every facility changed, whatever path (add, update, merge, sweep) changed it, and the
     store's triggers empty the ready text of every row written since it was made (new rows have
-    none), so one statement does it. Facilities added in bulk got theirs in their batch."""
+    none), so one statement does it. Facilities added in bulk got theirs in their batch: when
+    their `ready_logged` changes are all the run logged (a first run), there is nothing to do
+    (the look would read every new row: 0.3 s per 100k)."""
+    if conn.execute("SELECT count(*) FROM changes WHERE seq > ?", (seq_before,)).fetchone()[0] == ready_logged:
+        return
     refresh_ready_where(conn, "f.id IN (SELECT facility_id FROM changes WHERE seq > ?) AND (f.feature_head IS NULL"
                               " OR f.sources_json IS NULL OR f.provenance_csv IS NULL OR f.csv_line IS NULL)", (seq_before,))
 
@@ -473,7 +486,7 @@ def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[Facility, str, str, 
     one executemany per table, and (a large batch) their FTS5, R*Tree and ready text set-wise."""
     if not fresh:
         return
-    facilities, records, log = [], [], []
+    rows = []
     wanted = [make_facility_id(rec.source, rec.source_id) for rec, _data, _hash, _columns in fresh]
     taken = {r[0] for r in conn.execute("SELECT id FROM facilities WHERE id IN (SELECT value FROM json_each(?))",
                                         (json.dumps(wanted),))}
@@ -483,45 +496,59 @@ def _insert_new(conn: sqlite3.Connection, fresh: list[tuple[Facility, str, str, 
             facility_id = suffixed_facility_id(rec.source, rec.source_id)
             report.id_collisions.append((rec.source_id, facility_id))
         taken.add(facility_id)
-        facilities.append((facility_id, *values, rec.source, rec.source_id, rec.fetched_at, now))
-        records.append((rec.source, rec.source_id, facility_id, scope, rec.licence, rec.fetched_at, rec_hash, data,
-                        rec.raw_hash))
+        # _STAGED_COLUMNS: the facility row, then what its source record and its log row add.
         # The log's `new`: json.dumps(_decode(values), ensure_ascii=False, default=str) as _upsert
         # writes it, joined from the texts already made (the JSON columns are canonical already).
-        log.append((run_id, now, facility_id, rec.source, rec.source_id, "added", None,
-                    "{" + ", ".join(map(str.__add__, _LOG_KEYS, map(_log_value, values))) + "}"))
+        rows.append((facility_id, *values, rec.source, rec.source_id, rec.fetched_at, now, rec.licence, rec_hash, data,
+                     rec.raw_hash, "{" + ", ".join(map(str.__add__, _LOG_KEYS, map(_log_value, values))) + "}"))
     if len(fresh) >= BULK_MIN:
-        _write_new_bulk(conn, facilities, records, log)
+        _write_new_bulk(conn, rows, run_id=run_id, scope=scope, now=now)
+        report.ready_logged += len(rows)
     else:
-        _write_new(conn, facilities, records, log)
+        _write_new(conn, [row[:_N_NEW] for row in rows],
+                   [(source, source_id, fid, scope, licence, fetched_at, rec_hash, data, raw_hash)
+                    for fid, *_, source, source_id, fetched_at, _at, licence, rec_hash, data, raw_hash, _new in rows],
+                   [(run_id, now, fid, source, source_id, "added", None, new)
+                    for fid, *_, source, source_id, _fetched, _at, _licence, _hash, _data, _raw, new in rows])
     report.added += len(fresh)
 
 
+# The facility columns a new facility's row sets; staged (sync_new) with what its source
+# record (licence, content hash, data, raw hash) and its change-log row (`new`) add.
 _NEW_COLUMNS = ("id", *CONTENT_FIELDS, "source", "source_id", "fetched_at", "updated_at")
+_N_NEW = len(_NEW_COLUMNS)
+_STAGED_COLUMNS = (*_NEW_COLUMNS, "record_licence", "content_hash", "data", "raw_hash", "log_new")
 
 
-def _write_new_bulk(conn: sqlite3.Connection, facilities: list[tuple], records: list[tuple],
-                    log: list[tuple]) -> None:
-    """_write_new for a large batch: the rows are staged in a temp table and inserted with their
-    ready text made in the same statement (ready.insert_ready: no second write of each row),
-    after their source records (the foreign key checked at the end of the insert instead of
-    per record), and indexed set-wise (store.bulk_insert)."""
+def _write_new_bulk(conn: sqlite3.Connection, rows: list[tuple], *, run_id: int, scope: str, now: str) -> None:
+    """_write_new for a large batch: the rows (_STAGED_COLUMNS) are staged in a temp table by one
+    executemany; the facilities are inserted from it with their ready text made in the same
+    statement (ready.insert_ready: no second write of each row), then their source records and
+    log rows set-wise, in the staged order, and indexed set-wise (store.bulk_insert).
+
+    Each staged facility is new (its id is held by no facility, so by no source record) and its
+    one source record is the one staged with it, naming its own source, source_id, licence (the
+    record's; the row's is the same text, `or ""` only where the record's NOT NULL fails anyway)
+    and fetched_at: insert_ready(own_record=True) makes its sources text without a probe, so the
+    records come after their facilities (no deferred foreign key)."""
+    staged = ", ".join(_STAGED_COLUMNS)
     with bulk_insert(conn):
-        conn.execute("CREATE TEMP TABLE sync_new AS SELECT * FROM facilities WHERE 0")
+        conn.execute("CREATE TEMP TABLE sync_new AS SELECT *, NULL AS record_licence, NULL AS content_hash,"
+                     " NULL AS data, NULL AS raw_hash, NULL AS log_new FROM facilities WHERE 0")
         try:
-            conn.executemany(f"INSERT INTO temp.sync_new({', '.join(_NEW_COLUMNS)})"
-                             f" VALUES ({', '.join('?' * len(_NEW_COLUMNS))})", facilities)
-            conn.execute("PRAGMA defer_foreign_keys = ON")
-            conn.executemany(
+            conn.executemany(f"INSERT INTO temp.sync_new({staged}) VALUES ({', '.join('?' * len(_STAGED_COLUMNS))})",
+                             rows)
+            insert_ready(conn, "temp.sync_new", _NEW_COLUMNS, own_record=True)
+            conn.execute(
                 "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash,"
-                " data, raw_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
-            insert_ready(conn, "temp.sync_new", _NEW_COLUMNS)
-            conn.execute("PRAGMA defer_foreign_keys = OFF")
+                " data, raw_hash) SELECT source, source_id, id, ?, record_licence, fetched_at, content_hash, data,"
+                " raw_hash FROM temp.sync_new ORDER BY rowid", (scope,))
+            conn.execute(
+                "INSERT INTO changes(run_id, at, facility_id, source, source_id, kind, old, new)"
+                " SELECT ?, ?, id, source, source_id, 'added', NULL, log_new FROM temp.sync_new ORDER BY rowid",
+                (run_id, now))
         finally:
             conn.execute("DROP TABLE IF EXISTS temp.sync_new")
-        conn.executemany(
-            "INSERT INTO changes(run_id, at, facility_id, source, source_id, kind, old, new)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", log)
 
 
 def _write_new(conn: sqlite3.Connection, facilities: list[tuple], records: list[tuple], log: list[tuple]) -> None:

@@ -256,3 +256,38 @@ def test_a_first_run_needs_no_ready_rewrite_after_it(store, settings, shared_dat
     apply_records(other, [facility("a1", name="Mažas darželis", lon=25.29, lat=54.69)], source="t", scope="s")
     assert "ready" not in (get_meta(other, DERIVED_META) or {})
     assert "ready features" in refresh_derived(other, settings, snapshot=False).done
+
+
+def test_bulk_new_facilities_ready_text_from_their_own_record(store, monkeypatch):
+    """New facilities inserted in bulk make their sources and provenance text from their own
+    columns (ready.insert_ready(own_record=True), no probe): exactly what the probe of their one
+    source record gives (the SQL builders), for awkward values too (a formula-like licence,
+    quotes, commas and letters in ids, no fetch time); and a run with a small last batch
+    (per-row triggers, no ready text at insert) still leaves every row ready."""
+    monkeypatch.setattr(sync, "BATCH", 100)
+    licences = ["=HYPERLINK(\"x\")", "CC-BY-4.0", "+1", "Licencija „Ž“, 2 d.", ""]
+    records = [facility(f'a"{i}, ž;{i % 3}', name=f'Vieta "{i}", Žalia', licence=licences[i % len(licences)],
+                        fetched_at=None if i % 4 == 0 else "2026-11-29T12:00:00Z", lon=25 + i / 1000, lat=54.6,
+                        operator="=cmd" if i % 6 == 0 else None, extra={"website": f"https://x.lt/{i}"} if i % 2 else {})
+               for i in range(230)]  # two bulk batches of 100, then 30 through the per-row triggers
+    report = apply_records(store, records, source="t", scope="s")
+    assert report.added == 230 and report.ready_logged == 200
+    assert store.execute("SELECT count(*) FROM facilities WHERE csv_line IS NULL OR sources_json IS NULL"
+                         " OR provenance_csv IS NULL OR feature_head IS NULL").fetchone()[0] == 0
+    assert_indexes_agree(store)  # the ready text is what refresh_ready (the probes) writes
+    # The change log and source records keep the records' order, one each.
+    assert [r[0] for r in store.execute("SELECT source_id FROM changes ORDER BY seq")] == [r.source_id for r in records]
+    assert [r[0] for r in store.execute("SELECT source_id FROM source_records ORDER BY rowid")] == [
+        r.source_id for r in records]
+
+
+def test_a_first_run_of_a_scope_sweeps_nothing_and_the_next_one_sweeps(store):
+    """A run of a scope that had no live record skips the sweep (nothing can be missing from
+    it); the next run of the scope still marks what it did not see as removed."""
+    first = [facility(f"s{i}") for i in range(80)]
+    assert apply_records(store, first, source="t", scope="s").removed == 0
+    assert apply_records(store, first[:70], source="t", scope="s").removed == 10
+    assert store.execute("SELECT count(*) FROM facilities WHERE status = 'removed'").fetchone()[0] == 10
+    # Another scope of the same source: its first run leaves the first scope alone.
+    assert apply_records(store, [facility(f"o{i}") for i in range(5)], source="t", scope="other").removed == 0
+    assert store.execute("SELECT count(*) FROM source_records WHERE removed_at IS NULL").fetchone()[0] == 75
