@@ -235,13 +235,17 @@ def _holds(conds: _Compiled, tags: Mapping[str, str]) -> bool:
     return True
 
 
-def _index_rules() -> tuple[tuple[str, ...], dict[tuple[str, str], tuple[tuple[TagRule, _Compiled], ...]]]:
-    by_tag: dict[tuple[str, str], list[tuple[TagRule, _Compiled]]] = {}
+# An indexed rule: its category, whether it is a fallback, and its conditions after the first.
+_Indexed = tuple[str, bool, _Compiled]
+
+
+def _index_rules() -> tuple[tuple[str, ...], dict[tuple[str, str], tuple[_Indexed, ...]]]:
+    by_tag: dict[tuple[str, str], list[_Indexed]] = {}
     for rule in CATEGORY_RULES:
         first = rule.conds[0]
         assert first.op == "eq", f"rule {rule} must start with an exact tag (the index needs it)"
         for value in first.values:
-            by_tag.setdefault((first.key, value), []).append((rule, _compile(rule.conds[1:])))
+            by_tag.setdefault((first.key, value), []).append((rule.category, rule.fallback, _compile(rule.conds[1:])))
     keys = tuple(dict.fromkeys(k for k, _ in by_tag))
     return keys, {k: tuple(v) for k, v in by_tag.items()}
 
@@ -258,12 +262,14 @@ def categories_for(tags: Mapping[str, str]) -> list[str]:
     fallback: set[str] = set()
     # the rules' first keys the element has (one C-level pass; the order is irrelevant: sets)
     for key in _FIRST_KEY_SET.intersection(tags):
-        for rule, rest in _RULES_BY_TAG.get((key, tags[key]), ()):
-            if _holds(rest, tags):
-                (fallback if rule.fallback else found).add(rule.category)
+        for category, is_fallback, rest in _RULES_BY_TAG.get((key, tags[key]), ()):
+            if not rest or _holds(rest, tags):  # most rules are their first tag alone
+                (fallback if is_fallback else found).add(category)
     if not (found or fallback) or not _holds(_EXCLUDE, tags):
         return []
     found = found or fallback
+    if len(found) == 1:  # the usual case: one category, no legend order to keep
+        return [*found]
     return [c for c in CATEGORIES if c in found]
 
 
@@ -1005,11 +1011,6 @@ def _features(tags: Mapping[str, str], categories: list[str]) -> dict[str, str]:
     return feats
 
 
-# extra[...] <- the first of these tags that is set (capacity as a number when it is digits)
-_EXTRA_TAGS = (("website", ("website", "contact:website", "url")), ("phone", ("phone", "contact:phone")),
-               ("capacity", ("capacity",)))
-
-
 @functools.lru_cache(maxsize=4096)  # operators repeat
 def _sector(operator_type: str | None, operator: str | None, name: str | None) -> tuple[str, dict[str, object]]:
     """The sector and its Sector.extra() (made once per distinct triple: the caller copies it)."""
@@ -1031,16 +1032,22 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
         if el.type == "node":
             return Rejection(el.key, "no valid position: its lat/lon are missing, not numbers or out of range")
         return Rejection(el.key, "no position: none of its nodes or members are in the data")
-    checked = check_coordinates(el.lon, el.lat)
-    if isinstance(checked, str):
-        return Rejection(el.key, checked)
+    lon, lat = el.lon, el.lat
+    if type(lon) is float and type(lat) is float and -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0:
+        checked: tuple[float, float] | str = (lon, lat)  # what check_coordinates says of it, sooner
+    else:
+        checked = check_coordinates(lon, lat)
+        if isinstance(checked, str):
+            return Rejection(el.key, checked)
+    get = tags.get
     extra: dict[str, Any] = {"osm_tags": dict(tags)}
-    for name, keys in _EXTRA_TAGS:
-        for k in keys:
-            value = tags.get(k)
-            if value:
-                extra[name] = int(value) if name == "capacity" and value.isdigit() else value
-                break
+    # extra[...] <- the first of these tags that is set (capacity as a number when it is digits)
+    if value := get("website") or get("contact:website") or get("url"):
+        extra["website"] = value
+    if value := get("phone") or get("contact:phone"):
+        extra["phone"] = value
+    if value := get("capacity"):
+        extra["capacity"] = int(value) if value.isdigit() else value
     if "baby_room" in categories:
         room = any(_holds(conds, tags) for _, conds in _BABY_ROOMS)
         extra["baby_room_basis"] = "room" if room else (
