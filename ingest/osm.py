@@ -1127,7 +1127,11 @@ def raw_context(*, source: str, licence: str, fetched_from: str = "", placement:
 
 def element_raw_hash(el: OsmElement, context: bytes) -> str:
     """The raw hash of an element as read (its position resolved), in `context` (raw_context)."""
-    return hashlib.sha256(context + orjson.dumps((el.type, el.id, el.lon, el.lat, el.tags))).hexdigest()[:32]
+    return _raw_hash(el.type, el.id, el.lon, el.lat, el.tags, context)
+
+
+def _raw_hash(kind: str, el_id: int, lon: float | None, lat: float | None, tags: dict[str, str], context: bytes) -> str:
+    return hashlib.sha256(context + orjson.dumps((kind, el_id, lon, lat, tags))).hexdigest()[:32]
 
 
 # An element as a re-run first needs it: its key ("node/1"), its raw hash, and a function that
@@ -1226,14 +1230,12 @@ def _hashed_osmium(src: _OsmiumInput, keep: TagFilter | None, context: bytes, th
                 tags = _tags(obj)
                 if not tags:
                     continue
-                el = OsmElement(kind, el_id, tags, lon, lat)
             else:
                 tags = _tags(obj)
                 if not tags:
                     continue
-                el = OsmElement(kind, el_id, tags, lon, lat)
-                raw = element_raw_hash(el, context)
-            yield f"{kind}/{el_id}", raw, partial(_matched, then, el, keep)
+                raw = _raw_hash(kind, el_id, lon, lat, tags, context)
+            yield f"{kind}/{el_id}", raw, partial(_make, then, keep, kind, el_id, tags, lon, lat)
     except _OSMIUM_ERRORS as exc:
         raise InputError(f"cannot read OSM file: {exc}", where=src.where) from exc
     for el in _positioned_relations(src, store):  # matched against `keep` in the first pass
@@ -1248,17 +1250,19 @@ def _read_again(src: _OsmiumInput, kind: str, el_id: int, lon: float | None, lat
     entity = osmium.osm.NODE if kind == "node" else osmium.osm.WAY
     try:
         for obj in osmium.FileProcessor(src.source, entity).with_filter(osmium.filter.IdFilter([el_id])):
-            return _matched(then, OsmElement(kind, el_id, _tags(obj), lon, lat), keep)
+            return _make(then, keep, kind, el_id, _tags(obj), lon, lat)
     except _OSMIUM_ERRORS as exc:
         raise InputError(f"cannot read OSM file: {exc}", where=src.where) from exc
     raise InputError(f"{kind}/{el_id} is no longer in the file (was it replaced during the run?)", where=src.where)
 
 
-def _matched(then: Then, el: OsmElement, keep: TagFilter | None) -> Any:
-    cats = _verdict(el.tags, keep)
+def _make(then: Then, keep: TagFilter | None, kind: str, el_id: int, tags: dict[str, str], lon: float | None,
+          lat: float | None) -> Any:
+    """The element read (not matched against `keep` yet), or None when `keep` refuses it."""
+    cats = _verdict(tags, keep)
     if cats is _DROP:
         return None
-    made = OsmElement(el.type, el.id, el.tags, el.lon, el.lat, cats)
+    made = OsmElement(kind, el_id, tags, lon, lat, cats)
     return made if then is None else then(made)
 
 

@@ -346,3 +346,13 @@ def test_a_way_centre_from_its_wkb_is_the_one_node_by_node(helsinki):
             clipped += not all(n.location.valid() for n in obj.nodes)
             assert osm._way_centre(obj) == osm._way_centre_by_node(obj)
     assert ways > 1000 and clipped > 10
+
+
+def test_an_unversioned_pbf_is_hashed_by_its_tags(tmp_path, helsinki):
+    plain = _rewrite(helsinki, tmp_path / "plain.osm.pbf", lambda obj: _copy(obj, version=0))
+    context = osm.raw_context(source="osm", licence=osm.OSM_LICENCE)
+    given = {k: r for k, r, _ in osm.read_hashed(plain, keep=osm.is_of_interest, context=context)}
+    elements = list(osm.read_elements(plain, keep=osm.is_of_interest))
+    assert len(elements) > 40
+    assert {el.key: osm.element_raw_hash(el, context) for el in elements} == {k: given[k] for k in
+                                                                               (el.key for el in elements)}
