@@ -4,8 +4,10 @@ The inputs are synthesised from the same deterministic rows as the synthetic sto
 (`bench.synth.generate_rows`): the same facilities as an Overpass `out center` answer (JSON laid
 out as Overpass prints it) and as an OSM PBF extract (nodes, and ~15% of the facilities as
 closed ways whose bounding-box centre is the facility's point, plus untagged way nodes and
-tagged places no rule maps, as a real extract has). Both are cached under the stores directory
-(`ingest-<size>.json`, `ingest-<size>.osm.pbf`) so later runs skip the writing.
+tagged places no rule maps, as a real extract has; every element with a version, a changeset
+and a timestamp, as extracts cut from the OSM database carry them). Both are cached under the
+stores directory (`ingest-<size>.json`, `ingest-<size>-v2.osm.pbf`: v2 carries versions, so an
+older cached PBF without them is never reused) so later runs skip the writing.
 
 Each case runs in a child process of its own, so its peak RSS (VmHWM) and its bytes written
 (/proc/self/io) are its own:
@@ -68,6 +70,8 @@ OPERATORS = ("UAB „Vaikystė“", "Vilniaus miesto savivaldybė", "VšĮ „Š
 HALF = 0.0002  # an area's half-size in degrees (on the 1e-7 grid OSM stores)
 WAY_NODE_BASE = 10**9  # ids of the untagged nodes areas are drawn with
 FORMATS = ("json", "pbf")
+PBF_NAME = "ingest-{size}-v2.osm.pbf"  # v2: with versions (see write_pbf)
+EDITED_AT = "2025-06-01T12:00:00Z"  # every element's timestamp in the PBF
 FETCHED_AT = "2026-01-15T00:00:00Z"
 TARGETS = {"ingest_per_s": 15_000, "rerun_per_s": 40_000, "peak_rss_mb": 600, "written_x_store": 3.0,
            "parse_per_s": 60_000}
@@ -116,8 +120,15 @@ def write_json(path: Path, size: int) -> None:
     tmp.replace(path)
 
 
+def _meta(el_id: int) -> dict[str, Any]:
+    """An element's metadata as an extract of the OSM database carries it (deterministic): a
+    version, the changeset that wrote it, a timestamp (ingest.osm keys a re-run by the first two)."""
+    return {"version": 1 + el_id % 7, "changeset": 100_000 + el_id // 64, "timestamp": EDITED_AT}
+
+
 def write_pbf(path: Path, size: int) -> None:
-    """The same facilities as an extract: nodes (with noise) in id order, then the areas' ways."""
+    """The same facilities as an extract: nodes (with noise) in id order, then the areas' ways,
+    each with a version, a changeset and a timestamp (_meta)."""
     import osmium  # the bench's own import: only the PBF writer needs it here
 
     tmp = path.with_name(path.name + ".part.osm.pbf")
@@ -128,21 +139,22 @@ def write_pbf(path: Path, size: int) -> None:
     try:
         for f in facilities(size):
             if f["type"] == "node":
-                writer.add_node(osmium.osm.mutable.Node(id=f["id"], location=(f["lon"], f["lat"]), tags=f["tags"]))
+                writer.add_node(osmium.osm.mutable.Node(id=f["id"], location=(f["lon"], f["lat"]), tags=f["tags"],
+                                                        **_meta(f["id"])))
             else:
                 ways.append((f["id"], f["tags"], f["lon"], f["lat"]))
         for n, f in enumerate(facilities(size // NOISE_EVERY, seed=2)):
             writer.add_node(osmium.osm.mutable.Node(id=noise_id + n, location=(f["lon"], f["lat"]),
-                                                    tags=NOISE_TAGS[n % len(NOISE_TAGS)]))
+                                                    tags=NOISE_TAGS[n % len(NOISE_TAGS)], **_meta(noise_id + n)))
         for k, (_, _, lon, lat) in enumerate(ways):
             base = WAY_NODE_BASE + 4 * k
             for j, (dx, dy) in enumerate(((-1, -1), (1, -1), (1, 1), (-1, 1))):
                 writer.add_node(osmium.osm.mutable.Node(
-                    id=base + j, location=(round(lon + dx * HALF, 7), round(lat + dy * HALF, 7))))
+                    id=base + j, location=(round(lon + dx * HALF, 7), round(lat + dy * HALF, 7)), **_meta(base + j)))
         for k, (way_id, tags, _, _) in enumerate(ways):
             base = WAY_NODE_BASE + 4 * k
             writer.add_way(osmium.osm.mutable.Way(id=way_id, nodes=[base, base + 1, base + 2, base + 3, base],
-                                                  tags=tags))
+                                                  tags=tags, **_meta(way_id)))
     finally:
         writer.close()
     tmp.replace(path)
@@ -151,7 +163,7 @@ def write_pbf(path: Path, size: int) -> None:
 def cached_input(directory: Path, size: int, fmt: str) -> Path:
     """The synthetic input of `size` facilities in `fmt`, written once and reused."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / (f"ingest-{size}.json" if fmt == "json" else f"ingest-{size}.osm.pbf")
+    path = directory / (f"ingest-{size}.json" if fmt == "json" else PBF_NAME.format(size=size))
     marker = directory / f"{path.name}.ok"
     if not (path.exists() and marker.exists()):
         started = time.perf_counter()

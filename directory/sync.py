@@ -248,6 +248,15 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
         conn.executemany(_RESCOPE_SQL, rescoped)
 
 
+def stored_raw_hashes(conn: sqlite3.Connection, *, source: str) -> set[str]:
+    """The raw hashes of `source`'s live source records: the ones _skip_unchanged finds, for a
+    reader that can skip reading what a record so hashed holds (ingest.osm.read_hashed)."""
+    look = conn.cursor()
+    look.row_factory = None
+    return {h for (h,) in look.execute("SELECT raw_hash FROM source_records WHERE source = ? AND removed_at IS NULL"
+                                       " AND raw_hash IS NOT NULL", (source,))}
+
+
 def apply_records(
     conn: sqlite3.Connection,
     records: Iterable[Facility | Rejection | Raw],

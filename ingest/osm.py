@@ -57,13 +57,15 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import struct
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 import osmium
+import osmium.geom
 
 import directory.model
 import directory.sectors
@@ -233,13 +235,17 @@ def _holds(conds: _Compiled, tags: Mapping[str, str]) -> bool:
     return True
 
 
-def _index_rules() -> tuple[tuple[str, ...], dict[tuple[str, str], tuple[tuple[TagRule, _Compiled], ...]]]:
-    by_tag: dict[tuple[str, str], list[tuple[TagRule, _Compiled]]] = {}
+# An indexed rule: its category, whether it is a fallback, and its conditions after the first.
+_Indexed = tuple[str, bool, _Compiled]
+
+
+def _index_rules() -> tuple[tuple[str, ...], dict[tuple[str, str], tuple[_Indexed, ...]]]:
+    by_tag: dict[tuple[str, str], list[_Indexed]] = {}
     for rule in CATEGORY_RULES:
         first = rule.conds[0]
         assert first.op == "eq", f"rule {rule} must start with an exact tag (the index needs it)"
         for value in first.values:
-            by_tag.setdefault((first.key, value), []).append((rule, _compile(rule.conds[1:])))
+            by_tag.setdefault((first.key, value), []).append((rule.category, rule.fallback, _compile(rule.conds[1:])))
     keys = tuple(dict.fromkeys(k for k, _ in by_tag))
     return keys, {k: tuple(v) for k, v in by_tag.items()}
 
@@ -256,12 +262,14 @@ def categories_for(tags: Mapping[str, str]) -> list[str]:
     fallback: set[str] = set()
     # the rules' first keys the element has (one C-level pass; the order is irrelevant: sets)
     for key in _FIRST_KEY_SET.intersection(tags):
-        for rule, rest in _RULES_BY_TAG.get((key, tags[key]), ()):
-            if _holds(rest, tags):
-                (fallback if rule.fallback else found).add(rule.category)
+        for category, is_fallback, rest in _RULES_BY_TAG.get((key, tags[key]), ()):
+            if not rest or _holds(rest, tags):  # most rules are their first tag alone
+                (fallback if is_fallback else found).add(category)
     if not (found or fallback) or not _holds(_EXCLUDE, tags):
         return []
     found = found or fallback
+    if len(found) == 1:  # the usual case: one category, no legend order to keep
+        return [*found]
     return [c for c in CATEGORIES if c in found]
 
 
@@ -332,25 +340,16 @@ def read_elements(path: Path, *, keep: TagFilter | None = None) -> Iterator[OsmE
     Elements are yielded in file order, except that JSON elements whose position needs other
     elements (ways given by node ids, relations by member ids: not `out center`) come last.
     """
-    return _read_file(Path(path), keep, lazy=False)
+    return _read_file(Path(path), keep)
 
 
-def _read_file(path: Path, keep: TagFilter | None, *, lazy: bool) -> Iterator[OsmElement]:
-    """read_elements; lazy: an OSM file's nodes and ways are not matched against `keep` here
-    (their categories stay None): read_hashed matches only those whose raw hash is new."""
-    name = path.name.lower()
+def _read_file(path: Path, keep: TagFilter | None) -> Iterator[OsmElement]:
+    """read_elements."""
     if not path.is_file():
         raise InputError("file not found or not a regular file", where=str(path))
-    if name.endswith((".json", ".json.gz")):
+    if path.name.lower().endswith((".json", ".json.gz")):
         return _read_json_file(path, keep)
-    if name.endswith(".pbf"):
-        return _read_osmium(path, None, keep, lazy)
-    if name.endswith((".osm", ".osm.bz2", ".osm.gz")):
-        return _read_osmium(path, None, keep, lazy)
-    if name.endswith((".xml", ".xml.bz2", ".xml.gz")):
-        return _read_osmium(path, "osm" + name[name.rindex(".xml") + 4:], keep, lazy)
-    raise InputError("unknown OSM file type (expected .osm.pbf, .pbf, .osm, .osm.bz2, .xml, .json, .json.gz)",
-                     where=str(path))
+    return _osmium_second_pass(_osmium_open(path, keep), keep)
 
 
 # What pyosmium raises for an unreadable file: RuntimeError for most format errors, and its own
@@ -380,12 +379,32 @@ def _prefilter(keep: TagFilter | None) -> Any:
     return osmium.filter.EmptyTagFilter()
 
 
-def _read_osmium(path: Path, fmt: str | None, keep: TagFilter | None, lazy: bool = False) -> Iterator[OsmElement]:
+# A relation kept by the first pass: id, tags, categories, node member ids, way member ids.
+_Relation = tuple[int, dict[str, str], Any, list[int], list[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class _OsmiumInput:
+    source: Any  # what pyosmium opens: the file name, or an io.File naming the format
+    where: str
+    relations: list[_Relation]  # the first pass's
+    pbf: bool  # a PBF file: its versions are trusted (read_hashed)
+
+
+def _osmium_open(path: Path, keep: TagFilter | None) -> _OsmiumInput:
+    """An OSM file, with its first pass done here and not lazily: it reads the whole file, so
+    an unreadable one fails at the call. It keeps the relations we will yield (few) with the
+    member ids their positions need."""
     where = str(path)
-    source: Any = osmium.io.File(str(path), fmt) if fmt else str(path)
-    # Pass 1, here and not lazily: reads the whole file, so an unreadable one fails at the call.
-    # It keeps the relations we will yield (few) with the member ids their positions need.
-    relations: list[tuple[int, dict[str, str], Any, list[int], list[int]]] = []
+    name = path.name.lower()
+    if name.endswith((".pbf", ".osm", ".osm.bz2", ".osm.gz")):
+        source: Any = str(path)
+    elif name.endswith((".xml", ".xml.bz2", ".xml.gz")):
+        source = osmium.io.File(str(path), "osm" + name[name.rindex(".xml") + 4:])
+    else:
+        raise InputError("unknown OSM file type (expected .osm.pbf, .pbf, .osm, .osm.bz2, .xml, .json, .json.gz)",
+                         where=where)
+    relations: list[_Relation] = []
     try:
         for obj in osmium.FileProcessor(source, osmium.osm.RELATION).with_filter(_prefilter(keep)):
             tags = _tags(obj)
@@ -395,56 +414,92 @@ def _read_osmium(path: Path, fmt: str | None, keep: TagFilter | None, lazy: bool
                               [m.ref for m in obj.members if m.type == "w"]))
     except _OSMIUM_ERRORS as exc:
         raise InputError(f"cannot read OSM file: {exc}", where=where) from exc
-    return _osmium_second_pass(source, where, relations, keep, lazy)
+    return _OsmiumInput(source, where, relations, name.endswith(".pbf"))
 
 
-def _osmium_second_pass(source: Any, where: str, relations: list[tuple[int, dict[str, str], Any, list[int], list[int]]],
-                        keep: TagFilter | None, lazy: bool = False) -> Iterator[OsmElement]:
-    """Nodes and ways as they stream past (only candidates reach Python; node locations are
-    kept in libosmium's index for the ways), then the relations: their way members' node lists
-    come from a third pass over the ways alone (only when a relation has way members), their
-    positions from the same location index."""
-    # The location index is needed for ways' positions; sparse_mem_array holds 16 bytes per node
-    # whatever the ids (flex_mem may switch to a dense array sized by the largest id).
-    proc = osmium.FileProcessor(source, osmium.osm.NODE | osmium.osm.WAY).with_locations("sparse_mem_array")
+def _nodes_and_ways(src: _OsmiumInput, keep: TagFilter | None) -> tuple[Any, Any]:
+    """The second pass's processor (only candidates reach Python; every node's location is
+    kept in libosmium's index for the ways) and that index."""
+    # sparse_mem_array holds 16 bytes per node whatever the ids (flex_mem may switch to a dense
+    # array sized by the largest id).
+    proc = osmium.FileProcessor(src.source, osmium.osm.NODE | osmium.osm.WAY).with_locations("sparse_mem_array")
     proc.with_filter(_prefilter(keep))
-    store = proc.node_location_storage
+    return proc, proc.node_location_storage
+
+
+def _node_position(obj: Any) -> tuple[float | None, float | None]:
+    loc = obj.location
+    return (loc.lon, loc.lat) if loc.valid() else (None, None)
+
+
+_WKB = osmium.geom.WKBFactory()
+_ALL_NODES = osmium.geom.use_nodes.ALL
+
+
+def _way_centre(obj: Any) -> tuple[float | None, float | None]:
+    """The centre of the bounding box of the way's nodes that have a location (Overpass's).
+    The coordinates come in one call, as the way's WKB line (pyosmium makes two Python objects
+    per node otherwise); a way with a node clipped out of the extract (no location: the WKB
+    factory refuses it) or under two nodes takes the node by node way."""
+    try:
+        wkb = bytes.fromhex(_WKB.create_linestring(obj, _ALL_NODES))
+    except (RuntimeError, osmium.InvalidLocationError):
+        return _way_centre_by_node(obj)
+    # little-endian (1) LineString (2): the point count, then lon, lat as doubles
+    if wkb[:5] != b"\x01\x02\x00\x00\x00":
+        return _way_centre_by_node(obj)
+    count = int.from_bytes(wkb[5:9], "little")
+    coords = struct.unpack_from(f"<{2 * count}d", wkb, 9)
+    lons, lats = coords[0::2], coords[1::2]
+    return round((min(lons) + max(lons)) / 2, 7), round((min(lats) + max(lats)) / 2, 7)
+
+
+def _way_centre_by_node(obj: Any) -> tuple[float | None, float | None]:
+    box: Box | None = None
+    for nd in obj.nodes:
+        loc = nd.location
+        if loc.valid():
+            box = _grow(box, loc.lon, loc.lat)
+    return _centre(box)
+
+
+def _osmium_second_pass(src: _OsmiumInput, keep: TagFilter | None) -> Iterator[OsmElement]:
+    """Nodes and ways as they stream past, then the relations (_positioned_relations)."""
+    proc, store = _nodes_and_ways(src, keep)
     try:
         for obj in proc:
             tags = _tags(obj)
-            if not tags:
-                continue
-            if lazy:
-                cats = None
-            elif (cats := _verdict(tags, keep)) is _DROP:
+            if not tags or (cats := _verdict(tags, keep)) is _DROP:
                 continue
             if obj.is_node():
-                loc = obj.location
-                ok = loc.valid()
-                yield OsmElement("node", obj.id, tags, loc.lon if ok else None, loc.lat if ok else None, cats)
+                yield OsmElement("node", obj.id, tags, *_node_position(obj), cats)
             else:
-                box: Box | None = None
-                for nd in obj.nodes:
-                    loc = nd.location
-                    if loc.valid():
-                        box = _grow(box, loc.lon, loc.lat)
-                lon, lat = _centre(box)
-                yield OsmElement("way", obj.id, tags, lon, lat, cats)
-        if not relations:
-            return
-        wanted_ways = {w for *_, ways in relations for w in ways}
-        way_boxes: dict[int, Box | None] = {}
-        if wanted_ways:
-            for way in osmium.FileProcessor(source, osmium.osm.WAY).with_filter(osmium.filter.IdFilter(wanted_ways)):
+                yield OsmElement("way", obj.id, tags, *_way_centre(obj), cats)
+    except _OSMIUM_ERRORS as exc:
+        raise InputError(f"cannot read OSM file: {exc}", where=src.where) from exc
+    yield from _positioned_relations(src, store)
+
+
+def _positioned_relations(src: _OsmiumInput, store: Any) -> Iterator[OsmElement]:
+    """The first pass's relations, positioned: their way members' node lists come from a third
+    pass over the ways alone (only when a relation has way members), their positions from the
+    second pass's location index."""
+    if not src.relations:
+        return
+    wanted_ways = {w for *_, ways in src.relations for w in ways}
+    way_boxes: dict[int, Box | None] = {}
+    if wanted_ways:
+        try:
+            for way in osmium.FileProcessor(src.source, osmium.osm.WAY).with_filter(osmium.filter.IdFilter(wanted_ways)):
                 box = None
                 for ref in way.nodes:
                     loc = _stored_location(store, ref.ref)
                     if loc is not None:
                         box = _grow(box, loc.lon, loc.lat)
                 way_boxes[way.id] = box
-    except _OSMIUM_ERRORS as exc:
-        raise InputError(f"cannot read OSM file: {exc}", where=where) from exc
-    for rel_id, tags, cats, node_refs, way_refs in relations:
+        except _OSMIUM_ERRORS as exc:
+            raise InputError(f"cannot read OSM file: {exc}", where=src.where) from exc
+    for rel_id, tags, cats, node_refs, way_refs in src.relations:
         box = None
         for ref in node_refs:
             loc = _stored_location(store, ref)
@@ -956,11 +1011,6 @@ def _features(tags: Mapping[str, str], categories: list[str]) -> dict[str, str]:
     return feats
 
 
-# extra[...] <- the first of these tags that is set (capacity as a number when it is digits)
-_EXTRA_TAGS = (("website", ("website", "contact:website", "url")), ("phone", ("phone", "contact:phone")),
-               ("capacity", ("capacity",)))
-
-
 @functools.lru_cache(maxsize=4096)  # operators repeat
 def _sector(operator_type: str | None, operator: str | None, name: str | None) -> tuple[str, dict[str, object]]:
     """The sector and its Sector.extra() (made once per distinct triple: the caller copies it)."""
@@ -982,16 +1032,22 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
         if el.type == "node":
             return Rejection(el.key, "no valid position: its lat/lon are missing, not numbers or out of range")
         return Rejection(el.key, "no position: none of its nodes or members are in the data")
-    checked = check_coordinates(el.lon, el.lat)
-    if isinstance(checked, str):
-        return Rejection(el.key, checked)
+    lon, lat = el.lon, el.lat
+    if type(lon) is float and type(lat) is float and -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0:
+        checked: tuple[float, float] | str = (lon, lat)  # what check_coordinates says of it, sooner
+    else:
+        checked = check_coordinates(lon, lat)
+        if isinstance(checked, str):
+            return Rejection(el.key, checked)
+    get = tags.get
     extra: dict[str, Any] = {"osm_tags": dict(tags)}
-    for name, keys in _EXTRA_TAGS:
-        for k in keys:
-            value = tags.get(k)
-            if value:
-                extra[name] = int(value) if name == "capacity" and value.isdigit() else value
-                break
+    # extra[...] <- the first of these tags that is set (capacity as a number when it is digits)
+    if value := get("website") or get("contact:website") or get("url"):
+        extra["website"] = value
+    if value := get("phone") or get("contact:phone"):
+        extra["phone"] = value
+    if value := get("capacity"):
+        extra["capacity"] = int(value) if value.isdigit() else value
     if "baby_room" in categories:
         room = any(_holds(conds, tags) for _, conds in _BABY_ROOMS)
         extra["baby_room_basis"] = "room" if room else (
@@ -1035,6 +1091,18 @@ def element_to_facility(el: OsmElement, *, fetched_at: str, source: str = "osm",
 # what it does with them: the tag table, and the source text of this module and of the sector
 # rules and record model it uses, so any change to the mapping (a new category tag, a fixed
 # address format) maps every element again on the next run.
+#
+# A PBF element that carries a version (every extract cut from the OSM database: Geofabrik's,
+# the planet's) is keyed by its type, id, version, changeset and position instead of its tags:
+# OSM never changes a version once written, so (type, id, version) names one set of tags, and a
+# re-run need not read the tags of an element whose key the store holds (pyosmium makes a Python
+# object per tag: most of reading a candidate). The position stays in the key because a way's
+# version does not change when its nodes move (its centre does). What is trusted is the OSM
+# database's rule; a PBF whose tags were rewritten without new versions (a tag-transform tool)
+# breaks it, so only PBF files are keyed so: .osm XML is what editors save, and JOSM keeps the
+# version of an element edited locally (marking it action="modify", which libosmium does not
+# report). Elements without a version (0: written without metadata) or with a negative id (not
+# in the OSM database) are hashed by their tags as before.
 
 
 @functools.lru_cache(maxsize=1)
@@ -1059,7 +1127,11 @@ def raw_context(*, source: str, licence: str, fetched_from: str = "", placement:
 
 def element_raw_hash(el: OsmElement, context: bytes) -> str:
     """The raw hash of an element as read (its position resolved), in `context` (raw_context)."""
-    return hashlib.sha256(context + orjson.dumps((el.type, el.id, el.lon, el.lat, el.tags))).hexdigest()[:32]
+    return _raw_hash(el.type, el.id, el.lon, el.lat, el.tags, context)
+
+
+def _raw_hash(kind: str, el_id: int, lon: float | None, lat: float | None, tags: dict[str, str], context: bytes) -> str:
+    return hashlib.sha256(context + orjson.dumps((kind, el_id, lon, lat, tags))).hexdigest()[:32]
 
 
 # An element as a re-run first needs it: its key ("node/1"), its raw hash, and a function that
@@ -1077,14 +1149,19 @@ def _hashed(elements: Iterable[OsmElement], context: bytes, then: Then) -> Itera
         yield el.key, element_raw_hash(el, context), _given(el, then)
 
 
-def read_hashed(path: Path, *, keep: TagFilter | None, context: bytes, then: Then = None) -> Iterator[HashedElement]:
+def read_hashed(path: Path, *, keep: TagFilter | None, context: bytes, then: Then = None,
+                known: Callable[[], Container[str]] | None = None) -> Iterator[HashedElement]:
     """`read_elements(path, keep=keep)` as (key, raw hash in `context` (raw_context), maker):
     the maker makes the element only when called (None: `keep` refuses it), and returns
     `then(element)` when `then` is given (run_osm maps it there: one call, not two).
     An Overpass JSON element that carries its own position is hashed from its text as the file
     gives it (nothing is made and no tag table consulted for one whose hash is stored already);
-    the rest, and OSM files, from the element as read (element_raw_hash). The same elements,
-    the same errors (an element with no integer id raises when it is made: within the run)."""
+    a PBF element with a version by its version and position (versioned_raw_hash; its tags are
+    not even read when its hash is in `known()`, the raw hashes the store holds: the maker of
+    such an element reads them again from the file, should it be called); the rest from the
+    element as read (element_raw_hash). The same elements, the same errors (an element with no
+    integer id raises when it is made: within the run). `known` is called once, here, and only
+    for a PBF file, so what it returns must be what the store holds when the run starts."""
     path = Path(path)
     name = path.name.lower()
     if path.is_file() and name.endswith((".json", ".json.gz")):
@@ -1097,21 +1174,95 @@ def read_hashed(path: Path, *, keep: TagFilter | None, context: bytes, then: The
                 raise InputError(f"cannot read file: {exc}", where=str(path)) from exc
 
         return _hashed_overpass_stream(open_input, str(path), keep, context, then)
-    return _hashed_unmatched(_read_file(path, keep, lazy=True), keep, context, then)
+    if not path.is_file():
+        raise InputError("file not found or not a regular file", where=str(path))
+    src = _osmium_open(path, keep)
+    stored = known() if known is not None and src.pbf else frozenset()
+    return _hashed_osmium(src, keep, context, then, stored)
 
 
-def _hashed_unmatched(elements: Iterable[OsmElement], keep: TagFilter | None, context: bytes,
-                      then: Then) -> Iterator[HashedElement]:
-    """Elements not matched against `keep` yet (_read_file lazy), hashed; matched when made."""
-    for el in elements:
-        yield el.key, element_raw_hash(el, context), functools.partial(_matched, then, el, keep)
+def versioned_raw_hash(kind: str, el_id: int, version: int, changeset: int, lon: float | None, lat: float | None,
+                       context: bytes) -> str:
+    """The raw hash of a PBF element that carries a version, in `context` (raw_context): its
+    type, id, version and changeset (its tags are the version's), and its position (a way's
+    centre moves with its nodes, its version does not)."""
+    return hashlib.sha256(context + orjson.dumps(("version", kind, el_id, version, changeset, lon, lat))).hexdigest()[:32]
 
 
-def _matched(then: Then, el: OsmElement, keep: TagFilter | None) -> Any:
-    cats = _verdict(el.tags, keep)
+def _hashed_osmium(src: _OsmiumInput, keep: TagFilter | None, context: bytes, then: Then,
+                   known: Container[str]) -> Iterator[HashedElement]:
+    """_osmium_second_pass's elements, hashed, not matched against `keep` until made (only
+    those whose raw hash is new are). A versioned element whose hash is in `known` is yielded
+    without its tags when it is certainly its id's first copy in the file (its id above every
+    id of its type met so far, nodes before ways, as a sorted extract has them): apply_records
+    then skips it as unchanged without calling its maker. A later copy (a duplicate, which
+    apply_records rejects) is read whole, as is everything in an unsorted file after the point
+    where it stops being sorted."""
+    proc, store = _nodes_and_ways(src, keep)
+    partial, dumps = functools.partial, orjson.dumps
+    in_context = hashlib.sha256(context)  # versioned_raw_hash's, copied per element (cheaper)
+    top_node = top_way = 0  # the highest ids met so far (only positive ids are keyed by version)
+    ways_begun = False
+    try:
+        for obj in proc:
+            el_id = obj.id
+            if obj.is_node():
+                kind = "node"
+                lon, lat = _node_position(obj)
+                first = not ways_begun and el_id > top_node
+                if first:
+                    top_node = el_id
+            else:
+                kind = "way"
+                lon, lat = _way_centre(obj)
+                ways_begun = True
+                first = el_id > top_way
+                if first:
+                    top_way = el_id
+            if src.pbf and el_id > 0 and (version := obj.version) > 0:
+                digest = in_context.copy()
+                digest.update(dumps(("version", kind, el_id, version, obj.changeset, lon, lat)))
+                raw = digest.hexdigest()[:32]  # = versioned_raw_hash(kind, el_id, ..., context)
+                if first and raw in known:
+                    yield (f"{kind}/{el_id}", raw,
+                           partial(_read_again, src, kind, el_id, lon, lat, keep, then))
+                    continue
+                tags = _tags(obj)
+                if not tags:
+                    continue
+            else:
+                tags = _tags(obj)
+                if not tags:
+                    continue
+                raw = _raw_hash(kind, el_id, lon, lat, tags, context)
+            yield f"{kind}/{el_id}", raw, partial(_make, then, keep, kind, el_id, tags, lon, lat)
+    except _OSMIUM_ERRORS as exc:
+        raise InputError(f"cannot read OSM file: {exc}", where=src.where) from exc
+    for el in _positioned_relations(src, store):  # matched against `keep` in the first pass
+        yield el.key, element_raw_hash(el, context), _given(el, then)
+
+
+def _read_again(src: _OsmiumInput, kind: str, el_id: int, lon: float | None, lat: float | None,
+                keep: TagFilter | None, then: Then) -> Any:
+    """The maker of an element yielded without its tags (_hashed_osmium): its first copy's tags
+    read again from the file, in a pass of their own. apply_records never calls it (it skips an
+    element whose raw hash it holds); it is here so that no maker makes a wrong element."""
+    entity = osmium.osm.NODE if kind == "node" else osmium.osm.WAY
+    try:
+        for obj in osmium.FileProcessor(src.source, entity).with_filter(osmium.filter.IdFilter([el_id])):
+            return _make(then, keep, kind, el_id, _tags(obj), lon, lat)
+    except _OSMIUM_ERRORS as exc:
+        raise InputError(f"cannot read OSM file: {exc}", where=src.where) from exc
+    raise InputError(f"{kind}/{el_id} is no longer in the file (was it replaced during the run?)", where=src.where)
+
+
+def _make(then: Then, keep: TagFilter | None, kind: str, el_id: int, tags: dict[str, str], lon: float | None,
+          lat: float | None) -> Any:
+    """The element read (not matched against `keep` yet), or None when `keep` refuses it."""
+    cats = _verdict(tags, keep)
     if cats is _DROP:
         return None
-    made = OsmElement(el.type, el.id, el.tags, el.lon, el.lat, cats)
+    made = OsmElement(kind, el_id, tags, lon, lat, cats)
     return made if then is None else then(made)
 
 

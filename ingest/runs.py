@@ -26,7 +26,7 @@ from directory.derived import DerivedReport, refresh_derived
 from directory.errors import FetchError, InputError
 from directory.model import Facility
 from directory.store import transaction
-from directory.sync import IngestReport, Raw, apply_records, record_failed_run
+from directory.sync import IngestReport, Raw, apply_records, record_failed_run, stored_raw_hashes
 
 from . import http, osm, overpass
 from . import places as place_files
@@ -110,7 +110,10 @@ def run_osm(
     result = RunResult()
     if files:
         for path in files:
-            records = _osm_raw(osm.read_hashed(path, keep=osm.is_of_interest, context=context, then=mapping))
+            # known: a PBF element whose raw hash is stored is skipped before its tags are read
+            known = functools.partial(stored_raw_hashes, conn, source="osm")
+            records = _osm_raw(osm.read_hashed(path, keep=osm.is_of_interest, context=context, then=mapping,
+                                               known=known))
             result.reports.append(apply_records(
                 conn, records, source="osm", scope=scope or path.name,
                 locator=locator, progress=progress, matcher=matcher))
