@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Mapping
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from flask import Blueprint, Response, jsonify, redirect, request
 
@@ -90,9 +91,24 @@ def page_body(conn: sqlite3.Connection, query: FacilityQuery, understood: dict |
     if page.next_after is not None:
         rest = {k: v for k, v in args.items() if k != "after"}
         rest["after"] = str(page.next_after)
-        next_url = f"{page_url}?{urlencode(rest)}"
+        next_url = f"{page_url}?{query_text(rest)}"
     head, tail = collection_frame(page.count, next_url=next_url, interpreted=understood)
     return b"".join((head.encode(), page.text, tail.encode())), page  # one copy of the page's bytes, not two
+
+
+# What urllib's quote_plus leaves as it is, and the comma (which it writes as %2C): a map
+# request's values (numbers, a bbox, slugs) are made of these alone.
+_PLAIN = re.compile(r"[A-Za-z0-9_.~,-]*")
+
+
+def _quote(text: str) -> str:
+    return text.replace(",", "%2C") if _PLAIN.fullmatch(text) else quote_plus(text)
+
+
+def query_text(args: Mapping[str, str]) -> str:
+    """urllib's urlencode(args), character for character, without its per-character quoting
+    for plain values (a page's next link: a tenth of the fast path's own work went there)."""
+    return "&".join(f"{_quote(k)}={_quote(v)}" for k, v in args.items())
 
 
 @bp.get("/facilities/clusters")

@@ -19,6 +19,7 @@ import time
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
@@ -69,6 +70,9 @@ def _store_version(conn: sqlite3.Connection) -> tuple[str, datetime | None]:
     return etag, max(stamps) if stamps else None
 
 
+# A function of its arguments alone, asked with the same few (version, origin, boundary) on
+# every request: kept (a crc32 and two formats per call otherwise, twice per request).
+@lru_cache(maxsize=256)
 def _vary(etag: str, *parts: str) -> str:
     """The ETag with a short digest of what else the body depends on (its absolute URLs' origin,
     which differs per trusted Host when ATVIRA_SERVER_NAME is unset)."""
