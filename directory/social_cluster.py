@@ -83,10 +83,13 @@ FACT_COLUMNS = ("facility_id", "m", "e", "name", "operator", "sector", "categori
 
 def _facts_sql(*, only: bool) -> str:
     """SELECT giving cluster_facts' columns for every live facility (or only those in :ids)."""
-    # a cheap text test first: most rows have neither evidence nor a sector conflict
+    # a cheap text test first: most rows have neither evidence nor a sector conflict. CASE, not
+    # AND: SQLite computes both sides of an AND it must return as a value, so the JSON test
+    # (a json_each per row) ran for every facility (100k: 0.15 s of the recompute's 0.7)
     return f"""
         SELECT f.id, f.municipality_code, f.eldership_code, f.name, f.operator, f.sector, f.categories,
-               coalesce((f.extra LIKE '%sector_evidence%' OR f.conflicts LIKE '%"sector"%') AND {SECTOR_CONFLICT}, 0)
+               CASE WHEN f.extra LIKE '%sector_evidence%' OR f.conflicts LIKE '%"sector"%'
+                    THEN coalesce({SECTOR_CONFLICT}, 0) ELSE 0 END
         FROM facilities f WHERE {LIVE} {f"AND f.id IN {IDS}" if only else ""}"""
 
 
