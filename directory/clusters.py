@@ -81,12 +81,14 @@ def rebuild_grid(conn: sqlite3.Connection) -> int:
     cell = cell_deg(top)
     merc = _MERC_SQL.format(lat="f.lat")
     statuses = ",".join(f"'{s}'" for s in DEFAULT_STATUSES)
-    # the cells are computed once (trigonometry for every row is the expensive part), then summed
+    # the cells are computed once (trigonometry for every row is the expensive part), then
+    # summed; in cell order, so each key's upserts below walk its cells in order (100k: a third
+    # cheaper than in the facilities' order, for a sort of the points)
     conn.execute("DROP TABLE IF EXISTS temp.grid_points")
     conn.execute(
         f"CREATE TEMP TABLE grid_points AS SELECT CAST((f.lon + 180) / {cell!r} AS INTEGER) AS gx,"
         f" CAST(({merc} + 180) / {cell!r} AS INTEGER) AS gy, f.lon, f.lat, f.categories, f.features,"
-        f" f.opening_hours FROM facilities f WHERE f.lon IS NOT NULL AND f.status IN ({statuses})"
+        f" f.opening_hours FROM facilities f WHERE f.lon IS NOT NULL AND f.status IN ({statuses}) ORDER BY 1, 2"
     )
     levels = range(top, GRID_MIN_ZOOM - 1, -1)
     for z in levels:
