@@ -70,51 +70,53 @@ def rebuild_grid(conn: sqlite3.Connection) -> int:
     """Recompute map_grid from the facilities (call inside the writer's transaction).
 
     Counts the facilities a map shows by default (every status but removed). Returns the rows written.
+
+    Each level is summed into a temporary table keyed (category, gx, gy) by an upsert: one
+    probe of a small b-tree per row, where GROUP BY sorted every row (100k facilities: 400k keys
+    at the finest level, 290k cells below it). The levels are then written into map_grid from
+    zoom 0 up, each in key order: appended, never inserted between rows already written.
     """
     conn.execute("DELETE FROM map_grid")
     top = GRID_MAX_ZOOM
     cell = cell_deg(top)
     merc = _MERC_SQL.format(lat="f.lat")
     statuses = ",".join(f"'{s}'" for s in DEFAULT_STATUSES)
-    cells = (
-        f"SELECT CAST((f.lon + 180) / {cell!r} AS INTEGER) AS gx, CAST(({merc} + 180) / {cell!r} AS INTEGER) AS gy,"
-        f" f.lon, f.lat, f.categories, f.features, f.opening_hours FROM facilities f"
-        f" WHERE f.lon IS NOT NULL AND f.status IN ({statuses})"
-    )
-    # the cells are computed once (trigonometry for every row is the expensive part), then grouped
+    # the cells are computed once (trigonometry for every row is the expensive part), then
+    # summed; in cell order, so each key's upserts below walk its cells in order (100k: a third
+    # cheaper than in the facilities' order, for a sort of the points)
     conn.execute("DROP TABLE IF EXISTS temp.grid_points")
-    conn.execute(f"CREATE TEMP TABLE grid_points AS {cells}")
-    cells = "SELECT * FROM temp.grid_points"
     conn.execute(
-        f"""INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
-        SELECT {top}, '*', gx, gy, count(*), sum(lon), sum(lat) FROM ({cells}) GROUP BY gx, gy"""
+        f"CREATE TEMP TABLE grid_points AS SELECT CAST((f.lon + 180) / {cell!r} AS INTEGER) AS gx,"
+        f" CAST(({merc} + 180) / {cell!r} AS INTEGER) AS gy, f.lon, f.lat, f.categories, f.features,"
+        f" f.opening_hours FROM facilities f WHERE f.lon IS NOT NULL AND f.status IN ({statuses}) ORDER BY 1, 2"
     )
+    levels = range(top, GRID_MIN_ZOOM - 1, -1)
+    for z in levels:
+        conn.execute(f"DROP TABLE IF EXISTS temp.grid_{z}")
+        conn.execute(f"CREATE TEMP TABLE grid_{z} (category TEXT, gx INTEGER, gy INTEGER, n INTEGER, sum_lon REAL,"
+                     " sum_lat REAL, PRIMARY KEY (category, gx, gy)) WITHOUT ROWID")
+    add = ("WHERE true ON CONFLICT DO UPDATE SET n = n + excluded.n, sum_lon = sum_lon + excluded.sum_lon,"
+           " sum_lat = sum_lat + excluded.sum_lat")  # WHERE: the upsert's parsing needs it after a join
+    # every facility counts under '*', each of its categories, each feature it has ('yes' or
+    # 'limited': a parent's "changing table" across the country) and its opening-hours string
+    # ('hours:' alone: none given), so "open now" sums the strings open at the request's instant
     conn.execute(
-        f"""INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
-        SELECT {top}, c.value, gx, gy, count(*), sum(lon), sum(lat)
-        FROM ({cells}) AS p, json_each(p.categories) AS c GROUP BY c.value, gx, gy"""
+        f"""INSERT INTO grid_{top}(category, gx, gy, n, sum_lon, sum_lat)
+        SELECT key, gx, gy, 1, lon, lat FROM (
+            SELECT '*' AS key, gx, gy, lon, lat FROM grid_points
+            UNION ALL SELECT c.value, gx, gy, lon, lat FROM grid_points AS p, json_each(p.categories) AS c
+            UNION ALL SELECT 'feature:' || ft.key, gx, gy, lon, lat FROM grid_points AS p, json_each(p.features) AS ft
+                WHERE ft.value IN ('yes', 'limited')
+            UNION ALL SELECT 'hours:' || coalesce(opening_hours, ''), gx, gy, lon, lat FROM grid_points
+        ) {add}"""
     )
-    # one feature filter without a category (a parent's "changing table" across the country)
-    conn.execute(
-        f"""INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
-        SELECT {top}, 'feature:' || ft.key, gx, gy, count(*), sum(lon), sum(lat)
-        FROM ({cells}) AS p, json_each(p.features) AS ft
-        WHERE ft.value IN ('yes', 'limited') GROUP BY ft.key, gx, gy"""
-    )
-    # per opening-hours string ('hours:' alone: none given), so "open now" sums the strings that
-    # are open at the request's instant; stores repeat a few hours patterns many times
-    conn.execute(
-        f"""INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
-        SELECT {top}, 'hours:' || coalesce(opening_hours, ''), gx, gy, count(*), sum(lon), sum(lat)
-        FROM ({cells}) GROUP BY coalesce(opening_hours, ''), gx, gy"""
-    )
-    for z in range(top - 1, GRID_MIN_ZOOM - 1, -1):
-        conn.execute(
-            """INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)
-            SELECT ?, category, gx >> 1, gy >> 1, sum(n), sum(sum_lon), sum(sum_lat)
-            FROM map_grid WHERE zoom = ? GROUP BY category, gx >> 1, gy >> 1""",
-            (z, z + 1),
-        )
+    for z in levels[1:]:  # cells nest: a cell of level z is four of level z + 1
+        conn.execute(f"INSERT INTO grid_{z}(category, gx, gy, n, sum_lon, sum_lat)"
+                     f" SELECT category, gx >> 1, gy >> 1, n, sum_lon, sum_lat FROM grid_{z + 1} {add}")
+    for z in reversed(levels):
+        conn.execute(f"INSERT INTO map_grid(zoom, category, gx, gy, n, sum_lon, sum_lat)"
+                     f" SELECT {z}, category, gx, gy, n, sum_lon, sum_lat FROM grid_{z} ORDER BY category, gx, gy")
+        conn.execute(f"DROP TABLE temp.grid_{z}")
     conn.execute("DROP TABLE temp.grid_points")
     return conn.execute("SELECT count(*) FROM map_grid").fetchone()[0]
 

@@ -139,10 +139,10 @@ def refresh_derived(conn: sqlite3.Connection, settings: Settings, *, today: date
                     snapshot: bool = True, force: tuple[str, ...] = ()) -> DerivedReport:
     """Bring extent, map grid, audit and snapshot up to the store's change log.
 
-    `conn` must be a writer with no transaction open (the snapshot's VACUUM INTO refuses to run
-    inside one). `snapshot=False` leaves the snapshot for a later call (it stays due). `force`
-    names parts to rebuild even when current ("map", "audit": `atvira map rebuild`,
-    `atvira audit --recompute`).
+    `conn` must be a writer with no transaction open (the snapshot's copy is its own read
+    transaction; on a store in WAL mode it is written alongside the grid and the audit).
+    `snapshot=False` leaves the snapshot for a later call (it stays due). `force` names parts to
+    rebuild even when current ("map", "audit": `atvira map rebuild`, `atvira audit --recompute`).
     """
     unknown = set(force) - set(PARTS)
     if unknown:
@@ -158,6 +158,28 @@ def refresh_derived(conn: sqlite3.Connection, settings: Settings, *, today: date
             keys["ready"] = READY_VERSION
             set_meta(conn, META_KEY, keys)
         report.done["ready features"] = time.perf_counter() - started
+    today = today or clock.now().date()
+
+    def map_and_audit() -> None:
+        _refresh_map_and_audit(conn, keys, report, seq=seq, today=today, force=force)
+
+    if snapshot and _snapshot_due(conn, seq) and _interval_passed(conn, settings):
+        # The copy reads only the published tables (facilities, their source records, the
+        # areas), which neither the grid nor the audit writes: it is written alongside them.
+        started, before = time.perf_counter(), sum(report.done.values())
+        run_id = conn.execute("SELECT max(id) FROM ingest_runs WHERE status = 'ok'").fetchone()[0]
+        report.snapshot = create_snapshot(conn, settings, run_id=run_id, alongside=map_and_audit)
+        # the time the snapshot added: its copy beyond the grid and audit, and the bookkeeping
+        report.done["snapshot"] = time.perf_counter() - started - (sum(report.done.values()) - before)
+    else:
+        map_and_audit()
+    return report
+
+
+def _refresh_map_and_audit(conn: sqlite3.Connection, keys: dict[str, Any], report: DerivedReport, *, seq: int,
+                           today: date, force: tuple[str, ...]) -> None:
+    """The map grid (with the extent and the credited sources) and the audit (with the
+    social-cluster figures) brought up to `seq`: incrementally, or whole when that is cheaper."""
     if keys.get("map") != seq or "map" in force:
         started = time.perf_counter()
         with transaction(conn):
@@ -173,7 +195,6 @@ def refresh_derived(conn: sqlite3.Connection, settings: Settings, *, today: date
             keys["map"] = seq
             set_meta(conn, META_KEY, keys)
         report.done[how] = time.perf_counter() - started
-    today = today or clock.now().date()
     key = audit_key(conn, seq=seq, areas=areas_signature(conn), today=today.isoformat())
     if keys.get("audit") != key or "audit" in force:
         started = time.perf_counter()
@@ -196,12 +217,6 @@ def refresh_derived(conn: sqlite3.Connection, settings: Settings, *, today: date
             keys.update({"audit": key, "audit_runs": runs, "audit_facts": audit.FACTS_VERSION})
             set_meta(conn, META_KEY, keys)
         report.done[how] = time.perf_counter() - started
-    if snapshot and _snapshot_due(conn, seq) and _interval_passed(conn, settings):
-        started = time.perf_counter()
-        run_id = conn.execute("SELECT max(id) FROM ingest_runs WHERE status = 'ok'").fetchone()[0]
-        report.snapshot = create_snapshot(conn, settings, run_id=run_id)
-        report.done["snapshot"] = time.perf_counter() - started
-    return report
 
 
 def repair(settings: Settings) -> tuple[DerivedReport | None, list[str]]:

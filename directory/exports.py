@@ -586,6 +586,7 @@ def _write_published(conn: sqlite3.Connection, tmp: Path) -> bool:
         out.close()
     prepare_copy(tmp)  # on the empty tables: the index's schema, nothing to index yet
     copies: list[tuple[str, str, str, bool]] = []  # (table, columns, order, empty it first)
+    early: set[str] = set()  # tables copied whole by SQLite's transfer: their indexes made before the rows
     rebuild: list[str] = []  # full-text indexes to build from the copied rows
     out = sqlite3.connect(tmp, isolation_level=None)
     try:
@@ -606,8 +607,17 @@ def _write_published(conn: sqlite3.Connection, tmp: Path) -> bool:
                 continue
             info = out.execute(f'PRAGMA table_xinfo("{name}")').fetchall()
             cols = [f'"{c[1]}"' for c in info if c[6] == 0]
+            keys = [c for c in info if c[5]]
+            if name not in private and (not order(name) or (len(keys) == 1 and keys[0][2].upper() == "INTEGER")):
+                # The store's own table, every column, its rowids named (an INTEGER PRIMARY KEY or
+                # no rowid): INSERT ... SELECT * is SQLite's transfer, which appends the rows and,
+                # when the copy's indexes exist already and match the store's, every index entry
+                # in order (no sort, no row decoded). Were the transfer ever refused, the same
+                # statement inserts the same rows and keys one by one.
+                early.add(name)
+                copies.append((name, "*", "", False))
+                continue
             if order(name):  # a rowid table: its rowids kept, unless an INTEGER PRIMARY KEY names them
-                keys = [c for c in info if c[5]]
                 if not (len(keys) == 1 and keys[0][2].upper() == "INTEGER"):
                     cols = ["rowid", *cols]
             copies.append((name, ", ".join(cols), order(name), False))
@@ -623,6 +633,11 @@ def _write_published(conn: sqlite3.Connection, tmp: Path) -> bool:
                            for s in ("_data", "_docsize", "_idx")]
             else:
                 rebuild.append(name)
+        out.execute("BEGIN")
+        for kind, name, tbl, sql in schema:
+            if kind == "index" and tbl in early and kept(name, tbl):
+                out.execute(sql)
+        out.execute("COMMIT")
     finally:
         out.close()
     try:
@@ -643,7 +658,10 @@ def _write_published(conn: sqlite3.Connection, tmp: Path) -> bool:
             for name, cols, order, clear in copies:
                 if clear:
                     conn.execute(f'DELETE FROM {_COPY}."{name}"')
-                conn.execute(f'INSERT INTO {_COPY}."{name}"({cols}) SELECT {cols} FROM main."{name}"{order}')
+                if cols == "*":  # the transfer's form: no column list, no ORDER BY
+                    conn.execute(f'INSERT INTO {_COPY}."{name}" SELECT * FROM main."{name}"')
+                else:
+                    conn.execute(f'INSERT INTO {_COPY}."{name}"({cols}) SELECT {cols} FROM main."{name}"{order}')
             for name in rebuild:
                 conn.execute(f'INSERT INTO {_COPY}."{name}"("{name}") VALUES (\'rebuild\')')
             conn.execute("COMMIT")
@@ -657,7 +675,7 @@ def _write_published(conn: sqlite3.Connection, tmp: Path) -> bool:
         out.execute("PRAGMA journal_mode = OFF")
         out.execute("BEGIN")
         for kind, name, tbl, sql in schema:  # indexes, then triggers (and views), as the store has them
-            if kind == "index" and kept(name, tbl):
+            if kind == "index" and kept(name, tbl) and tbl not in early:
                 out.execute(sql)
         for kind, name, tbl, sql in schema:
             if kind in ("trigger", "view") and kept(name, tbl):

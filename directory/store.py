@@ -813,7 +813,10 @@ def get_facility(conn: sqlite3.Connection, facility_id: str) -> dict[str, Any] |
 def counts(conn: sqlite3.Connection) -> dict[str, int]:
     """Row counts of the main tables (for `atvira sources`, tests and the status page)."""
     return {
-        "facilities": conn.execute("SELECT count(*) FROM facilities WHERE status != 'removed'").fetchone()[0],
+        # all less the removed, each counted on an index (the smallest; facilities_removed), not
+        # by reading every facility's row (a table of ~2 KB rows: 0.13 s at 100k, cold)
+        "facilities": conn.execute("SELECT (SELECT count(*) FROM facilities)"
+                                   " - (SELECT count(*) FROM facilities WHERE status = 'removed')").fetchone()[0],
         "source_records": conn.execute("SELECT count(*) FROM source_records").fetchone()[0],
         "changes": conn.execute("SELECT count(*) FROM changes").fetchone()[0],
         "areas": conn.execute("SELECT count(*) FROM areas").fetchone()[0],
