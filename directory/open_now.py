@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from . import storememo
+from . import clock, storememo
 from .hours import TIMEZONE, HoursEvaluator
 
 TABLE = "temp.atvira_open_now"
@@ -84,7 +84,7 @@ def _write(conn: sqlite3.Connection, cache: _Cache, fresh: dict[str, tuple[str, 
 
 def prepare(conn: sqlite3.Connection, now: datetime | None = None) -> None:
     """Make `temp.atvira_open_now` hold every known hours string's state at `now` (default: now)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     if now.tzinfo is None:
         now = now.replace(tzinfo=TIMEZONE)
     # Python's sqlite3 opens a transaction before a DML statement; on a reader that would pin

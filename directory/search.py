@@ -13,10 +13,9 @@ import json
 import math
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import NamedTuple
 
-from . import open_now, storememo
+from . import clock, open_now, storememo
 from .clusters import estimate_rows
 from .features import MAP_PROPERTIES, feature_sql, page_feature_sql
 from .hours import STATES as OPEN_STATES
@@ -303,7 +302,8 @@ def query_page(conn: sqlite3.Connection, query: FacilityQuery) -> Page:
     """
     register_hours(conn, query)
     open_now.prepare(conn, query.now)
-    soon = (query.now or datetime.now(UTC)).timestamp() + FALLBACK_FRESH  # see _FRESH_SQL
+    # the one clock (whole seconds), as the answer's max-age is counted from: see _FRESH_SQL
+    soon = (query.now or clock.now()).timestamp() + FALLBACK_FRESH
     plain = _plain_box(query)
     if query.bbox is not None and not query.q:
         estimate = estimate_rows(conn, query)

@@ -9,7 +9,7 @@ import re
 import shutil
 from datetime import UTC, datetime, timedelta
 
-from directory import exports, search
+from directory import clock, exports, search
 from directory.areas_store import load_locator
 from directory.config import Settings
 from directory.derived import refresh_derived
@@ -293,8 +293,14 @@ def _answer(app, fast: bool, url: str, **kw):
 def test_fast_pages_answer_as_flask_does(settings, make_app, monkeypatch):
     """The map's bbox pages answered before Flask's machinery carry the same status, the same
     headers in the same order (bar the CSP nonce, fresh each time) and the same bytes as the
-    view behind every hook; whatever the fast path does not handle, Flask still answers."""
+    view behind every hook; whatever the fast path does not handle, Flask still answers.
+
+    The clock is frozen: an answer's max-age counts down to the next opening or closing, so two
+    answers a second apart differ by that second (this test failed so once, under load)."""
     from directory.web.fastpath import FastPages
+
+    frozen = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: frozen)
     from tests.servers import TEST_SECRET_KEY
 
     conn = connect(settings.db)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 from collections.abc import Mapping
 from urllib.parse import quote_plus, urlencode
 
 from flask import Blueprint, Response, jsonify, redirect, request
 
-from .. import areas_store, clusters, places, search
+from .. import areas_store, clock, clusters, places, search
 from ..errors import BadRequest, NotFound
 from ..features import collection_frame, detail_feature, feature_collection
 from ..interpret import interpret
@@ -140,7 +139,7 @@ def facility_clusters() -> Response:
     if pinned:
         # "open now" counts are summed per hours string at this instant: short-lived
         shared_cache(resp, version=pinned,
-                     fresh_until=time.time() + CLUSTER_OPEN_FRESH if query.open_states else None)
+                     fresh_until=clock.now().timestamp() + CLUSTER_OPEN_FRESH if query.open_states else None)
     return resp
 
 

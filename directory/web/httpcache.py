@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -137,7 +136,7 @@ def shared_cache(resp: Response, *, version: str, fresh_until: float | None) -> 
 
 def shared_cache_headers(*, version: str, fresh_until: float | None) -> list[tuple[str, str]]:
     """shared_cache's ETag and Cache-Control, as a header list (web.fastpath sends them as is)."""
-    age = MAX_SHARED_AGE if fresh_until is None else max(0, min(MAX_SHARED_AGE, int(fresh_until - time.time())))
+    age = MAX_SHARED_AGE if fresh_until is None else max(0, min(MAX_SHARED_AGE, int(fresh_until - clock.now().timestamp())))
     bucket = "" if fresh_until is None else f"-{int(fresh_until)}"
     return [("ETag", f'W/"atvira-{version}{bucket}"'), ("Cache-Control", f"public, max-age={age}")]
 
