@@ -376,8 +376,11 @@ def _refresh_changed(conn: sqlite3.Connection, *, seq_before: int, ready_logged:
     (the look would read every new row: 0.3 s per 100k)."""
     if conn.execute("SELECT count(*) FROM changes WHERE seq > ?", (seq_before,)).fetchone()[0] == ready_logged:
         return
-    refresh_ready_where(conn, "f.id IN (SELECT facility_id FROM changes WHERE seq > ?) AND (f.feature_head IS NULL"
-                              " OR f.sources_json IS NULL OR f.provenance_csv IS NULL OR f.csv_line IS NULL)", (seq_before,))
+    refresh_ready_where(conn, f"f.id IN (SELECT facility_id FROM changes WHERE seq > ?) AND {_NOT_READY}", (seq_before,))
+
+
+# A facility row some of whose ready text is missing (new, or emptied by a staleness trigger).
+_NOT_READY = "(f.feature_head IS NULL OR f.sources_json IS NULL OR f.provenance_csv IS NULL OR f.csv_line IS NULL)"
 
 
 def record_failed_run(conn: sqlite3.Connection, *, source: str, scope: str, message: str,
@@ -479,8 +482,12 @@ def _upsert_batch(
                      [(scope, recs[0].source, sid) for sid in rescoped])
     conn.executemany("UPDATE source_records SET raw_hash = ? WHERE source = ? AND source_id = ?", raw_kept)
     # A stated municipality is placement, not content (not in the hash): see _upsert.
-    conn.executemany("UPDATE facilities SET municipality_code = ?, eldership_code = ?"
-                     " WHERE id = ? AND lon IS NULL AND municipality_code IS NOT ?", placed)
+    if conn.executemany("UPDATE facilities SET municipality_code = ?, eldership_code = ?"
+                        " WHERE id = ? AND lon IS NULL AND municipality_code IS NOT ?", placed).rowcount > 0:
+        # The staleness triggers emptied the re-placed rows' ready text (the CSV line names the
+        # areas) and no change is logged for them, so _refresh_changed would not make it again.
+        refresh_ready_where(conn, f"f.id IN (SELECT value FROM json_each(?)) AND {_NOT_READY}",
+                            (json.dumps([facility_id for _m, _e, facility_id, _same in placed]),))
 
 
 # A flush of at least this many new facilities is inserted without the per-row index triggers

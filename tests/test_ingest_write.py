@@ -291,3 +291,21 @@ def test_a_first_run_of_a_scope_sweeps_nothing_and_the_next_one_sweeps(store):
     # Another scope of the same source: its first run leaves the first scope alone.
     assert apply_records(store, [facility(f"o{i}") for i in range(5)], source="t", scope="other").removed == 0
     assert store.execute("SELECT count(*) FROM source_records WHERE removed_at IS NULL").fetchone()[0] == 75
+
+
+def test_a_restated_municipality_of_a_record_without_position_keeps_its_ready_text_current(tmp_path):
+    """A record without a map position whose source now states another municipality is unchanged
+    content (placement is not in the hash), but its row is re-placed: the staleness triggers
+    empty its ready text, and the run makes it again (not left to the slower SQL fallback)."""
+    conn = connect(tmp_path / "s.db")
+    record = dict(name="Be koordinačių", categories=["kindergarten"], lon=None, lat=None)
+    apply_records(conn, [facility("np", municipality_code="13", **record)], source="reg", scope="r")
+    report = apply_records(conn, [facility("np", municipality_code="19", **record)], source="reg", scope="r")
+    assert report.unchanged == 1
+    ready = "SELECT municipality_code, feature_head, feature_tail, sources_json, provenance_csv, csv_line FROM facilities"
+    row = conn.execute(ready).fetchone()
+    assert row[0] == "19" and None not in tuple(row)
+    with conn:
+        refresh_ready(conn)
+    assert tuple(conn.execute(ready).fetchone()) == tuple(row)
+    conn.close()
