@@ -187,10 +187,14 @@ _LICENCE_LIST = (
     "iif(min(s.licence) = max(s.licence), min(s.licence), "
     f"(SELECT group_concat(l, '; ') FROM (SELECT DISTINCT s.licence AS l {_SOURCES})))"
 )
+# The provenance cells of a facility whose one source record is the one its own columns name
+# (what the probe below gives for it): the probe's fallback, and what directory.ready makes for
+# a new facility the sync inserts in bulk without the probe.
+OWN_PROVENANCE_CSV_SQL = f"printf('\"%w\",\"%s%w\"', f.source || ':' || f.source_id, {_guard('f.licence')}, f.licence)"
 PROVENANCE_CSV_SQL = (
     "coalesce((SELECT printf('\"%w\",\"%s%w\"', group_concat(s.source || ':' || s.source_id, '; '), "
     f"{_guard(_LICENCE_LIST)}, {_LICENCE_LIST}) {_SOURCES} HAVING count(*) > 0), "
-    f"printf('\"%w\",\"%s%w\"', f.source || ':' || f.source_id, {_guard('f.licence')}, f.licence))"
+    f"{OWN_PROVENANCE_CSV_SQL})"
 )
 
 

@@ -23,7 +23,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 
-from .exports import CSV_LINE_HEAD, CSV_LINE_TAIL, PROVENANCE_CSV_SQL
+from .exports import CSV_LINE_HEAD, CSV_LINE_TAIL, OWN_PROVENANCE_CSV_SQL, PROVENANCE_CSV_SQL
 from .features import OPEN_KEY, OPEN_MARKED, OWN_SOURCES_SQL, READY_FEATURE_SQL, SOURCES_SQL
 from .store import get_meta, set_meta
 
@@ -41,12 +41,6 @@ def _braces(sql: str) -> str:
 _HEAD = f"substr(x.j, 1, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_KEY) - 1})"
 _TAIL = f"substr(x.j, instr(x.j, '{OPEN_MARKED}') + {len(OPEN_MARKED)})"
 _CSV_LINE = "x.line_head || x.provenance || x.line_tail"
-# The provenance cells of a facility whose one source record is the one its own columns name:
-# PROVENANCE_CSV_SQL's fallback (its probe gives the same printf of that record's values), the
-# twin of features.OWN_SOURCES_SQL for insert_ready(own_record=True).
-_OWN_PROVENANCE = PROVENANCE_CSV_SQL[PROVENANCE_CSV_SQL.rindex(", printf(") + 2:-1]
-assert PROVENANCE_CSV_SQL.startswith("coalesce((SELECT printf(") and PROVENANCE_CSV_SQL.endswith(
-    f"HAVING count(*) > 0), {_OWN_PROVENANCE})") and "f.source || ':' || f.source_id" in _OWN_PROVENANCE
 
 _SET_READY = f"""UPDATE facilities SET
     feature_head = {_HEAD},
@@ -97,15 +91,14 @@ def insert_ready(conn: sqlite3.Connection, staging: str, columns: Sequence[str],
     ignores) into facilities with their ready text made in the same statement, in the staging
     table's row order; rows inserted.
 
-    The new rows' source records must already be stored (their `sources` are part of the text):
-    the sync inserts those first, with the foreign key check deferred. Exactly what
-    refresh_ready would write afterwards (_SET_READY's expressions), without writing each row
-    twice.
+    Without `own_record`, the new rows' source records must already be stored (their `sources`
+    are part of the text). Exactly what refresh_ready would write afterwards (_SET_READY's
+    expressions), without writing each row twice.
 
     `own_record`: every staged row is a new facility whose only source record is the one its
     own columns name (source, source_id, licence, fetched_at, not removed), as the sync's bulk
     of new facilities is: its sources and provenance cells are made from its columns
-    (OWN_SOURCES_SQL, _OWN_PROVENANCE: the text the probe of source_records gives for that one
+    (OWN_SOURCES_SQL, exports.OWN_PROVENANCE_CSV_SQL: the text the probe of source_records gives for that one
     record) instead of two probes per row (~15% of the statement).
 
     `OFFSET 0` keeps the subquery `x` a subquery: SQLite may flatten one with a LIMIT into an
@@ -114,7 +107,7 @@ def insert_ready(conn: sqlite3.Connection, staging: str, columns: Sequence[str],
     An OFFSET forbids the flattening (its rule 14); the outer ORDER BY then sorts the staged
     rows, which costs less than one of the builds it saves."""
     cols = ", ".join(columns)
-    sources, provenance = (OWN_SOURCES_SQL, _OWN_PROVENANCE) if own_record else (SOURCES_SQL, PROVENANCE_CSV_SQL)
+    sources, provenance = (OWN_SOURCES_SQL, OWN_PROVENANCE_CSV_SQL) if own_record else (SOURCES_SQL, PROVENANCE_CSV_SQL)
     return conn.execute(
         f"INSERT INTO facilities({cols}, feature_head, feature_tail, sources_json, provenance_csv, csv_line)"
         f" SELECT {', '.join('x.' + c for c in columns)}, {_HEAD}, {_TAIL}, x.sources, x.provenance, {_CSV_LINE}"

@@ -1219,6 +1219,7 @@ def _hashed_osmium(src: _OsmiumInput, keep: TagFilter | None, context: bytes, th
                 first = el_id > top_way
                 if first:
                     top_way = el_id
+            raw = None
             if src.pbf and el_id > 0 and (version := obj.version) > 0:
                 digest = in_context.copy()
                 digest.update(dumps(("version", kind, el_id, version, obj.changeset, lon, lat)))
@@ -1227,13 +1228,10 @@ def _hashed_osmium(src: _OsmiumInput, keep: TagFilter | None, context: bytes, th
                     yield (f"{kind}/{el_id}", raw,
                            partial(_read_again, src, kind, el_id, lon, lat, keep, then))
                     continue
-                tags = _tags(obj)
-                if not tags:
-                    continue
-            else:
-                tags = _tags(obj)
-                if not tags:
-                    continue
+            tags = _tags(obj)
+            if not tags:
+                continue
+            if raw is None:  # not versioned: keyed by its tags
                 raw = _raw_hash(kind, el_id, lon, lat, tags, context)
             yield f"{kind}/{el_id}", raw, partial(_make, then, keep, kind, el_id, tags, lon, lat)
     except _OSMIUM_ERRORS as exc:
