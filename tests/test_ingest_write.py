@@ -309,3 +309,43 @@ def test_a_restated_municipality_of_a_record_without_position_keeps_its_ready_te
         refresh_ready(conn)
     assert tuple(conn.execute(ready).fetchone()) == tuple(row)
     conn.close()
+
+
+def _logged(rec: Facility) -> str:
+    """What the per-record write (sync._upsert -> _log) puts in a new facility's change-log row:
+    json.dumps of the facility's values, its JSON columns decoded from their canonical text."""
+    return json.dumps({
+        "name": rec.name or "", "categories": sorted(set(rec.categories)), "lon": rec.lon, "lat": rec.lat,
+        "address": rec.address, "municipality_code": rec.municipality_code, "eldership_code": rec.eldership_code,
+        "operator": rec.operator, "sector": rec.sector or "unknown", "features": json.loads(_canonical(rec.features or {})),
+        "opening_hours": rec.opening_hours, "status": rec.status or "active", "last_verified": rec.last_verified,
+        "licence": rec.licence or "", "extra": json.loads(_canonical(rec.extra or {})),
+    }, ensure_ascii=False, default=str)
+
+
+@pytest.mark.parametrize("batch", [1000, 40])  # one bulk flush; flushes below BULK_MIN (per-row triggers)
+def test_new_facilities_store_and_log_what_the_per_record_write_does(store, shared_data, monkeypatch, batch):
+    """The rows the sync stages for new facilities (one f-string for the log's `new`): the log
+    row, the source record and the JSON columns are the texts the per-record write makes, for
+    real OSM records and awkward values (quotes, line separators, control characters, an integer
+    coordinate, empty and missing texts)."""
+    monkeypatch.setattr(sync, "BATCH", batch)
+    odd = [
+        facility("o1", name='Ž"\\\n\u2028\x00', lon=25, lat=54.5, address="Gatvė 1, \"A\"", operator="VšĮ „Ž“",
+                 opening_hours="Mo-Fr 08:00-17:00", last_verified="2026-01-01", features={"wheelchair": "yes"},
+                 extra={"osm_tags": {"ž": "1", "a": "\x00\t"}, "capacity": 12, "n": [1.5, None, True, 1e16, 1e-7]}),
+        facility("o2", name="", lon=-0.0, lat=1 / 3, licence="", sector="public", status="closed", extra={}),
+        facility("o3", name="Be vietos", lon=None, lat=None, operator=""),
+    ]
+    records = _osm_sample(shared_data, 120) + odd
+    apply_records(store, records, source="osm", scope="lt")
+    logged = {r[0]: r[1] for r in store.execute("SELECT source_id, new FROM changes WHERE kind = 'added'")}
+    data = {r[0]: r[1] for r in store.execute("SELECT source_id, data FROM source_records")}
+    columns = {r[0]: tuple(r[1:]) for r in store.execute("SELECT source_id, categories, features, extra FROM facilities")}
+    assert len(logged) == len(data) == len(columns) == len(records)
+    for rec in records:
+        assert logged[rec.source_id] == _logged(rec), rec.source_id
+        assert data[rec.source_id] == rec.content_json()
+        assert columns[rec.source_id] == (_canonical(sorted(set(rec.categories))), _canonical(rec.features or {}),
+                                          _canonical(rec.extra or {}))
+    assert_indexes_agree(store)
