@@ -287,6 +287,10 @@ def apply_records(
     # instead of being spilled to the WAL and re-read half-way through the transaction.
     cache_before = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute(f"PRAGMA cache_size = {-RUN_CACHE_KIB}")
+    # The same for the temp schema, where new facilities are staged (_write_new_bulk: ~3 KB a
+    # row, BATCH rows): in SQLite's default 2 MiB each staged batch spilled to a temp file.
+    temp_cache_before = conn.execute("PRAGMA temp.cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA temp.cache_size = {-RUN_TEMP_CACHE_KIB}")
     # No memory map for the run: a run writes (a mapped page is copied into the cache before it
     # changes) and its reads are index probes the cache holds, while every page the map touches
     # counts in the process's memory (a first run of 1M peaked at 702 MB, 256 MB of it mapped).
@@ -344,6 +348,7 @@ def apply_records(
                 _sweep(conn, source=source, scope=scope, seen=seen, run_id=run_id, now=now, report=report,
                        locator=locator)
             _refresh_changed(conn, seq_before=seq_before, ready_logged=report.ready_logged)
+            conn.execute("DROP TABLE IF EXISTS temp.sync_new")  # _write_new_bulk's staging, empty
             conn.execute(
                 "UPDATE ingest_runs SET finished_at = ?, status = 'ok', counts = ?, rejections = ? WHERE id = ?",
                 (
@@ -358,12 +363,15 @@ def apply_records(
         raise
     finally:
         conn.execute(f"PRAGMA cache_size = {cache_before}")
+        conn.execute(f"PRAGMA temp.cache_size = {temp_cache_before}")
         conn.execute(f"PRAGMA mmap_size = {mmap_before}")
     return report
 
 
 # The page cache of an ingest run, in KiB (SQLite's default is 2 MiB).
 RUN_CACHE_KIB = 128 * 1024
+# The temp schema's page cache during a run, in KiB: a staged batch of new facilities fits in it.
+RUN_TEMP_CACHE_KIB = 32 * 1024
 
 
 def _refresh_changed(conn: sqlite3.Connection, *, seq_before: int, ready_logged: int = 0) -> None:
@@ -543,8 +551,11 @@ def _write_new_bulk(conn: sqlite3.Connection, rows: list[tuple], *, run_id: int,
     records come after their facilities (no deferred foreign key)."""
     staged = ", ".join(_STAGED_COLUMNS)
     with bulk_insert(conn):
-        conn.execute("CREATE TEMP TABLE sync_new AS SELECT *, NULL AS record_licence, NULL AS content_hash,"
-                     " NULL AS data, NULL AS raw_hash, NULL AS log_new FROM facilities WHERE 0")
+        # One staging table for the run's batches, emptied after each (apply_records drops it at
+        # the end of the run; a rollback takes it back with everything else): dropping it after
+        # each batch walked and freed its pages, 0.3-0.5 s per 100k (DELETE's truncation does not).
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS sync_new AS SELECT *, NULL AS record_licence,"
+                     " NULL AS content_hash, NULL AS data, NULL AS raw_hash, NULL AS log_new FROM facilities WHERE 0")
         try:
             conn.executemany(f"INSERT INTO temp.sync_new({staged}) VALUES ({', '.join('?' * len(_STAGED_COLUMNS))})",
                              rows)
@@ -558,7 +569,8 @@ def _write_new_bulk(conn: sqlite3.Connection, rows: list[tuple], *, run_id: int,
                 " SELECT ?, ?, id, source, source_id, 'added', NULL, log_new FROM temp.sync_new ORDER BY rowid",
                 (run_id, now))
         finally:
-            conn.execute("DROP TABLE IF EXISTS temp.sync_new")
+            if conn.in_transaction:  # after a failed statement SQLite may have rolled back already
+                conn.execute("DELETE FROM temp.sync_new")
 
 
 def _write_new(conn: sqlite3.Connection, facilities: list[tuple], records: list[tuple], log: list[tuple]) -> None:

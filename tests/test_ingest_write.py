@@ -349,3 +349,24 @@ def test_new_facilities_store_and_log_what_the_per_record_write_does(store, shar
         assert columns[rec.source_id] == (_canonical(sorted(set(rec.categories))), _canonical(rec.features or {}),
                                           _canonical(rec.extra or {}))
     assert_indexes_agree(store)
+
+
+def test_the_staging_table_is_the_run_s_own(store, monkeypatch):
+    """The bulk's staging table (temp.sync_new) is emptied after each batch and gone after the
+    run, after a statement failing inside a batch too; the temp cache size is put back; the next
+    run on the same connection stores exactly its own records."""
+    monkeypatch.setattr(sync, "BATCH", 100)
+    cache = store.execute("PRAGMA temp.cache_size").fetchone()[0]
+    bad = [facility(f"x{i}", licence=None if i == 150 else "CC-BY-4.0") for i in range(200)]
+    with pytest.raises(sqlite3.IntegrityError):  # the source record's licence is NOT NULL
+        apply_records(store, bad, source="t", scope="s")
+    assert store.execute("SELECT count(*) FROM facilities").fetchone()[0] == 0
+    for run in range(2):
+        records = [facility(f"r{run}-{i}", lon=25 + i / 1000) for i in range(250)]
+        apply_records(store, records, source="t", scope=f"s{run}")
+        assert store.execute("SELECT count(*) FROM temp.sqlite_master WHERE name = 'sync_new'").fetchone()[0] == 0
+        assert store.execute("PRAGMA temp.cache_size").fetchone()[0] == cache
+    assert [r[0] for r in store.execute("SELECT source_id FROM changes ORDER BY seq")] == [
+        f"r{run}-{i}" for run in range(2) for i in range(250)]
+    assert store.execute("SELECT count(*) FROM source_records").fetchone()[0] == 500
+    assert_indexes_agree(store)
