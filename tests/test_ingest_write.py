@@ -228,8 +228,12 @@ def test_content_json_parts_are_the_canonical_texts(shared_data):
                  last_verified="2026-01-01", status="removed"),
         Facility(source="x", source_id="3", name="n", categories=["b", "a"], lon=-0.0, lat=1 / 3, licence="l",
                  features={"wheelchair": "yes", "Žz": "ne"}, extra={"osm_tags": {"ž": "1", "a": "\x00\t"}}),
+        # scalar fields of other kinds (the hand-joined tail falls back to the encoder for them)
+        Facility(source="x", source_id="4", name=True, categories=("c", "a", "c"), lon=float("inf"), lat=7,
+                 licence=None, operator={"b": [1, "ž"], "a": None}, sector=1.5e300, status=False,
+                 opening_hours=float("-inf"), last_verified=Path("/x")),
     ]
-    for rec in _osm_sample(shared_data, 300) + odd:
+    for rec in _osm_sample(shared_data, 300) + odd + odd:  # twice: the categories' texts are looked up
         data, categories, features, extra = rec.content_json_parts()
         assert data == rec.content_json() == _canonical(rec.content())
         assert categories == _canonical(sorted(set(rec.categories)))
