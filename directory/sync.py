@@ -550,7 +550,7 @@ def _write_new_bulk(conn: sqlite3.Connection, rows: list[tuple], *, run_id: int,
     and fetched_at: insert_ready(own_record=True) makes its sources text without a probe, so the
     records come after their facilities (no deferred foreign key)."""
     staged = ", ".join(_STAGED_COLUMNS)
-    with bulk_insert(conn):
+    with bulk_insert(conn) as before:
         # One staging table for the run's batches, emptied after each (apply_records drops it at
         # the end of the run; a rollback takes it back with everything else): dropping it after
         # each batch walked and freed its pages, 0.3-0.5 s per 100k (DELETE's truncation does not).
@@ -559,7 +559,10 @@ def _write_new_bulk(conn: sqlite3.Connection, rows: list[tuple], *, run_id: int,
         try:
             conn.executemany(f"INSERT INTO temp.sync_new({staged}) VALUES ({', '.join('?' * len(_STAGED_COLUMNS))})",
                              rows)
-            insert_ready(conn, "temp.sync_new", _NEW_COLUMNS, own_record=True)
+            # Emptied after each batch, the table numbers its rows 1..n again (SQLite: an empty
+            # table's first rowid is 1): the facilities get their rids from that, unsorted.
+            numbered = conn.execute("SELECT max(rowid) = count(*) FROM temp.sync_new").fetchone()[0] == 1
+            insert_ready(conn, "temp.sync_new", _NEW_COLUMNS, own_record=True, rid_base=before if numbered else None)
             conn.execute(
                 "INSERT INTO source_records(source, source_id, facility_id, scope, licence, fetched_at, content_hash,"
                 " data, raw_hash) SELECT source, source_id, id, ?, record_licence, fetched_at, content_hash, data,"

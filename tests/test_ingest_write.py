@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from directory import sync
+from directory import ready, sync
 from directory.areas_store import load_locator
 from directory.conflate import make_matcher, thresholds_from
 from directory.derived import refresh_derived
@@ -360,6 +360,13 @@ def test_the_staging_table_is_the_run_s_own(store, monkeypatch):
     run, after a statement failing inside a batch too; the temp cache size is put back; the next
     run on the same connection stores exactly its own records."""
     monkeypatch.setattr(sync, "BATCH", 100)
+    bases = []
+
+    def insert_ready(*args, rid_base=None, **kwargs):
+        bases.append(rid_base)
+        return ready.insert_ready(*args, rid_base=rid_base, **kwargs)
+
+    monkeypatch.setattr(sync, "insert_ready", insert_ready)
     cache = store.execute("PRAGMA temp.cache_size").fetchone()[0]
     bad = [facility(f"x{i}", licence=None if i == 150 else "CC-BY-4.0") for i in range(200)]
     with pytest.raises(sqlite3.IntegrityError):  # the source record's licence is NOT NULL
@@ -373,4 +380,10 @@ def test_the_staging_table_is_the_run_s_own(store, monkeypatch):
     assert [r[0] for r in store.execute("SELECT source_id FROM changes ORDER BY seq")] == [
         f"r{run}-{i}" for run in range(2) for i in range(250)]
     assert store.execute("SELECT count(*) FROM source_records").fetchone()[0] == 500
+    # Each batch's staged rows numbered 1..n: the rids are given from that, in the records' order.
+    assert bases and None not in bases
+    assert [r[0] for r in store.execute("SELECT source_id FROM facilities ORDER BY rid")] == [
+        f"r{run}-{i}" for run in range(2) for i in range(250)]
+    rids = [r[0] for r in store.execute("SELECT rid FROM facilities ORDER BY rid")]
+    assert rids == list(range(rids[0], rids[0] + 500))
     assert_indexes_agree(store)
