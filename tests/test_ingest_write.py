@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from directory import sync
+from directory import ready, sync
 from directory.areas_store import load_locator
 from directory.conflate import make_matcher, thresholds_from
 from directory.derived import refresh_derived
@@ -228,8 +228,12 @@ def test_content_json_parts_are_the_canonical_texts(shared_data):
                  last_verified="2026-01-01", status="removed"),
         Facility(source="x", source_id="3", name="n", categories=["b", "a"], lon=-0.0, lat=1 / 3, licence="l",
                  features={"wheelchair": "yes", "Žz": "ne"}, extra={"osm_tags": {"ž": "1", "a": "\x00\t"}}),
+        # scalar fields of other kinds (the hand-joined tail falls back to the encoder for them)
+        Facility(source="x", source_id="4", name=True, categories=("c", "a", "c"), lon=float("inf"), lat=7,
+                 licence=None, operator={"b": [1, "ž"], "a": None}, sector=1.5e300, status=False,
+                 opening_hours=float("-inf"), last_verified=Path("/x")),
     ]
-    for rec in _osm_sample(shared_data, 300) + odd:
+    for rec in _osm_sample(shared_data, 300) + odd + odd:  # twice: the categories' texts are looked up
         data, categories, features, extra = rec.content_json_parts()
         assert data == rec.content_json() == _canonical(rec.content())
         assert categories == _canonical(sorted(set(rec.categories)))
@@ -309,3 +313,77 @@ def test_a_restated_municipality_of_a_record_without_position_keeps_its_ready_te
         refresh_ready(conn)
     assert tuple(conn.execute(ready).fetchone()) == tuple(row)
     conn.close()
+
+
+def _logged(rec: Facility) -> str:
+    """What the per-record write (sync._upsert -> _log) puts in a new facility's change-log row:
+    json.dumps of the facility's values, its JSON columns decoded from their canonical text."""
+    return json.dumps({
+        "name": rec.name or "", "categories": sorted(set(rec.categories)), "lon": rec.lon, "lat": rec.lat,
+        "address": rec.address, "municipality_code": rec.municipality_code, "eldership_code": rec.eldership_code,
+        "operator": rec.operator, "sector": rec.sector or "unknown", "features": json.loads(_canonical(rec.features or {})),
+        "opening_hours": rec.opening_hours, "status": rec.status or "active", "last_verified": rec.last_verified,
+        "licence": rec.licence or "", "extra": json.loads(_canonical(rec.extra or {})),
+    }, ensure_ascii=False, default=str)
+
+
+@pytest.mark.parametrize("batch", [1000, 40])  # one bulk flush; flushes below BULK_MIN (per-row triggers)
+def test_new_facilities_store_and_log_what_the_per_record_write_does(store, shared_data, monkeypatch, batch):
+    """The rows the sync stages for new facilities (one f-string for the log's `new`): the log
+    row, the source record and the JSON columns are the texts the per-record write makes, for
+    real OSM records and awkward values (quotes, line separators, control characters, an integer
+    coordinate, empty and missing texts)."""
+    monkeypatch.setattr(sync, "BATCH", batch)
+    odd = [
+        facility("o1", name='Ž"\\\n\u2028\x00', lon=25, lat=54.5, address="Gatvė 1, \"A\"", operator="VšĮ „Ž“",
+                 opening_hours="Mo-Fr 08:00-17:00", last_verified="2026-01-01", features={"wheelchair": "yes"},
+                 extra={"osm_tags": {"ž": "1", "a": "\x00\t"}, "capacity": 12, "n": [1.5, None, True, 1e16, 1e-7]}),
+        facility("o2", name="", lon=-0.0, lat=1 / 3, licence="", sector="public", status="closed", extra={}),
+        facility("o3", name="Be vietos", lon=None, lat=None, operator=""),
+    ]
+    records = _osm_sample(shared_data, 120) + odd
+    apply_records(store, records, source="osm", scope="lt")
+    logged = {r[0]: r[1] for r in store.execute("SELECT source_id, new FROM changes WHERE kind = 'added'")}
+    data = {r[0]: r[1] for r in store.execute("SELECT source_id, data FROM source_records")}
+    columns = {r[0]: tuple(r[1:]) for r in store.execute("SELECT source_id, categories, features, extra FROM facilities")}
+    assert len(logged) == len(data) == len(columns) == len(records)
+    for rec in records:
+        assert logged[rec.source_id] == _logged(rec), rec.source_id
+        assert data[rec.source_id] == rec.content_json()
+        assert columns[rec.source_id] == (_canonical(sorted(set(rec.categories))), _canonical(rec.features or {}),
+                                          _canonical(rec.extra or {}))
+    assert_indexes_agree(store)
+
+
+def test_the_staging_table_is_the_run_s_own(store, monkeypatch):
+    """The bulk's staging table (temp.sync_new) is emptied after each batch and gone after the
+    run, after a statement failing inside a batch too; the temp cache size is put back; the next
+    run on the same connection stores exactly its own records."""
+    monkeypatch.setattr(sync, "BATCH", 100)
+    bases = []
+
+    def insert_ready(*args, rid_base=None, **kwargs):
+        bases.append(rid_base)
+        return ready.insert_ready(*args, rid_base=rid_base, **kwargs)
+
+    monkeypatch.setattr(sync, "insert_ready", insert_ready)
+    cache = store.execute("PRAGMA temp.cache_size").fetchone()[0]
+    bad = [facility(f"x{i}", licence=None if i == 150 else "CC-BY-4.0") for i in range(200)]
+    with pytest.raises(sqlite3.IntegrityError):  # the source record's licence is NOT NULL
+        apply_records(store, bad, source="t", scope="s")
+    assert store.execute("SELECT count(*) FROM facilities").fetchone()[0] == 0
+    for run in range(2):
+        records = [facility(f"r{run}-{i}", lon=25 + i / 1000) for i in range(250)]
+        apply_records(store, records, source="t", scope=f"s{run}")
+        assert store.execute("SELECT count(*) FROM temp.sqlite_master WHERE name = 'sync_new'").fetchone()[0] == 0
+        assert store.execute("PRAGMA temp.cache_size").fetchone()[0] == cache
+    assert [r[0] for r in store.execute("SELECT source_id FROM changes ORDER BY seq")] == [
+        f"r{run}-{i}" for run in range(2) for i in range(250)]
+    assert store.execute("SELECT count(*) FROM source_records").fetchone()[0] == 500
+    # Each batch's staged rows numbered 1..n: the rids are given from that, in the records' order.
+    assert bases and None not in bases
+    assert [r[0] for r in store.execute("SELECT source_id FROM facilities ORDER BY rid")] == [
+        f"r{run}-{i}" for run in range(2) for i in range(250)]
+    rids = [r[0] for r in store.execute("SELECT rid FROM facilities ORDER BY rid")]
+    assert rids == list(range(rids[0], rids[0] + 500))
+    assert_indexes_agree(store)
