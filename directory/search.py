@@ -22,7 +22,7 @@ from .hours import STATES as OPEN_STATES
 from .model import STATUSES
 from .planner import BOX_SCAN_ADVANTAGE, SCAN_ADVANTAGE, prefer_scan
 from .query import NEAR_MAX_M, FacilityQuery, compile_where, ordered_where, register_hours, with_changes
-from .store import MAP_CELL_LAT, MAP_CELL_LON, MAP_CELL_ROWS, MAP_CELL_SQL
+from .store import MAP_BAND_LAT, MAP_BAND_SQL, MAP_CELL_LAT, MAP_CELL_LON, MAP_CELL_ROWS, MAP_CELL_SQL
 
 MAP_FEATURE_SQL = feature_sql(MAP_PROPERTIES)
 _PAGE_FEATURE_SQL = page_feature_sql(MAP_FEATURE_SQL)
@@ -250,6 +250,18 @@ _CELL_PAGE_SQL = (
 )
 _CELL_MORE_SQL = f"SELECT EXISTS ({_CELL_RIDS_SQL})"
 _CELL_NOT_REMOVED = " AND c.status <> 'removed'"
+# The same page from facilities_map_band (store.MAP_BAND_SQL): each band's rows in the box's lon
+# range, the lat and rid conditions checked on the index's doubles. ?1: the bands (JSON); the
+# other parameters as _CELL_PAGE_SQL's.
+_BAND = MAP_BAND_SQL.format(t="c.")
+_BAND_PAGE_SQL = _CELL_PAGE_SQL.replace(
+    _CELL_RIDS_SQL,
+    "SELECT c.rid AS rid FROM facilities c INDEXED BY facilities_map_band"
+    f" WHERE {_BAND} IN (SELECT value FROM json_each(?1)) AND c.lon BETWEEN ?4 AND ?5"
+    " AND c.lat BETWEEN ?6 AND ?7 AND c.rid > ?2 AND c.rid <= ?3 AND c.lon IS NOT NULL AND c.lat IS NOT NULL{removed}")
+# A seek into either index costs about as much as reading this many of its entries (callgrind at
+# 1M: ~5,000 instructions a seek, 1,000-1,200 an entry): _band_page's choice between the two.
+SEEK_ENTRIES = 4
 
 
 def map_cells(bbox: tuple[float, float, float, float]) -> list[int] | None:
@@ -262,12 +274,34 @@ def map_cells(bbox: tuple[float, float, float, float]) -> list[int] | None:
     return [x * MAP_CELL_ROWS + y for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
 
 
+def map_bands(bbox: tuple[float, float, float, float]) -> range:
+    """The map bands (store.MAP_BAND_SQL) a box spans."""
+    return range(int((bbox[1] + 90.0) * MAP_BAND_LAT), int((bbox[3] + 90.0) * MAP_BAND_LAT) + 1)
+
+
+def _bands_cheaper(bbox: tuple[float, float, float, float], cells: list[int], bands: range, rows: int) -> bool:
+    """Whether the box's rows cost less to read by band (a seek per band, the rows of its top and
+    bottom bands outside the box) than by cell (a seek per cell, the rows of its edge cells
+    outside the box), the `rows` in the box taken as spread evenly over it."""
+    west, south, east, north = bbox
+    width, height = max(east - west, 1e-9), max(north - south, 1e-9)
+    x0, x1 = int((west + 180.0) * MAP_CELL_LON), int((east + 180.0) * MAP_CELL_LON)
+    y0, y1 = int((south + 90.0) * MAP_CELL_LAT), int((north + 90.0) * MAP_CELL_LAT)
+    cell_area = (x1 - x0 + 1) / MAP_CELL_LON * (y1 - y0 + 1) / MAP_CELL_LAT
+    by_cell = len(cells) * SEEK_ENTRIES + rows * min(cell_area / (width * height), 1e6)
+    by_band = len(bands) * SEEK_ENTRIES + rows * min(len(bands) / MAP_BAND_LAT / height, 1e6)
+    return by_band < by_cell
+
+
 def _cell_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[int, int] | None,
                cells: list[int], soon: float) -> tuple:
-    """_box_page's row for a box of at most MAX_CELLS cells, from the map-cell index.
+    """_box_page's row for a box of at most MAX_CELLS cells, from the map-cell index, or from
+    the map-band index when no rid bound applies (every row in the box is read) and its bands
+    cost less to read than its cells (_bands_cheaper).
 
     The same rid bound first (its first `limit` rows are the page when that many fall below
-    it), then without it; a full page asks whether any row follows its last rid."""
+    it), then without it; a full page asks whether any row follows its last rid (by cell: each
+    cell's rows from that rid on)."""
     assert query.bbox is not None
     west, south, east, north = query.bbox
     after = query.after if query.after is not None else -1
@@ -280,6 +314,9 @@ def _cell_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[i
         row = conn.execute(page_sql, (keys, after, bound, west, east, south, north, query.limit, soon)).fetchone()
         if row[0] < query.limit:
             row = None
+    elif estimate is not None and _bands_cheaper(query.bbox, cells, bands := map_bands(query.bbox), estimate[0]):
+        row = conn.execute(_BAND_PAGE_SQL.format(removed=removed),
+                           (json.dumps(list(bands)), after, top, west, east, south, north, query.limit, soon)).fetchone()
     if row is None:
         row = conn.execute(page_sql, (keys, after, top, west, east, south, north, query.limit, soon)).fetchone()
     found, text, last_rid, until = row
