@@ -452,3 +452,29 @@ def test_a_reader_keeps_the_stores_small_facts_until_another_connection_commits(
         fresh.wsgi_app.enabled = fast
         assert fresh.test_client().get(url).get_data() == after.get_data()
     conn.close()
+
+
+def test_grid_estimate_by_column_sums_is_the_listed_sum(db_path, monkeypatch):
+    """clusters.estimate_rows' one-key statement (a sum per grid column) gives the sum over the
+    column list (its general statement), at every grid level a box can pick, for the map's
+    request and a category."""
+    from directory import clusters
+
+    rng = random.Random(41)
+    conn = connect(db_path)
+    apply_records(conn, _records(rng, 300), source="test", scope="s")
+    derive(conn)
+    reader = connect(db_path, readonly=True)
+    boxes = [(25.0, 54.5, 25.6, 54.9), (25.2, 54.6, 25.2001, 54.6001)]
+    for _ in range(60):
+        w, s = 25.0 + rng.random() * 0.6, 54.5 + rng.random() * 0.4
+        size = 10 ** rng.uniform(-4, 0.5)
+        boxes.append((w, s, min(w + size, 180.0), min(s + size / 2, 90.0)))
+    queries = [FacilityQuery(bbox=b) for b in boxes] + [FacilityQuery(bbox=b, categories=(list(CATEGORIES)[0],))
+                                                          for b in boxes]
+    fast = [clusters.estimate_rows(reader, q) for q in queries]
+    monkeypatch.setattr(clusters, "_COLUMN_SUMS", [])
+    assert [clusters.estimate_rows(reader, q) for q in queries] == fast
+    assert sum(f[0] for f in fast) > 0
+    reader.close()
+    conn.close()
