@@ -181,6 +181,10 @@ _NOT_REMOVED = " AND r.rid NOT IN (SELECT rid FROM facilities WHERE status = 're
 _ALL_STATUSES = frozenset(STATUSES)
 _NOT_REMOVED_STATUSES = frozenset(STATUSES) - {"removed"}
 
+_BOX_PAGE_SQL = {every: _PAGE_SQL.format(page=_BOX_RIDS_SQL.format(removed="" if every else _NOT_REMOVED))
+                 for every in (False, True)}
+
+
 def _rid_bound(conn: sqlite3.Connection, estimate: tuple[int, int] | None, *, after: int, want: int) -> int | None:
     """The rid below which a box's first `want` rows after `after` are predicted to lie (from
     the grid's estimate: rows in the box, rows anywhere), or None when no bound helps."""
@@ -216,8 +220,7 @@ def _box_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[in
     assert query.bbox is not None
     west, south, east, north = query.bbox
     after = query.after if query.after is not None else -1
-    sql = _PAGE_SQL.format(page=_BOX_RIDS_SQL.format(
-        removed="" if set(query.statuses) == _ALL_STATUSES else _NOT_REMOVED))
+    sql = _BOX_PAGE_SQL[set(query.statuses) == _ALL_STATUSES]
     want = query.limit + 1
     top = 2**63 - 1
     if (bound := _rid_bound(conn, estimate, after=after, want=want)) is not None:
@@ -259,6 +262,11 @@ _BAND_PAGE_SQL = _CELL_PAGE_SQL.replace(
     "SELECT c.rid AS rid FROM facilities c INDEXED BY facilities_map_band"
     f" WHERE {_BAND} IN (SELECT value FROM json_each(?1)) AND c.lon BETWEEN ?4 AND ?5"
     " AND c.lat BETWEEN ?6 AND ?7 AND c.rid > ?2 AND c.rid <= ?3 AND c.lon IS NOT NULL AND c.lat IS NOT NULL{removed}")
+# The three statements formatted once, by whether every status is asked for (False: the removed
+# left out): a page's SQL is ~3 KB of text, which sqlite3's statement cache hashes and compares
+# on every execute unless it is the same str object.
+_CELL_SQL = {every: tuple(sql.format(removed="" if every else _CELL_NOT_REMOVED)
+                          for sql in (_CELL_PAGE_SQL, _CELL_MORE_SQL, _BAND_PAGE_SQL)) for every in (False, True)}
 # A seek into either index costs about as much as reading this many of its entries (callgrind at
 # 1M: ~5,000 instructions a seek, 1,000-1,200 an entry): _band_page's choice between the two.
 SEEK_ENTRIES = 4
@@ -305,8 +313,7 @@ def _cell_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[i
     assert query.bbox is not None
     west, south, east, north = query.bbox
     after = query.after if query.after is not None else -1
-    removed = "" if set(query.statuses) == _ALL_STATUSES else _CELL_NOT_REMOVED
-    page_sql, more_sql = _CELL_PAGE_SQL.format(removed=removed), _CELL_MORE_SQL.format(removed=removed)
+    page_sql, more_sql, band_sql = _CELL_SQL[set(query.statuses) == _ALL_STATUSES]
     keys = json.dumps(cells)
     top = 2**63 - 1
     row = None
@@ -315,7 +322,7 @@ def _cell_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[i
         if row[0] < query.limit:
             row = None
     elif estimate is not None and _bands_cheaper(query.bbox, cells, bands := map_bands(query.bbox), estimate[0]):
-        row = conn.execute(_BAND_PAGE_SQL.format(removed=removed),
+        row = conn.execute(band_sql,
                            (json.dumps(list(bands)), after, top, west, east, south, north, query.limit, soon)).fetchone()
     if row is None:
         row = conn.execute(page_sql, (keys, after, top, west, east, south, north, query.limit, soon)).fetchone()
