@@ -270,7 +270,7 @@ _BAND_PAGE_SQL = _CELL_PAGE_SQL.replace(
 _CELL_SQL = {every: tuple(sql.format(removed="" if every else _CELL_NOT_REMOVED)
                           for sql in (_CELL_PAGE_SQL, _CELL_MORE_SQL, _BAND_PAGE_SQL)) for every in (False, True)}
 # A seek into either index costs about as much as reading this many of its entries (callgrind at
-# 1M: ~5,000 instructions a seek, 1,000-1,200 an entry): _band_page's choice between the two.
+# 1M: ~5,000 instructions a seek, 1,000-1,200 an entry): _bands_cheaper's weight.
 SEEK_ENTRIES = 4
 
 

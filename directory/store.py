@@ -30,7 +30,7 @@ MMAP_SIZE = 256 * 1024 * 1024
 MAP_CELL_LON, MAP_CELL_LAT, MAP_CELL_ROWS = 100, 200, 65536
 MAP_CELL_SQL = (f"CAST(({{t}}lon + 180.0) * {MAP_CELL_LON} AS INTEGER) * {MAP_CELL_ROWS}"
                 f" + CAST(({{t}}lat + 90.0) * {MAP_CELL_LAT} AS INTEGER)")
-# The map band of a facility (search._band_page): a strip 0.001 degrees of latitude high (about
+# The map band of a facility (search._cell_page, search.map_bands): a strip 0.001 degrees of latitude high (about
 # 110 m) around the globe. Its index is keyed (band, lon), so a box's rows are read as one lon
 # range per band the box spans: only the top and bottom bands hold rows outside the box. As
 # MAP_CELL_SQL, Python's int() over the same arithmetic gives a box's bands.
@@ -523,7 +523,7 @@ MIGRATIONS: list[str] = [
         WHERE lon IS NOT NULL AND lat IS NOT NULL;
     """,
     # (issue 13, sparse) The placed facilities by map band, then longitude, covering what a map
-    # page filters on (search._band_page): a box holding few rows (no rid bound applies, every
+    # page filters on (search._cell_page): a box holding few rows (no rid bound applies, every
     # row in it is read and sorted anyway) is read as one lon range per band instead of whole
     # map cells, most of whose rows a partly covered cell holds outside the box (the bench's
     # sparse box: 562 index entries read instead of 1,175 for its 501 rows). Built after the
