@@ -301,20 +301,32 @@ def estimate_rows(conn: sqlite3.Connection, query: FacilityQuery) -> tuple[int, 
     west, south, east, north = query.bbox
     span = max(east - west, 1e-9)
     level = max(GRID_MIN_ZOOM, min(GRID_MAX_ZOOM, math.floor(math.log2(360.0 / CELLS_PER_TILE / (span / 4)))))
-    keys = json.dumps(_grid_keys(conn, query))
+    names = _grid_keys(conn, query)
     x0, y0, x1, y1 = _cell_range(query.bbox, cell_deg(level))
     # The box's columns as a list (a handful: the level makes the box about 4 cells wide), not
     # `gx BETWEEN`: with a range on gx the key (zoom, category, gx, gy) is read over every gy of
     # each column (the country's height); with the list each column is one seek to the box's gy
     # range. Every map page asks this: 59 -> 12 us (sparse box), 115 -> 16 us (dense) at 1M.
-    in_box = conn.execute(
-        "SELECT coalesce(sum(n), 0) FROM map_grid WHERE zoom = ? AND category IN (SELECT value FROM json_each(?))"
-        " AND gx IN (SELECT value FROM json_each(?)) AND gy BETWEEN ? AND ?",
-        (level, keys, json.dumps(list(range(x0, x1 + 1))), y0, y1)).fetchone()[0]
-    total = storememo.kept(conn, ("grid_total", keys), lambda: conn.execute(  # changes only with the store
+    if len(names) == 1 and x1 - x0 < len(_COLUMN_SUMS):
+        # one key (the map's own request): a sum per column, no JSON list to build and read
+        # (callgrind, sparse box at 1M: 103k -> 40k instructions for the statement)
+        in_box = conn.execute(_COLUMN_SUMS[x1 - x0], (level, names[0], y0, y1, *range(x0, x1 + 1))).fetchone()[0]
+    else:
+        in_box = conn.execute(
+            "SELECT coalesce(sum(n), 0) FROM map_grid WHERE zoom = ? AND category IN (SELECT value FROM json_each(?))"
+            " AND gx IN (SELECT value FROM json_each(?)) AND gy BETWEEN ? AND ?",
+            (level, json.dumps(names), json.dumps(list(range(x0, x1 + 1))), y0, y1)).fetchone()[0]
+    total = storememo.kept(conn, ("grid_total", tuple(names)), lambda: conn.execute(  # changes only with the store
         "SELECT coalesce(sum(n), 0) FROM map_grid WHERE zoom = ? AND category IN (SELECT value FROM json_each(?))",
-        (GRID_MIN_ZOOM, keys)).fetchone()[0])
+        (GRID_MIN_ZOOM, json.dumps(names))).fetchone()[0])
     return in_box, total
+
+
+# estimate_rows' statement for one key and 1..8 grid columns: ?1 zoom, ?2 the key, ?3..?4 the gy
+# range, ?5... each column's gx.
+_COLUMN_SUMS = [" + ".join(
+    f"(SELECT coalesce(sum(n), 0) FROM map_grid WHERE zoom = ?1 AND category = ?2 AND gx = ?{5 + i} AND gy BETWEEN ?3 AND ?4)"
+    for i in range(k)).join(("SELECT ", "")) for k in range(1, 9)]
 
 
 def _has_grid(conn: sqlite3.Connection) -> bool:

@@ -22,7 +22,7 @@ from .hours import STATES as OPEN_STATES
 from .model import STATUSES
 from .planner import BOX_SCAN_ADVANTAGE, SCAN_ADVANTAGE, prefer_scan
 from .query import NEAR_MAX_M, FacilityQuery, compile_where, ordered_where, register_hours, with_changes
-from .store import MAP_CELL_LAT, MAP_CELL_LON, MAP_CELL_ROWS, MAP_CELL_SQL
+from .store import MAP_BAND_LAT, MAP_BAND_SQL, MAP_CELL_LAT, MAP_CELL_LON, MAP_CELL_ROWS, MAP_CELL_SQL
 
 MAP_FEATURE_SQL = feature_sql(MAP_PROPERTIES)
 _PAGE_FEATURE_SQL = page_feature_sql(MAP_FEATURE_SQL)
@@ -181,6 +181,10 @@ _NOT_REMOVED = " AND r.rid NOT IN (SELECT rid FROM facilities WHERE status = 're
 _ALL_STATUSES = frozenset(STATUSES)
 _NOT_REMOVED_STATUSES = frozenset(STATUSES) - {"removed"}
 
+_BOX_PAGE_SQL = {every: _PAGE_SQL.format(page=_BOX_RIDS_SQL.format(removed="" if every else _NOT_REMOVED))
+                 for every in (False, True)}
+
+
 def _rid_bound(conn: sqlite3.Connection, estimate: tuple[int, int] | None, *, after: int, want: int) -> int | None:
     """The rid below which a box's first `want` rows after `after` are predicted to lie (from
     the grid's estimate: rows in the box, rows anywhere), or None when no bound helps."""
@@ -216,8 +220,7 @@ def _box_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[in
     assert query.bbox is not None
     west, south, east, north = query.bbox
     after = query.after if query.after is not None else -1
-    sql = _PAGE_SQL.format(page=_BOX_RIDS_SQL.format(
-        removed="" if set(query.statuses) == _ALL_STATUSES else _NOT_REMOVED))
+    sql = _BOX_PAGE_SQL[set(query.statuses) == _ALL_STATUSES]
     want = query.limit + 1
     top = 2**63 - 1
     if (bound := _rid_bound(conn, estimate, after=after, want=want)) is not None:
@@ -237,7 +240,7 @@ _CELL = MAP_CELL_SQL.format(t="c.")
 _CELL_RIDS_SQL = (
     "SELECT c.rid AS rid FROM facilities c INDEXED BY facilities_map_cell"
     f" WHERE {_CELL} IN (SELECT value FROM json_each(?1)) AND c.rid > ?2 AND c.rid <= ?3"
-    " AND c.lon BETWEEN ?4 AND ?5 AND c.lat BETWEEN ?6 AND ?7 AND c.lon IS NOT NULL AND c.lat IS NOT NULL{removed}"
+    " AND c.lon BETWEEN ?4 AND ?5 AND c.lat BETWEEN ?6 AND ?7{removed}"
 )
 # One page (?8 rows at most) joined into one text, as _PAGE_SQL, without materializing its rids
 # (?9: "now + FALLBACK_FRESH"): whether more rows follow is asked afterwards (_CELL_MORE_SQL),
@@ -250,6 +253,25 @@ _CELL_PAGE_SQL = (
 )
 _CELL_MORE_SQL = f"SELECT EXISTS ({_CELL_RIDS_SQL})"
 _CELL_NOT_REMOVED = " AND c.status <> 'removed'"
+# The same page from facilities_map_band (store.MAP_BAND_SQL): each band's rows in the box's lon
+# range, the lat and rid conditions checked on the index's doubles. ?1: the bands (JSON); the
+# other parameters as _CELL_PAGE_SQL's, ?3 unused (it is read without a rid bound). Neither
+# statement restates the partial indexes' "lon/lat IS NOT NULL": the BETWEENs imply it (SQLite
+# sees that, and the two checks cost ~0.1M instructions a sparse page).
+_BAND = MAP_BAND_SQL.format(t="c.")
+_BAND_PAGE_SQL = _CELL_PAGE_SQL.replace(
+    _CELL_RIDS_SQL,
+    "SELECT c.rid AS rid FROM facilities c INDEXED BY facilities_map_band"
+    f" WHERE {_BAND} IN (SELECT value FROM json_each(?1)) AND c.lon BETWEEN ?4 AND ?5"
+    " AND c.lat BETWEEN ?6 AND ?7 AND c.rid > ?2{removed}")
+# The three statements formatted once, by whether every status is asked for (False: the removed
+# left out): a page's SQL is ~3 KB of text, which sqlite3's statement cache hashes and compares
+# on every execute unless it is the same str object.
+_CELL_SQL = {every: tuple(sql.format(removed="" if every else _CELL_NOT_REMOVED)
+                          for sql in (_CELL_PAGE_SQL, _CELL_MORE_SQL, _BAND_PAGE_SQL)) for every in (False, True)}
+# A seek into either index costs about as much as reading this many of its entries (callgrind at
+# 1M: ~5,000 instructions a seek, 1,000-1,200 an entry): _bands_cheaper's weight.
+SEEK_ENTRIES = 4
 
 
 def map_cells(bbox: tuple[float, float, float, float]) -> list[int] | None:
@@ -262,17 +284,38 @@ def map_cells(bbox: tuple[float, float, float, float]) -> list[int] | None:
     return [x * MAP_CELL_ROWS + y for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
 
 
+def map_bands(bbox: tuple[float, float, float, float]) -> range:
+    """The map bands (store.MAP_BAND_SQL) a box spans."""
+    return range(int((bbox[1] + 90.0) * MAP_BAND_LAT), int((bbox[3] + 90.0) * MAP_BAND_LAT) + 1)
+
+
+def _bands_cheaper(bbox: tuple[float, float, float, float], cells: list[int], bands: range, rows: int) -> bool:
+    """Whether the box's rows cost less to read by band (a seek per band, the rows of its top and
+    bottom bands outside the box) than by cell (a seek per cell, the rows of its edge cells
+    outside the box), the `rows` in the box taken as spread evenly over it."""
+    west, south, east, north = bbox
+    width, height = max(east - west, 1e-9), max(north - south, 1e-9)
+    x0, x1 = int((west + 180.0) * MAP_CELL_LON), int((east + 180.0) * MAP_CELL_LON)
+    y0, y1 = int((south + 90.0) * MAP_CELL_LAT), int((north + 90.0) * MAP_CELL_LAT)
+    cell_area = (x1 - x0 + 1) / MAP_CELL_LON * (y1 - y0 + 1) / MAP_CELL_LAT
+    by_cell = len(cells) * SEEK_ENTRIES + rows * min(cell_area / (width * height), 1e6)
+    by_band = len(bands) * SEEK_ENTRIES + rows * min(len(bands) / MAP_BAND_LAT / height, 1e6)
+    return by_band < by_cell
+
+
 def _cell_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[int, int] | None,
                cells: list[int], soon: float) -> tuple:
-    """_box_page's row for a box of at most MAX_CELLS cells, from the map-cell index.
+    """_box_page's row for a box of at most MAX_CELLS cells, from the map-cell index, or from
+    the map-band index when no rid bound applies (every row in the box is read) and its bands
+    cost less to read than its cells (_bands_cheaper).
 
     The same rid bound first (its first `limit` rows are the page when that many fall below
-    it), then without it; a full page asks whether any row follows its last rid."""
+    it), then without it; a full page asks whether any row follows its last rid (by cell: each
+    cell's rows from that rid on)."""
     assert query.bbox is not None
     west, south, east, north = query.bbox
     after = query.after if query.after is not None else -1
-    removed = "" if set(query.statuses) == _ALL_STATUSES else _CELL_NOT_REMOVED
-    page_sql, more_sql = _CELL_PAGE_SQL.format(removed=removed), _CELL_MORE_SQL.format(removed=removed)
+    page_sql, more_sql, band_sql = _CELL_SQL[set(query.statuses) == _ALL_STATUSES]
     keys = json.dumps(cells)
     top = 2**63 - 1
     row = None
@@ -280,6 +323,9 @@ def _cell_page(conn: sqlite3.Connection, query: FacilityQuery, estimate: tuple[i
         row = conn.execute(page_sql, (keys, after, bound, west, east, south, north, query.limit, soon)).fetchone()
         if row[0] < query.limit:
             row = None
+    elif estimate is not None and _bands_cheaper(query.bbox, cells, bands := map_bands(query.bbox), estimate[0]):
+        row = conn.execute(band_sql,
+                           (json.dumps(list(bands)), after, top, west, east, south, north, query.limit, soon)).fetchone()
     if row is None:
         row = conn.execute(page_sql, (keys, after, top, west, east, south, north, query.limit, soon)).fetchone()
     found, text, last_rid, until = row

@@ -3,6 +3,7 @@ SQL feature builder, and incremental derived data equals a full rebuild."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -157,6 +158,65 @@ def test_box_pages_from_the_rtree_alone_are_the_general_query(db_path, monkeypat
                             break
                         after = old_next
     assert compared > 1200
+    reader.close()
+    conn.close()
+
+
+def test_box_pages_from_the_map_bands_are_the_general_query(db_path, monkeypatch):
+    """A box with no rid bound read by map band (search._cell_page over facilities_map_band):
+    boxes covering cells in part, edges on band and cell boundaries and through stored
+    coordinates, removed facilities, and paging with `after` give the general query's pages,
+    whichever index _bands_cheaper picks."""
+    rng = random.Random(31)
+    conn = connect(db_path)
+
+    def placed(records, lon, lat, size):  # a dense patch: partly covered cells and bands hold many rows
+        return [dataclasses.replace(r, lon=round(lon + rng.random() * size, 7), lat=round(lat + rng.random() * size / 2, 7))
+                for r in records]
+
+    apply_records(conn, _records(rng, 300) + placed(_records(rng, 500, source="test")[300:], 25.2, 54.65, 0.03),
+                  source="test", scope="s")
+    apply_records(conn, _records(random.Random(32), 230) + placed(_records(rng, 500)[300:], 25.2, 54.65, 0.03),
+                  source="test", scope="s")  # removes 70, moves the patch's rows within it
+    derive(conn)
+    reader = connect(db_path, readonly=True)
+    assert reader.execute("SELECT count(*) FROM facilities WHERE status = 'removed'").fetchone()[0] > 0
+    points = reader.execute("SELECT lon, lat FROM facilities WHERE lon BETWEEN 25.2 AND 25.23 AND lat BETWEEN"
+                            " 54.65 AND 54.665 ORDER BY rid LIMIT 40").fetchall()
+    boxes = [(25.1, 54.6, 25.3, 54.7), (25.203, 54.6512, 25.2167, 54.6584), (25.2, 54.652, 25.23, 54.653),
+             (25.205, 54.6543, 25.215, 54.6543), (25.0, 54.5, 25.6, 54.9), (25.21, 54.655, 25.22, 54.66),
+             (25.2105, 54.55, 25.2115, 54.85)]  # the last tall and narrow: fewer cells than bands to seek
+    for i in range(0, 40, 4):  # edges exactly on stored coordinates, just inside them, on band boundaries
+        xs = sorted((points[i][0], points[i + 1][0]))
+        ys = sorted((points[i + 2][1], points[i + 3][1]))
+        boxes.append((xs[0], ys[0], xs[1], ys[1]))
+        boxes.append((xs[0] + 1e-7, ys[0] + 1e-7, xs[1] - 1e-7, ys[1] - 1e-7))
+        boxes.append((xs[0], int(ys[0] * 1000) / 1000, xs[1], int(ys[1] * 1000) / 1000))
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    used = {True: 0, False: 0}
+    choose = search._bands_cheaper
+
+    def spy(*args):
+        used[choose(*args)] += 1
+        return forced if forced is not None else choose(*args)
+
+    monkeypatch.setattr(search, "_bands_cheaper", spy)
+    compared = 0
+    for forced in (True, None):
+        for box in boxes:
+            for st in (("active", "closed", "unknown"), ("active", "closed", "unknown", "removed")):
+                for limit in (5, 40, 500):
+                    after = None
+                    for _ in range(100):
+                        query = FacilityQuery(bbox=box, statuses=st, limit=limit, after=after, now=now)
+                        old, old_next = _old_page(reader, query)
+                        new, new_next = _new_page(reader, query)
+                        assert new == old, (box, st, limit, after, forced)
+                        compared += 1
+                        if old_next is None:
+                            break
+                        after = old_next
+    assert compared > 300 and used[True] and used[False]
     reader.close()
     conn.close()
 
@@ -391,4 +451,30 @@ def test_a_reader_keeps_the_stores_small_facts_until_another_connection_commits(
         fresh = make_app()
         fresh.wsgi_app.enabled = fast
         assert fresh.test_client().get(url).get_data() == after.get_data()
+    conn.close()
+
+
+def test_grid_estimate_by_column_sums_is_the_listed_sum(db_path, monkeypatch):
+    """clusters.estimate_rows' one-key statement (a sum per grid column) gives the sum over the
+    column list (its general statement), at every grid level a box can pick, for the map's
+    request and a category."""
+    from directory import clusters
+
+    rng = random.Random(41)
+    conn = connect(db_path)
+    apply_records(conn, _records(rng, 300), source="test", scope="s")
+    derive(conn)
+    reader = connect(db_path, readonly=True)
+    boxes = [(25.0, 54.5, 25.6, 54.9), (25.2, 54.6, 25.2001, 54.6001)]
+    for _ in range(60):
+        w, s = 25.0 + rng.random() * 0.6, 54.5 + rng.random() * 0.4
+        size = 10 ** rng.uniform(-4, 0.5)
+        boxes.append((w, s, min(w + size, 180.0), min(s + size / 2, 90.0)))
+    queries = [FacilityQuery(bbox=b) for b in boxes] + [FacilityQuery(bbox=b, categories=(list(CATEGORIES)[0],))
+                                                          for b in boxes]
+    fast = [clusters.estimate_rows(reader, q) for q in queries]
+    monkeypatch.setattr(clusters, "_COLUMN_SUMS", [])
+    assert [clusters.estimate_rows(reader, q) for q in queries] == fast
+    assert sum(f[0] for f in fast) > 0
+    reader.close()
     conn.close()

@@ -63,3 +63,10 @@ def test_each_trusted_host_gets_its_own_origin(settings, make_app):
         fast = _answer(app, True, url, base_url=base)
         assert fast == _answer(app, False, url, base_url=base), base
         assert json.loads(fast[2])["next"].startswith(f"{base}/api/facilities?"), base
+    # the Host check is kept per Host (FastPages.host): an untrusted one is refused every time,
+    # before and after the trusted ones were kept, and a port is a Host of its own
+    for base in ("http://evil.example", "http://a.example", "http://evil.example", "http://a.example:8080",
+                 "http://b.example.evil"):
+        fast = _answer(app, True, url, base_url=base)
+        assert fast == _answer(app, False, url, base_url=base), base
+        assert fast[0] == (200 if base in ("http://a.example", "http://a.example:8080") else 400), base

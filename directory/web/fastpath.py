@@ -70,6 +70,7 @@ class FastPages:
         # request.host_url for a (scheme, host): werkzeug rebuilds it (quoting, IRI decoding) on
         # every request, a fifth of this path's own work; it is a function of the two alone.
         self.host_urls: dict[tuple[str, str], str] = {}
+        self.hosts: dict[tuple, str] = {}  # get_host's answers (see host)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if (self.enabled and environ.get("PATH_INFO") == PATH and environ.get("REQUEST_METHOD") == "GET"
@@ -86,9 +87,8 @@ class FastPages:
         """The answer's body and headers, or None to let Flask answer."""
         # What Flask's Request would read, read from the environ as it reads it (werkzeug's
         # Request, its args MultiDict and cached properties cost a tenth of this path).
-        trusted = self.app.config["TRUSTED_HOSTS"]
         try:
-            host = get_host(environ, self.app.request_class.trusted_hosts if trusted is None else trusted)
+            host = self.host(environ)
             pairs = parse_qsl(environ.get("QUERY_STRING", "").encode("latin1").decode(), keep_blank_values=True,
                               errors="werkzeug.url_quote")
         except (SecurityError, UnicodeError):
@@ -120,6 +120,22 @@ class FastPages:
             headers += [*self.cors, ("ETag", etag), ("Cache-Control", "public, no-cache")]
         headers += security_headers(self.settings, secrets.token_urlsafe(16), tiles=self.tiles)
         return body, headers
+
+    def host(self, environ: dict[str, Any]) -> str:
+        """werkzeug's get_host with TRUSTED_HOSTS, as Flask checks it (SecurityError for an
+        untrusted Host), kept per (scheme, Host, server name, server port, trusted hosts): its
+        check encodes every trusted name to IDNA per request, about as much work as parsing the
+        query string, for the same answer."""
+        trusted = self.app.config["TRUSTED_HOSTS"]
+        trusted = self.app.request_class.trusted_hosts if trusted is None else trusted
+        key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"), environ.get("SERVER_NAME"),
+               environ.get("SERVER_PORT"), tuple(trusted or ()))
+        host = self.hosts.get(key)
+        if host is None:
+            host = get_host(environ, trusted)  # an untrusted Host raises: never kept
+            if len(self.hosts) < MAX_ORIGINS:
+                self.hosts[key] = host
+        return host
 
     def host_url(self, scheme: str, host: str) -> str:
         """request.host_url (werkzeug's get_current_url), kept per (scheme, host)."""
