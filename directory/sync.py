@@ -191,11 +191,16 @@ class Raw:
     per batch, not a mapping, a validation and a content hash per record. The mapped record of
     a skipped one would be the stored one, and its placement by position is the stored one too,
     so only records that carry a position (or are rejected) may come as Raw.
+
+    `stored`: the reader found `raw_hash` among the run's stored raw keys (stored_raw_keys:
+    read in the run's transaction, for its source and scope) under `source_id`, so the store
+    holds this raw hash for this live record of this scope and no look-up is needed.
     """
 
     source_id: str
     raw_hash: str
     build: Callable[[], Facility | Rejection | None]
+    stored: bool = False
 
 
 def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejection | Raw], *, source: str,
@@ -214,7 +219,7 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
     look.row_factory = None  # plain tuples: this runs once per record of a country extract
     while chunk := list(islice(it, BATCH)):
         passed = {sid for sid in passed if sid not in seen}
-        wanted = [rec.source_id for rec in chunk if type(rec) is Raw]
+        wanted = [rec.source_id for rec in chunk if type(rec) is Raw and not rec.stored]
         stored: dict[str, tuple[str | None, str]] = {}
         if wanted:
             stored = {row[0]: row[1:] for row in look.execute(
@@ -231,7 +236,14 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
                 yield rec
                 continue
             sid = rec.source_id
-            old = stored.get(sid)
+            if rec.stored:  # in this scope with this raw hash (stored_raw_keys): nothing to look up
+                if sid not in seen and sid not in passed:
+                    report.unchanged += 1
+                    seen.add(sid)
+                    continue
+                old = None
+            else:
+                old = stored.get(sid)
             if old is not None and old[0] == rec.raw_hash and sid not in seen and sid not in passed:
                 report.unchanged += 1
                 seen.add(sid)
@@ -255,6 +267,20 @@ def stored_raw_hashes(conn: sqlite3.Connection, *, source: str) -> set[str]:
     look.row_factory = None
     return {h for (h,) in look.execute("SELECT raw_hash FROM source_records WHERE source = ? AND removed_at IS NULL"
                                        " AND raw_hash IS NOT NULL", (source,))}
+
+
+def stored_raw_keys(conn: sqlite3.Connection, *, source: str, scope: str) -> dict[bytes, str]:
+    """{raw hash as its 16 bytes: source id} of `source`'s live records in `scope` (the raw
+    hashes _skip_unchanged finds there), for a reader that can tell a record's id from its raw
+    hash and skip reading the record (ingest.osm.read_hashed; the Raw it yields then says
+    `stored`). Read it inside the run's transaction (BEGIN IMMEDIATE: no other writer between
+    this read and the run's). Bytes, not the stored hex: 49 bytes a key instead of 81."""
+    look = conn.cursor()
+    look.row_factory = None
+    fromhex = bytes.fromhex
+    return {fromhex(raw): sid for raw, sid in look.execute(
+        "SELECT raw_hash, source_id FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL"
+        " AND length(raw_hash) = 32 AND raw_hash NOT GLOB '*[^0-9a-f]*'", (source, scope))}
 
 
 def apply_records(
