@@ -192,9 +192,9 @@ class Raw:
     a skipped one would be the stored one, and its placement by position is the stored one too,
     so only records that carry a position (or are rejected) may come as Raw.
 
-    `stored`: the reader found `raw_hash` among the run's stored raw keys (stored_raw_keys:
-    read in the run's transaction, for its source and scope) under `source_id`, so the store
-    holds this raw hash for this live record of this scope and no look-up is needed.
+    `stored`: the reader found `raw_hash` among the run's stored raw keys (StoredKeys: read in
+    the run's transaction, for its source and scope) under `source_id`, so the store holds this
+    raw hash for this live record of this scope and no look-up is needed.
     """
 
     source_id: str
@@ -205,11 +205,13 @@ class Raw:
 
 def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejection | Raw], *, source: str,
                     scope: str, seen: set[str], report: IngestReport,
-                    progress: Callable[[int], None] | None) -> Iterator[Facility | Rejection]:
+                    progress: Callable[[int], None] | None, keys: StoredKeys | None = None
+                    ) -> Iterator[Facility | Rejection]:
     """The records, with every Raw one whose raw hash the store holds for a live source record
     counted unchanged (and seen, and moved to `scope` if another scope had it) instead of mapped;
     the other Raw ones mapped (None: left out), each Facility carrying its raw hash. A source id
-    met twice in the run is never skipped (apply_records rejects the second as a duplicate)."""
+    met twice in the run is never skipped (apply_records rejects the second as a duplicate).
+    `keys`: the run's StoredKeys, told how many of its records were skipped as stored."""
     it = iter(records)
     n = 0
     # Source ids handed on that apply_records has not put in `seen` yet (it adds every one it
@@ -217,7 +219,12 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
     passed: set[str] = set()
     look = conn.cursor()
     look.row_factory = None  # plain tuples: this runs once per record of a country extract
+    seen_add = seen.add
     while chunk := list(islice(it, BATCH)):
+        if progress is not None:  # every 10,000 records read (the chunk is read whole)
+            for at in range(n - n % 10_000 + 10_000, n + len(chunk) + 1, 10_000):
+                progress(at)
+        n += len(chunk)
         passed = {sid for sid in passed if sid not in seen}
         wanted = [rec.source_id for rec in chunk if type(rec) is Raw and not rec.stored]
         stored: dict[str, tuple[str | None, str]] = {}
@@ -227,26 +234,24 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
                 " AND raw_hash IS NOT NULL AND source_id IN (SELECT value FROM json_each(?))",
                 (source, json.dumps(wanted)))}
         rescoped: list[tuple[str, str, str]] = []
+        as_stored = 0  # skipped as Raw.stored (in this scope: counted for the sweep, StoredKeys)
         for rec in chunk:
-            n += 1
-            if progress is not None and n % 10_000 == 0:
-                progress(n)
             if type(rec) is not Raw:
                 passed.add(rec.source_id)
                 yield rec
                 continue
             sid = rec.source_id
-            if rec.stored:  # in this scope with this raw hash (stored_raw_keys): nothing to look up
+            if rec.stored:  # in this scope with this raw hash (StoredKeys): nothing to look up
                 if sid not in seen and sid not in passed:
-                    report.unchanged += 1
-                    seen.add(sid)
+                    as_stored += 1
+                    seen_add(sid)
                     continue
                 old = None
             else:
                 old = stored.get(sid)
             if old is not None and old[0] == rec.raw_hash and sid not in seen and sid not in passed:
                 report.unchanged += 1
-                seen.add(sid)
+                seen_add(sid)
                 if old[1] != scope:  # now covered by another scope (a file renamed, an area re-cut)
                     rescoped.append((scope, source, sid))
                 continue
@@ -257,6 +262,9 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
             if isinstance(built, Facility):
                 built.raw_hash = rec.raw_hash
             yield built
+        report.unchanged += as_stored
+        if keys is not None:
+            keys.skipped += as_stored
         conn.executemany(_RESCOPE_SQL, rescoped)
 
 
@@ -269,18 +277,44 @@ def stored_raw_hashes(conn: sqlite3.Connection, *, source: str) -> set[str]:
                                        " AND raw_hash IS NOT NULL", (source,))}
 
 
-def stored_raw_keys(conn: sqlite3.Connection, *, source: str, scope: str) -> dict[bytes, str]:
-    """{raw hash as its 16 bytes: source id} of `source`'s live records in `scope` (the raw
-    hashes _skip_unchanged finds there), for a reader that can tell a record's id from its raw
-    hash and skip reading the record (ingest.osm.read_hashed; the Raw it yields then says
-    `stored`). Read it inside the run's transaction (BEGIN IMMEDIATE: no other writer between
-    this read and the run's). Bytes, not the stored hex: 49 bytes a key instead of 81."""
-    look = conn.cursor()
-    look.row_factory = None
-    fromhex = bytes.fromhex
-    return {fromhex(raw): sid for raw, sid in look.execute(
-        "SELECT raw_hash, source_id FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL"
-        " AND length(raw_hash) = 32 AND raw_hash NOT GLOB '*[^0-9a-f]*'", (source, scope))}
+class StoredKeys:
+    """The raw hashes of `source`'s live records in `scope` as {16 bytes: source id}, read when
+    first called (the raw hashes _skip_unchanged finds there), for a reader that can tell a
+    record's id from its raw hash and skip reading the record (ingest.osm.read_hashed; the Raw
+    it yields then says `stored`). It must be called inside the run's transaction (BEGIN
+    IMMEDIATE: no other writer between this read and the run's): apply_records's records are
+    read there. Bytes, not the stored hex: 49 bytes a key instead of 81.
+
+    Given to apply_records too (`stored_keys`), it tells the sweep when there is nothing to
+    sweep: when the records skipped as stored (`skipped`, distinct) are as many as the scope's
+    live records when it was read (`live`), the run saw every one of them."""
+
+    def __init__(self, conn: sqlite3.Connection, *, source: str, scope: str) -> None:
+        self.conn, self.source, self.scope = conn, source, scope
+        self.live: int | None = None  # the scope's live records, raw hash or not (None: not read)
+        self.skipped = 0  # records _skip_unchanged skipped as stored
+
+    def __call__(self) -> dict[bytes, str]:
+        look = self.conn.cursor()
+        look.row_factory = None
+        fromhex = bytes.fromhex
+        keys: dict[bytes, str] = {}
+        live = 0
+        # One pass over the scope's rows (the sweep's rows): a raw hash that is not 32 hex
+        # digits (none is written so) is counted, not kept.
+        for raw, sid in look.execute(
+                "SELECT CASE WHEN length(raw_hash) = 32 AND raw_hash NOT GLOB '*[^0-9a-f]*' THEN raw_hash END,"
+                " source_id FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL",
+                (self.source, self.scope)):
+            live += 1
+            if raw is not None:
+                keys[fromhex(raw)] = sid
+        self.live, self.skipped = live, 0
+        return keys
+
+    def saw_all(self) -> bool:
+        """Every record live in the scope when the keys were read was skipped as stored."""
+        return self.live is not None and self.skipped == self.live
 
 
 def apply_records(
@@ -295,6 +329,7 @@ def apply_records(
     now: str | None = None,
     progress: Callable[[int], None] | None = None,
     actor: str | None = None,
+    stored_keys: StoredKeys | None = None,
 ) -> IngestReport:
     """Upsert `records` as the complete content of `source` within `scope`.
 
@@ -303,7 +338,10 @@ def apply_records(
     A Raw record is mapped only when its raw hash is not the stored one (see Raw).
     `actor`: who made the run, as a role (contributions: "editor, Vilniaus m. sav."), kept on
     the run and shown with its changes; never a name or an email.
+    `stored_keys`: the StoredKeys the records' reader was given (for this source and scope): a
+    run that skipped every record it holds as stored has nothing to sweep.
     """
+    assert stored_keys is None or (stored_keys.source, stored_keys.scope) == (source, scope)
     now = now or utcnow()
     report = IngestReport(source=source, scope=scope)
     seen: set[str] = set()
@@ -340,7 +378,7 @@ def apply_records(
                 "SELECT 1 FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL LIMIT 1",
                 (source, scope)).fetchone() is not None
             unskipped = _skip_unchanged(conn, records, source=source, scope=scope, seen=seen, report=report,
-                                        progress=progress)
+                                        progress=progress, keys=stored_keys)
             for rec, where in _located(unskipped, locator):
                 if isinstance(rec, Rejection):
                     report.rejected.append(rec)
@@ -366,7 +404,9 @@ def apply_records(
                     pending.clear()
             _upsert_batch(conn, pending, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report,
                           locator=locator)
-            if sweep:
+            # Every record live in the scope at the start was skipped as stored (so seen): the
+            # sweep would read them all to find none.
+            if sweep and not (stored_keys is not None and stored_keys.saw_all()):
                 _sweep(conn, source=source, scope=scope, seen=seen, run_id=run_id, now=now, report=report,
                        locator=locator)
             _refresh_changed(conn, seq_before=seq_before, ready_logged=report.ready_logged)

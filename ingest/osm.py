@@ -864,7 +864,7 @@ def _stream_overpass(open_input: Callable[[], Any], where: str, stored: Mapping[
     `stored` (raw hash as 16 bytes -> source id; `in_context`: a sha256 of the raw context, as
     _hashed_overpass_stream hashes an element's text): an element whose text's raw hash is
     there is not decoded; it comes as (index, (source id, raw hash), text) instead (a tuple:
-    what json never decodes). Its text is found without the decoder (_stored_text), and only a
+    what json never decodes). Its text is found without the decoder (_stream_elements), and only a
     text equal to one a run decoded before can have a stored hash, so its extent is the one
     the decoder would find; anything else is decoded as before, with the same errors."""
     with open_input() as fh:
@@ -917,60 +917,62 @@ def _stream_overpass(open_input: Callable[[], Any], where: str, stored: Mapping[
 def _stream_elements(r: _JsonReader, stored: Mapping[bytes, str] | None, in_context: Any
                      ) -> Iterator[tuple[int, Any, str | None]]:
     """_stream_overpass's elements, from the first one (the cursor on it) to the list's "]"
-    (consumed)."""
+    (consumed).
+
+    With `stored`, each element's text is first guessed without the decoder: from the cursor to
+    the next `tail` in the buffer, the text the last element decoded ended with (its last line:
+    Overpass prints an element's closing brace alone at the start of a line and inner ones
+    indented; on one line, its last two characters). The guess is only trusted when its raw
+    hash is stored: a stored hash is the hash of a text the decoder read whole as one element
+    before, so the decoder would end this one at the same character (an object ends at its own
+    closing brace, whatever follows it). Anything else is decoded, with its exact errors."""
     i = 0
-    # The text an element ends with: its last line (Overpass prints an element's closing brace
-    # alone at the start of a line, inner ones indented), or its last two characters on one line.
-    # Learnt from each element decoded; the first is always decoded.
-    tail = ""
+    tail = ""  # none until an element is decoded (the first always is)
+    match = _NEXT.match
+    get = stored.get if stored else None
     while True:
         # The cursor is on an element's first character.
-        if tail and (found := _stored_text(r, tail, stored, in_context)) is not None:  # type: ignore[arg-type]
-            yield i, found[0], found[1]
-        else:
+        after = False  # the cursor is after the element (found stored), not on it
+        if tail and get is not None:
+            buf, pos = r.buf, r.pos
+            find, copy, size, width = buf.find, in_context.copy, len(buf), len(tail)
+            while (end := find(tail, pos + 1)) >= 0:
+                end += width
+                text = buf[pos:end]
+                digest = copy()
+                digest.update(text.encode("utf-8", "surrogatepass"))
+                raw = digest.digest()[:16]
+                sid = get(raw)
+                if sid is None:
+                    break
+                yield i, (sid, raw), text
+                i += 1
+                m = match(buf, end)
+                if m is None or m.end() >= size:  # the list's end, or the buffer's: the general way
+                    pos, after = end, True
+                    break
+                pos = m.end()
+            r.pos = pos
+        if not after:
             try:
                 el = r._value_here()
             except _Cut:
                 el = r.value()
             text = r.buf[r.start:r.pos]
-            if stored:
+            if get is not None:
                 nl = text.rfind("\n")
                 tail = text[nl:] if nl >= 0 else text[-2:]
             yield i, el, text
-        i += 1
+            i += 1
         # The usual case in one step (a comma, the next element in the buffer); anything else,
         # the end of the list or of the buffer included, the general way with its exact errors.
-        m = _NEXT.match(r.buf, r.pos)
+        m = match(r.buf, r.pos)
         if m is not None and m.end() < len(r.buf):
             r.pos = m.end()
             continue
         if r.expect(",]", "Expecting ',' delimiter") == "]":
             return
         r.skip_ws()
-
-
-def _stored_text(r: _JsonReader, tail: str, stored: Mapping[bytes, str], in_context: Any
-                 ) -> tuple[tuple[str, bytes], str] | None:
-    """((source id, raw hash), text) of the element at the cursor when it runs to the next
-    `tail` in the buffer and that text's raw hash is in `stored` (the cursor then after it);
-    None otherwise (nothing consumed). The text is only a guess until its hash is found: a
-    stored hash is the hash of a text the decoder read whole as one element before, so the
-    decoder would end this one at the same character (an object ends at its own closing brace,
-    whatever follows it)."""
-    buf, pos = r.buf, r.pos
-    end = buf.find(tail, pos + 1)
-    if end < 0:
-        return None
-    end += len(tail)
-    text = buf[pos:end]
-    digest = in_context.copy()
-    digest.update(text.encode("utf-8", "surrogatepass"))
-    raw = digest.digest()[:16]
-    sid = stored.get(raw)
-    if sid is None:
-        return None
-    r.start, r.pos = pos, end
-    return (sid, raw), text
 
 
 def _iter_overpass_stream(open_input: Callable[[], Any], where: str, keep: TagFilter | None) -> Iterator[OsmElement]:
@@ -1217,7 +1219,7 @@ def read_hashed(path: Path, *, keep: TagFilter | None, context: bytes, then: The
     integer id raises when it is made: within the run). `known` is called once, here, and only
     for a PBF file, so what it returns must be what the store holds when the run starts.
 
-    `stored` (sync.stored_raw_keys for the run's source and scope) serves Overpass JSON: an
+    `stored` (sync.StoredKeys for the run's source and scope) serves Overpass JSON: an
     element whose text hashes to one of its raw hashes is not even decoded, and comes as
     (key, raw hash, maker, True) (the key is the one stored with that hash: the same text).
     It is called when the first element is read (apply_records reads inside its transaction),
