@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from directory import clock
+from directory import clock, sync
 from directory.config import Settings
 from directory.errors import InputError
 from directory.store import connect
 from ingest import osm
 from ingest.runs import LT_OSM, run_osm
 from tests.osmruns import count_mapped, run_file, stored
-
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +49,20 @@ def decoded(monkeypatch) -> list:
     return ids
 
 
+@pytest.fixture
+def swept(monkeypatch) -> list[str]:
+    """The scopes sync._sweep sweeps from now on."""
+    scopes: list[str] = []
+    real = sync._sweep
+
+    def sweep(conn, **kw):
+        scopes.append(kw["scope"])
+        return real(conn, **kw)
+
+    monkeypatch.setattr(sync, "_sweep", sweep)
+    return scopes
+
+
 @pytest.fixture(scope="module")
 def sample(shared_data) -> list[dict]:
     """60 elements of the Lithuanian OSM sample that the tag table maps."""
@@ -78,7 +91,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_an_unchanged_rerun_decodes_only_the_first_element(tmp_path, sample, layout, mapped, decoded):
+def test_an_unchanged_rerun_decodes_only_the_first_element(tmp_path, sample, layout, mapped, decoded, swept):
     path = _write(tmp_path / "lt.json", LAYOUTS[layout](sample))
     db = tmp_path / "s.db"
     first = run_file(db, path, tmp_path)
@@ -89,6 +102,7 @@ def test_an_unchanged_rerun_decodes_only_the_first_element(tmp_path, sample, lay
     again = run_file(db, path, tmp_path)
     assert set(decoded) == {sample[0]["id"]}  # the one the next ones' extent is guessed from
     assert mapped == []
+    assert swept == []  # every live record of the scope was skipped as stored: none to sweep
     assert again.counts() == {**first.counts(), "added": 0, "unchanged": len(sample)}
     assert stored(db) == before
 
@@ -110,7 +124,7 @@ def test_a_text_that_fools_the_guess_is_decoded(tmp_path, sample, mapped, decode
     assert stored(db) == before
 
 
-def test_changes_removals_and_duplicates_beside_skipped_elements(tmp_path, sample, mapped, decoded):
+def test_changes_removals_and_duplicates_beside_skipped_elements(tmp_path, sample, mapped):
     path = _write(tmp_path / "v1.json", LAYOUTS["overpass"](sample))
     db = tmp_path / "s.db"
     run_file(db, path, tmp_path)
@@ -129,7 +143,7 @@ def test_changes_removals_and_duplicates_beside_skipped_elements(tmp_path, sampl
     conn.close()
 
 
-def test_a_record_without_a_stored_hash_is_mapped_and_nothing_is_swept(tmp_path, sample, mapped):
+def test_a_record_without_a_stored_hash_is_mapped_and_nothing_is_swept(tmp_path, sample, mapped, swept):
     """The sweep is left out only when every live record of the scope was skipped as stored; a
     record whose raw hash is not stored is mapped again, found unchanged, and nothing removed."""
     path = _write(tmp_path / "lt.json", LAYOUTS["overpass"](sample))
@@ -144,6 +158,7 @@ def test_a_record_without_a_stored_hash_is_mapped_and_nothing_is_swept(tmp_path,
     mapped.clear()
     again = run_file(db, path, tmp_path)
     assert mapped == [forgotten]
+    assert swept == ["test"]  # one live record was not skipped as stored: the sweep looked
     assert (again.unchanged, again.removed, again.updated) == (len(sample), 0, 0)
     assert stored(db) == before
 
