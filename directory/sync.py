@@ -203,7 +203,17 @@ class Raw:
     stored: bool = False
 
 
-def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejection | Raw], *, source: str,
+@dataclass(slots=True)
+class StoredRun:
+    """Records in a row that the reader found stored, as Raw(stored=True) ones: their source
+    ids, and `record(j)`, the j-th one's Raw fields (made only for one met twice in the run).
+    An unchanged re-run's records are counted by the thousand, not one by one."""
+
+    source_ids: list[str]
+    record: Callable[[int], tuple]
+
+
+def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejection | Raw | StoredRun], *, source: str,
                     scope: str, seen: set[str], report: IngestReport,
                     progress: Callable[[int], None] | None, keys: StoredKeys | None = None
                     ) -> Iterator[Facility | Rejection]:
@@ -221,10 +231,12 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
     look.row_factory = None  # plain tuples: this runs once per record of a country extract
     seen_add = seen.add
     while chunk := list(islice(it, BATCH)):
-        if progress is not None:  # every 10,000 records read (the chunk is read whole)
-            for at in range(n - n % 10_000 + 10_000, n + len(chunk) + 1, 10_000):
+        # every 10,000 records read (the chunk is read whole; a StoredRun holds several)
+        read = n + len(chunk) + sum(len(rec.source_ids) - 1 for rec in chunk if type(rec) is StoredRun)
+        if progress is not None:
+            for at in range(n - n % 10_000 + 10_000, read + 1, 10_000):
                 progress(at)
-        n += len(chunk)
+        n = read
         passed = {sid for sid in passed if sid not in seen}
         wanted = [rec.source_id for rec in chunk if type(rec) is Raw and not rec.stored]
         stored: dict[str, tuple[str | None, str]] = {}
@@ -236,6 +248,31 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
         rescoped: list[tuple[str, str, str]] = []
         as_stored = 0  # skipped as Raw.stored (in this scope: counted for the sweep, StoredKeys)
         for rec in chunk:
+            if type(rec) is StoredRun:
+                ids = rec.source_ids
+                if seen.isdisjoint(ids) and passed.isdisjoint(ids):
+                    before = len(seen)
+                    seen.update(ids)
+                    if len(seen) - before == len(ids):  # and no id twice among them: all skipped
+                        as_stored += len(ids)
+                        continue
+                    seen.difference_update(ids)  # none was there before
+                # One by one, as the Raw records they stand for (the one met twice is made).
+                for j in range(len(ids)):
+                    raw = Raw(*rec.record(j))
+                    sid = raw.source_id
+                    if sid not in seen and sid not in passed:
+                        as_stored += 1
+                        seen_add(sid)
+                        continue
+                    built = raw.build()
+                    if built is None:
+                        continue
+                    passed.add(sid)
+                    if isinstance(built, Facility):
+                        built.raw_hash = raw.raw_hash
+                    yield built
+                continue
             if type(rec) is not Raw:
                 passed.add(rec.source_id)
                 yield rec

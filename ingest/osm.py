@@ -863,8 +863,8 @@ def _stream_overpass(open_input: Callable[[], Any], where: str, stored: Mapping[
 
     `stored` (raw hash as 16 bytes -> source id; `in_context`: a sha256 of the raw context, as
     _hashed_overpass_stream hashes an element's text): an element whose text's raw hash is
-    there is not decoded; it comes as (index, (source id, raw hash), text) instead (a tuple:
-    what json never decodes). Its text is found without the decoder (_stream_elements), and only a
+    there is not decoded; such elements in a row come as one item, (index of the first,
+    (source ids, raw hashes, texts), None) (a tuple: what json never decodes). Its text is found without the decoder (_stream_elements), and only a
     text equal to one a run decoded before can have a stored hash, so its extent is the one
     the decoder would find; anything else is decoded as before, with the same errors."""
     with open_input() as fh:
@@ -934,25 +934,43 @@ def _stream_elements(r: _JsonReader, stored: Mapping[bytes, str] | None, in_cont
         # The cursor is on an element's first character.
         after = False  # the cursor is after the element (found stored), not on it
         if tail and get is not None:
-            buf, pos = r.buf, r.pos
-            find, copy, size, width = buf.find, in_context.copy, len(buf), len(tail)
-            while (end := find(tail, pos + 1)) >= 0:
-                end += width
-                text = buf[pos:end]
-                digest = copy()
-                digest.update(text.encode("utf-8", "surrogatepass"))
-                raw = digest.digest()[:16]
-                sid = get(raw)
-                if sid is None:
-                    break
-                yield i, (sid, raw), text
-                i += 1
-                m = match(buf, end)
-                if m is None or m.end() >= size:  # the list's end, or the buffer's: the general way
-                    pos, after = end, True
-                    break
-                pos = m.end()
+            # The stored elements in a row, collected (one item for all of them: a re-run's
+            # unchanged records are counted together, sync.StoredRun).
+            ids: list[str] = []
+            raws: list[bytes] = []
+            texts: list[str] = []
+            pos, copy, width = r.pos, in_context.copy, len(tail)
+            while True:
+                buf = r.buf
+                find, size = buf.find, len(buf)
+                while (end := find(tail, pos + 1)) >= 0:
+                    end += width
+                    text = buf[pos:end]
+                    digest = copy()
+                    digest.update(text.encode("utf-8", "surrogatepass"))
+                    raw = digest.digest()[:16]
+                    sid = get(raw)
+                    if sid is None:
+                        break
+                    ids.append(sid)
+                    raws.append(raw)
+                    texts.append(text)
+                    m = match(buf, end)
+                    if m is None or m.end() >= size:  # the list's end, or the buffer's: the general way
+                        pos, after = end, True
+                        break
+                    pos = m.end()
+                else:  # no tail in the rest of the buffer: the element goes on in the next chunk
+                    r.pos = pos
+                    more = r._more()
+                    pos = r.pos  # what was read is dropped from the buffer
+                    if more:
+                        continue
+                break
             r.pos = pos
+            if ids:
+                yield i, (ids, raws, texts), None
+                i += len(ids)
         if not after:
             try:
                 el = r._value_here()
@@ -1190,8 +1208,10 @@ def _raw_hash(kind: str, el_id: int, lon: float | None, lat: float | None, tags:
 # An element as a re-run first needs it: its key ("node/1"), its raw hash, and a function that
 # makes the element (None: not kept) only when the raw hash turns out to be new; with a fourth
 # item True when the reader found the raw hash among the run's stored ones (read_hashed's
-# `stored`: sync.Raw.stored).
-HashedElement = tuple[str, str, Callable[[], Any]] | tuple[str, str, Callable[[], Any], bool]
+# `stored`: sync.Raw.stored). Several such elements in a row may come as one pair instead:
+# their keys, and a function giving the j-th as the 4 items (sync.StoredRun).
+HashedElement = (tuple[str, str, Callable[[], Any]] | tuple[str, str, Callable[[], Any], bool]
+                 | tuple[list[str], Callable[[int], Any]])
 Then = Callable[[OsmElement], Any] | None  # what read_hashed's makers apply to the element made
 
 
@@ -1358,6 +1378,12 @@ def _json_text_element(then: Then, i: int, text: str, where: str, keep: TagFilte
     return _json_element(then, i, el, where, keep, pos)
 
 
+def _stored_element(then: Then, where: str, keep: TagFilter | None, first: int, ids: list[str], raws: list[bytes],
+                    texts: list[str], j: int) -> HashedElement:
+    """The j-th of stored elements in a row (_stream_overpass) as read_hashed gives one alone."""
+    return ids[j], raws[j].hex(), functools.partial(_json_text_element, then, first + j, texts[j], where, keep), True
+
+
 def _hashed_overpass_stream(open_input: Callable[[], Any], where: str, keep: TagFilter | None,
                             context: bytes, then: Then,
                             stored: Callable[[], Mapping[bytes, str]] | None = None) -> Iterator[HashedElement]:
@@ -1372,8 +1398,8 @@ def _hashed_overpass_stream(open_input: Callable[[], Any], where: str, keep: Tag
     # An empty store (a first run) gives {}: nothing to skip, no hash made twice.
     keys = stored() if stored is not None else None
     for i, el, text in _stream_overpass(open_input, where, keys, sha256(context) if keys else None):
-        if type(el) is tuple:  # stored already (_stream_overpass): (key, raw hash); text is str
-            yield el[0], el[1].hex(), partial(_json_text_element, then, i, text, where, keep), True
+        if type(el) is tuple:  # stored already (_stream_overpass): (keys, raw hashes, texts) from i
+            yield el[0], partial(_stored_element, then, where, keep, i, *el)
             continue
         if type(el) is not dict or el.get("type") not in _KINDS:
             continue  # what _kept leaves out, without making anything

@@ -90,8 +90,16 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.fixture(params=["1 MiB", "97 B"])
+def chunk(request, monkeypatch) -> None:
+    """The reader's chunk: the default, and one that cuts most elements and separators."""
+    if request.param == "97 B":
+        monkeypatch.setattr(osm, "_CHUNK", 97)
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_an_unchanged_rerun_decodes_only_the_first_element(tmp_path, sample, layout, mapped, decoded, swept):
+def test_an_unchanged_rerun_decodes_only_the_first_element(tmp_path, sample, layout, chunk, mapped, decoded,
+                                                            swept):
     path = _write(tmp_path / "lt.json", LAYOUTS[layout](sample))
     db = tmp_path / "s.db"
     first = run_file(db, path, tmp_path)
@@ -202,7 +210,7 @@ def _broken(text: str, how: str) -> str:
 
 
 @pytest.mark.parametrize("how", ["missing comma", "cut short", "bad value", "extra data"])
-def test_a_bad_file_fails_where_a_first_run_fails(tmp_path, sample, how):
+def test_a_bad_file_fails_where_a_first_run_fails(tmp_path, sample, how, chunk):
     """The same error (what, line, column) whether the store holds the elements before the
     problem (skipped undecoded) or not, and nothing stored is lost."""
     good = LAYOUTS["overpass"](sample)
