@@ -213,6 +213,24 @@ class StoredRun:
     record: Callable[[int], tuple]
 
 
+def _chunks(records: Iterator[Facility | Rejection | Raw | StoredRun]) -> Iterator[list]:
+    """The records, BATCH at a time (a StoredRun counts as the records it holds: an unchanged
+    re-run's are thousands each, with their texts)."""
+    chunk: list = []
+    append = chunk.append
+    room = BATCH
+    for rec in records:
+        append(rec)
+        room -= len(rec.source_ids) if type(rec) is StoredRun else 1
+        if room <= 0:
+            yield chunk
+            chunk = []
+            append = chunk.append
+            room = BATCH
+    if chunk:
+        yield chunk
+
+
 def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejection | Raw | StoredRun], *, source: str,
                     scope: str, seen: set[str], report: IngestReport,
                     progress: Callable[[int], None] | None, keys: StoredKeys | None = None
@@ -230,7 +248,7 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
     look = conn.cursor()
     look.row_factory = None  # plain tuples: this runs once per record of a country extract
     seen_add = seen.add
-    while chunk := list(islice(it, BATCH)):
+    for chunk in _chunks(it):
         # every 10,000 records read (the chunk is read whole; a StoredRun holds several)
         read = n + len(chunk) + sum(len(rec.source_ids) - 1 for rec in chunk if type(rec) is StoredRun)
         if progress is not None:

@@ -962,6 +962,10 @@ def _stream_elements(r: _JsonReader, stored: Mapping[bytes, str] | None, in_cont
                     pos = m.end()
                 else:  # no tail in the rest of the buffer: the element goes on in the next chunk
                     r.pos = pos
+                    if ids:  # a run holds one buffer's elements at most (their texts are kept)
+                        yield i, (ids, raws, texts), None
+                        i += len(ids)
+                        ids, raws, texts = [], [], []
                     more = r._more()
                     pos = r.pos  # what was read is dropped from the buffer
                     if more:
