@@ -195,43 +195,21 @@ class Raw:
     `stored`: the reader found `raw_hash` among the run's stored raw keys (StoredKeys: read in
     the run's transaction, for its source and scope) under `source_id`, so the store holds this
     raw hash for this live record of this scope and no look-up is needed.
+
+    `run`: several stored records in a row, as one Raw (an unchanged re-run's records are
+    counted by the thousand, not one by one): their source ids; `build(j)` then gives the j-th
+    one's Raw fields (made only for one met twice in the run), and source_id and raw_hash are
+    empty. Only with `stored`.
     """
 
     source_id: str
     raw_hash: str
-    build: Callable[[], Facility | Rejection | None]
+    build: Callable[..., Any]  # () -> Facility | Rejection | None; with `run`: (j) -> the j-th Raw's fields
     stored: bool = False
+    run: list[str] | None = None
 
 
-@dataclass(slots=True)
-class StoredRun:
-    """Records in a row that the reader found stored, as Raw(stored=True) ones: their source
-    ids, and `record(j)`, the j-th one's Raw fields (made only for one met twice in the run).
-    An unchanged re-run's records are counted by the thousand, not one by one."""
-
-    source_ids: list[str]
-    record: Callable[[int], tuple]
-
-
-def _chunks(records: Iterator[Facility | Rejection | Raw | StoredRun]) -> Iterator[list]:
-    """The records, BATCH at a time (a StoredRun counts as the records it holds: an unchanged
-    re-run's are thousands each, with their texts)."""
-    chunk: list = []
-    append = chunk.append
-    room = BATCH
-    for rec in records:
-        append(rec)
-        room -= len(rec.source_ids) if type(rec) is StoredRun else 1
-        if room <= 0:
-            yield chunk
-            chunk = []
-            append = chunk.append
-            room = BATCH
-    if chunk:
-        yield chunk
-
-
-def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejection | Raw | StoredRun], *, source: str,
+def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejection | Raw], *, source: str,
                     scope: str, seen: set[str], report: IngestReport,
                     progress: Callable[[int], None] | None, keys: StoredKeys | None = None
                     ) -> Iterator[Facility | Rejection]:
@@ -248,13 +226,11 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
     look = conn.cursor()
     look.row_factory = None  # plain tuples: this runs once per record of a country extract
     seen_add = seen.add
-    for chunk in _chunks(it):
-        # every 10,000 records read (the chunk is read whole; a StoredRun holds several)
-        read = n + len(chunk) + sum(len(rec.source_ids) - 1 for rec in chunk if type(rec) is StoredRun)
-        if progress is not None:
-            for at in range(n - n % 10_000 + 10_000, read + 1, 10_000):
-                progress(at)
-        n = read
+    # Records per chunk: BATCH, reached by doubling from 1, and cut down after a chunk holding
+    # Raw runs (thousands of records each, with their texts) so that a chunk holds about BATCH
+    # records whatever comes.
+    size = 1
+    while chunk := list(islice(it, size)):
         passed = {sid for sid in passed if sid not in seen}
         wanted = [rec.source_id for rec in chunk if type(rec) is Raw and not rec.stored]
         stored: dict[str, tuple[str | None, str]] = {}
@@ -265,38 +241,38 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
                 (source, json.dumps(wanted)))}
         rescoped: list[tuple[str, str, str]] = []
         as_stored = 0  # skipped as Raw.stored (in this scope: counted for the sweep, StoredKeys)
+        in_runs = 0  # the records Raw runs held beyond one each
         for rec in chunk:
-            if type(rec) is StoredRun:
-                ids = rec.source_ids
-                if seen.isdisjoint(ids) and passed.isdisjoint(ids):
-                    before = len(seen)
-                    seen.update(ids)
-                    if len(seen) - before == len(ids):  # and no id twice among them: all skipped
-                        as_stored += len(ids)
-                        continue
-                    seen.difference_update(ids)  # none was there before
-                # One by one, as the Raw records they stand for (the one met twice is made).
-                for j in range(len(ids)):
-                    raw = Raw(*rec.record(j))
-                    sid = raw.source_id
-                    if sid not in seen and sid not in passed:
-                        as_stored += 1
-                        seen_add(sid)
-                        continue
-                    built = raw.build()
-                    if built is None:
-                        continue
-                    passed.add(sid)
-                    if isinstance(built, Facility):
-                        built.raw_hash = raw.raw_hash
-                    yield built
-                continue
             if type(rec) is not Raw:
                 passed.add(rec.source_id)
                 yield rec
                 continue
             sid = rec.source_id
             if rec.stored:  # in this scope with this raw hash (StoredKeys): nothing to look up
+                if (ids := rec.run) is not None:
+                    in_runs += len(ids) - 1
+                    if seen.isdisjoint(ids) and passed.isdisjoint(ids):
+                        before = len(seen)
+                        seen.update(ids)
+                        if len(seen) - before == len(ids):  # and no id twice among them: all skipped
+                            as_stored += len(ids)
+                            continue
+                        seen.difference_update(ids)  # none was there before
+                    # One by one, as the Raw records they stand for (one met twice is made).
+                    for j in range(len(ids)):
+                        one = Raw(*rec.build(j))
+                        if one.source_id not in seen and one.source_id not in passed:
+                            as_stored += 1
+                            seen_add(one.source_id)
+                            continue
+                        built = one.build()
+                        if built is None:
+                            continue
+                        passed.add(one.source_id)
+                        if isinstance(built, Facility):
+                            built.raw_hash = one.raw_hash
+                        yield built
+                    continue
                 if sid not in seen and sid not in passed:
                     as_stored += 1
                     seen_add(sid)
@@ -321,6 +297,12 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
         if keys is not None:
             keys.skipped += as_stored
         conn.executemany(_RESCOPE_SQL, rescoped)
+        held = len(chunk) + in_runs
+        if progress is not None:  # every 10,000 records read
+            for at in range(n - n % 10_000 + 10_000, n + held + 1, 10_000):
+                progress(at)
+        n += held
+        size = min(BATCH, 2 * size) if not in_runs else max(1, BATCH * len(chunk) // held)
 
 
 def stored_raw_hashes(conn: sqlite3.Connection, *, source: str) -> set[str]:

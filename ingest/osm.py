@@ -935,7 +935,7 @@ def _stream_elements(r: _JsonReader, stored: Mapping[bytes, str] | None, in_cont
         after = False  # the cursor is after the element (found stored), not on it
         if tail and get is not None:
             # The stored elements in a row, collected (one item for all of them: a re-run's
-            # unchanged records are counted together, sync.StoredRun).
+            # unchanged records are counted together: sync.Raw.run).
             ids: list[str] = []
             raws: list[bytes] = []
             texts: list[str] = []
@@ -1212,10 +1212,10 @@ def _raw_hash(kind: str, el_id: int, lon: float | None, lat: float | None, tags:
 # An element as a re-run first needs it: its key ("node/1"), its raw hash, and a function that
 # makes the element (None: not kept) only when the raw hash turns out to be new; with a fourth
 # item True when the reader found the raw hash among the run's stored ones (read_hashed's
-# `stored`: sync.Raw.stored). Several such elements in a row may come as one pair instead:
-# their keys, and a function giving the j-th as the 4 items (sync.StoredRun).
+# `stored`: sync.Raw.stored). Several such elements in a row may come as one instead:
+# ("", "", a function giving the j-th as those 4 items, True, their keys) (sync.Raw.run).
 HashedElement = (tuple[str, str, Callable[[], Any]] | tuple[str, str, Callable[[], Any], bool]
-                 | tuple[list[str], Callable[[int], Any]])
+                 | tuple[str, str, Callable[[int], Any], bool, list[str]])
 Then = Callable[[OsmElement], Any] | None  # what read_hashed's makers apply to the element made
 
 
@@ -1403,7 +1403,7 @@ def _hashed_overpass_stream(open_input: Callable[[], Any], where: str, keep: Tag
     keys = stored() if stored is not None else None
     for i, el, text in _stream_overpass(open_input, where, keys, sha256(context) if keys else None):
         if type(el) is tuple:  # stored already (_stream_overpass): (keys, raw hashes, texts) from i
-            yield el[0], partial(_stored_element, then, where, keep, i, *el)
+            yield "", "", partial(_stored_element, then, where, keep, i, *el), True, el[0]
             continue
         if type(el) is not dict or el.get("type") not in _KINDS:
             continue  # what _kept leaves out, without making anything
@@ -1422,11 +1422,11 @@ def _hashed_overpass_stream(open_input: Callable[[], Any], where: str, keep: Tag
                 yield made.key, element_raw_hash(made, context), _given(made, then)
             continue
         key = f"{el['type']}/{el.get('id')}"
-        raw = sha256(context + text.encode("utf-8", "surrogatepass")).digest()[:16]
-        if keys and keys.get(raw) == key:  # decoded all the same (the first element, a fooled guess)
-            yield key, raw.hex(), partial(_json_element, then, i, el, where, keep, pos), True
+        raw = sha256(context + text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        if keys and keys.get(bytes.fromhex(raw)) == key:  # decoded all the same (the first, a fooled guess)
+            yield key, raw, partial(_json_element, then, i, el, where, keep, pos), True
             continue
-        yield key, raw.hex(), partial(_json_element, then, i, el, where, keep, pos)
+        yield key, raw, partial(_json_element, then, i, el, where, keep, pos)
     if not deferred:
         return
     resolver = _Resolver.collect(open_input, where, [el for el, _ in deferred])

@@ -9,6 +9,7 @@ the caller asks otherwise (`derive=False`, e.g. to batch several runs and refres
 from __future__ import annotations
 
 import functools
+import itertools
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
@@ -25,7 +26,7 @@ from directory.derived import DerivedReport, refresh_derived
 from directory.errors import FetchError, InputError
 from directory.model import Facility
 from directory.store import transaction
-from directory.sync import IngestReport, Raw, StoredKeys, StoredRun, apply_records, record_failed_run, stored_raw_hashes
+from directory.sync import IngestReport, Raw, StoredKeys, apply_records, record_failed_run, stored_raw_hashes
 
 from . import http, osm, overpass
 from . import places as place_files
@@ -67,11 +68,10 @@ def osm_live_box(conn: sqlite3.Connection, *, area: str | None, bbox: tuple[floa
     return None, "LT"
 
 
-def _osm_raw(elements: Iterable[osm.HashedElement]) -> Iterator[Raw | StoredRun]:
-    """Each (key, raw hash, maker of the mapped record[, stored]) as a Raw record, and each
-    (keys, maker of the j-th) of stored elements in a row as a StoredRun: apply_records maps
-    only those whose raw hash changed."""
-    return (Raw(*el) if len(el) != 2 else StoredRun(*el) for el in elements)  # type: ignore[arg-type]
+def _osm_raw(elements: Iterable[osm.HashedElement]) -> Iterator[Raw]:
+    """Each (key, raw hash, maker of the mapped record[, stored[, run]]) as a Raw record:
+    apply_records maps only those whose raw hash changed (starmap: no Python frame per element)."""
+    return itertools.starmap(Raw, elements)
 
 
 def _osm_context(conn: sqlite3.Connection, settings: Settings) -> bytes:
