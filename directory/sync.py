@@ -191,20 +191,33 @@ class Raw:
     per batch, not a mapping, a validation and a content hash per record. The mapped record of
     a skipped one would be the stored one, and its placement by position is the stored one too,
     so only records that carry a position (or are rejected) may come as Raw.
+
+    `stored`: the reader found `raw_hash` among the run's stored raw keys (StoredKeys: read in
+    the run's transaction, for its source and scope) under `source_id`, so the store holds this
+    raw hash for this live record of this scope and no look-up is needed.
+
+    `run`: several stored records in a row, as one Raw (an unchanged re-run's records are
+    counted by the thousand, not one by one): their source ids; `build(j)` then gives the j-th
+    one's Raw fields (made only for one met twice in the run), and source_id and raw_hash are
+    empty. Only with `stored`.
     """
 
     source_id: str
     raw_hash: str
-    build: Callable[[], Facility | Rejection | None]
+    build: Callable[..., Any]  # () -> Facility | Rejection | None; with `run`: (j) -> the j-th Raw's fields
+    stored: bool = False
+    run: list[str] | None = None
 
 
 def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejection | Raw], *, source: str,
                     scope: str, seen: set[str], report: IngestReport,
-                    progress: Callable[[int], None] | None) -> Iterator[Facility | Rejection]:
+                    progress: Callable[[int], None] | None, keys: StoredKeys | None = None
+                    ) -> Iterator[Facility | Rejection]:
     """The records, with every Raw one whose raw hash the store holds for a live source record
     counted unchanged (and seen, and moved to `scope` if another scope had it) instead of mapped;
     the other Raw ones mapped (None: left out), each Facility carrying its raw hash. A source id
-    met twice in the run is never skipped (apply_records rejects the second as a duplicate)."""
+    met twice in the run is never skipped (apply_records rejects the second as a duplicate).
+    `keys`: the run's StoredKeys, told how many of its records were skipped as stored."""
     it = iter(records)
     n = 0
     # Source ids handed on that apply_records has not put in `seen` yet (it adds every one it
@@ -212,9 +225,14 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
     passed: set[str] = set()
     look = conn.cursor()
     look.row_factory = None  # plain tuples: this runs once per record of a country extract
-    while chunk := list(islice(it, BATCH)):
+    seen_add = seen.add
+    # Records per chunk: BATCH, reached by doubling from 1, and cut down after a chunk holding
+    # Raw runs (thousands of records each, with their texts) so that a chunk holds about BATCH
+    # records whatever comes.
+    size = 1
+    while chunk := list(islice(it, size)):
         passed = {sid for sid in passed if sid not in seen}
-        wanted = [rec.source_id for rec in chunk if type(rec) is Raw]
+        wanted = [rec.source_id for rec in chunk if type(rec) is Raw and not rec.stored]
         stored: dict[str, tuple[str | None, str]] = {}
         if wanted:
             stored = {row[0]: row[1:] for row in look.execute(
@@ -222,19 +240,49 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
                 " AND raw_hash IS NOT NULL AND source_id IN (SELECT value FROM json_each(?))",
                 (source, json.dumps(wanted)))}
         rescoped: list[tuple[str, str, str]] = []
+        as_stored = 0  # skipped as Raw.stored (in this scope: counted for the sweep, StoredKeys)
+        in_runs = 0  # the records Raw runs held beyond one each
         for rec in chunk:
-            n += 1
-            if progress is not None and n % 10_000 == 0:
-                progress(n)
             if type(rec) is not Raw:
                 passed.add(rec.source_id)
                 yield rec
                 continue
             sid = rec.source_id
-            old = stored.get(sid)
+            if rec.stored:  # in this scope with this raw hash (StoredKeys): nothing to look up
+                if (ids := rec.run) is not None:
+                    in_runs += len(ids) - 1
+                    if seen.isdisjoint(ids) and passed.isdisjoint(ids):
+                        before = len(seen)
+                        seen.update(ids)
+                        if len(seen) - before == len(ids):  # and no id twice among them: all skipped
+                            as_stored += len(ids)
+                            continue
+                        seen.difference_update(ids)  # none was there before
+                    # One by one, as the Raw records they stand for (one met twice is made).
+                    for j in range(len(ids)):
+                        one = Raw(*rec.build(j))
+                        if one.source_id not in seen and one.source_id not in passed:
+                            as_stored += 1
+                            seen_add(one.source_id)
+                            continue
+                        built = one.build()
+                        if built is None:
+                            continue
+                        passed.add(one.source_id)
+                        if isinstance(built, Facility):
+                            built.raw_hash = one.raw_hash
+                        yield built
+                    continue
+                if sid not in seen and sid not in passed:
+                    as_stored += 1
+                    seen_add(sid)
+                    continue
+                old = None
+            else:
+                old = stored.get(sid)
             if old is not None and old[0] == rec.raw_hash and sid not in seen and sid not in passed:
                 report.unchanged += 1
-                seen.add(sid)
+                seen_add(sid)
                 if old[1] != scope:  # now covered by another scope (a file renamed, an area re-cut)
                     rescoped.append((scope, source, sid))
                 continue
@@ -245,7 +293,16 @@ def _skip_unchanged(conn: sqlite3.Connection, records: Iterable[Facility | Rejec
             if isinstance(built, Facility):
                 built.raw_hash = rec.raw_hash
             yield built
+        report.unchanged += as_stored
+        if keys is not None:
+            keys.skipped += as_stored
         conn.executemany(_RESCOPE_SQL, rescoped)
+        held = len(chunk) + in_runs
+        if progress is not None:  # every 10,000 records read
+            for at in range(n - n % 10_000 + 10_000, n + held + 1, 10_000):
+                progress(at)
+        n += held
+        size = min(BATCH, 2 * size) if not in_runs else max(1, BATCH * len(chunk) // held)
 
 
 def stored_raw_hashes(conn: sqlite3.Connection, *, source: str) -> set[str]:
@@ -255,6 +312,49 @@ def stored_raw_hashes(conn: sqlite3.Connection, *, source: str) -> set[str]:
     look.row_factory = None
     return {h for (h,) in look.execute("SELECT raw_hash FROM source_records WHERE source = ? AND removed_at IS NULL"
                                        " AND raw_hash IS NOT NULL", (source,))}
+
+
+class StoredKeys:
+    """The raw hashes of `source`'s live records in `scope` as {16 bytes: source id}, read when
+    first called (the raw hashes _skip_unchanged finds there), for a reader that can tell a
+    record's id from its raw hash and skip reading the record (ingest.osm.read_hashed; the Raw
+    it yields then says `stored`). It must be called inside the run's transaction (BEGIN
+    IMMEDIATE: no other writer between this read and the run's): apply_records's records are
+    read there. Bytes, not the stored hex: 49 bytes a key instead of 81.
+
+    Given to apply_records too (`stored_keys`), it tells the sweep when there is nothing to
+    sweep: when the records skipped as stored (`skipped`, distinct) are as many as the scope's
+    live records when it was read (`live`), the run saw every one of them."""
+
+    def __init__(self, conn: sqlite3.Connection, *, source: str, scope: str) -> None:
+        self.conn, self.source, self.scope = conn, source, scope
+        self.live: int | None = None  # the scope's live records, raw hash or not (None: not read)
+        self.skipped = 0  # records _skip_unchanged skipped as stored
+
+    def __call__(self) -> dict[bytes, str]:
+        look = self.conn.cursor()
+        look.row_factory = None
+        fromhex = bytes.fromhex
+        keys: dict[bytes, str] = {}
+        live = 0
+        # One pass over the scope's rows (the sweep's rows): a raw hash that is not 32 hex
+        # digits (none is written so) is counted, not kept. (Checked here: a GLOB in the SQL
+        # doubled the pass.)
+        for raw, sid in look.execute(
+                "SELECT raw_hash, source_id FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL",
+                (self.source, self.scope)):
+            live += 1
+            if raw is not None and len(raw) == 32:
+                try:
+                    keys[fromhex(raw)] = sid
+                except ValueError:  # not hex
+                    pass
+        self.live, self.skipped = live, 0
+        return keys
+
+    def saw_all(self) -> bool:
+        """Every record live in the scope when the keys were read was skipped as stored."""
+        return self.live is not None and self.skipped == self.live
 
 
 def apply_records(
@@ -269,6 +369,7 @@ def apply_records(
     now: str | None = None,
     progress: Callable[[int], None] | None = None,
     actor: str | None = None,
+    stored_keys: StoredKeys | None = None,
 ) -> IngestReport:
     """Upsert `records` as the complete content of `source` within `scope`.
 
@@ -277,7 +378,10 @@ def apply_records(
     A Raw record is mapped only when its raw hash is not the stored one (see Raw).
     `actor`: who made the run, as a role (contributions: "editor, Vilniaus m. sav."), kept on
     the run and shown with its changes; never a name or an email.
+    `stored_keys`: the StoredKeys the records' reader was given (for this source and scope): a
+    run that skipped every record it holds as stored has nothing to sweep.
     """
+    assert stored_keys is None or (stored_keys.source, stored_keys.scope) == (source, scope)
     now = now or utcnow()
     report = IngestReport(source=source, scope=scope)
     seen: set[str] = set()
@@ -318,7 +422,7 @@ def apply_records(
                 "SELECT 1 FROM source_records WHERE source = ? AND scope = ? AND removed_at IS NULL LIMIT 1",
                 (source, scope)).fetchone() is not None
             unskipped = _skip_unchanged(conn, records, source=source, scope=scope, seen=seen, report=report,
-                                        progress=progress)
+                                        progress=progress, keys=stored_keys)
             for rec, where in _located(unskipped, locator):
                 if isinstance(rec, Rejection):
                     report.rejected.append(rec)
@@ -344,7 +448,9 @@ def apply_records(
                     pending.clear()
             _upsert_batch(conn, pending, run_id=run_id, scope=scope, now=now, matcher=matcher, report=report,
                           locator=locator)
-            if sweep:
+            # Every record live in the scope at the start was skipped as stored (so seen): the
+            # sweep would read them all to find none.
+            if sweep and not (stored_keys is not None and stored_keys.saw_all()):
                 _sweep(conn, source=source, scope=scope, seen=seen, run_id=run_id, now=now, report=report,
                        locator=locator)
             _refresh_changed(conn, seq_before=seq_before, ready_logged=report.ready_logged)

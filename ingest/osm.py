@@ -854,11 +854,19 @@ class _JsonReader:
         return c
 
 
-def _stream_overpass(open_input: Callable[[], Any], where: str) -> Iterator[tuple[int, Any, str | None]]:
+def _stream_overpass(open_input: Callable[[], Any], where: str, stored: Mapping[bytes, str] | None = None,
+                     in_context: Any = None) -> Iterator[tuple[int, Any, str | None]]:
     """(index, element, its text) for each item of the document's "elements" list, as it is
     read; at the end the document is checked as `load_overpass_json` checks it (the error
     remark, the list), and InputError is raised then if it fails. A top-level value that is not
-    an object is decoded whole (json.loads) for the same errors as before (its text: None)."""
+    an object is decoded whole (json.loads) for the same errors as before (its text: None).
+
+    `stored` (raw hash as 16 bytes -> source id; `in_context`: a sha256 of the raw context, as
+    _hashed_overpass_stream hashes an element's text): an element whose text's raw hash is
+    there is not decoded; such elements in a row come as one item, (index of the first,
+    (source ids, raw hashes, texts), None) (a tuple: what json never decodes). Its text is found without the decoder (_stream_elements), and only a
+    text equal to one a run decoded before can have a stored hash, so its extent is the one
+    the decoder would find; anything else is decoded as before, with the same errors."""
     with open_input() as fh:
         r = _JsonReader(fh, where)
         first = r.skip_ws()
@@ -887,28 +895,12 @@ def _stream_overpass(open_input: Callable[[], Any], where: str) -> Iterator[tupl
                 if key == "elements" and r.skip_ws() == "[":
                     r.pos += 1
                     top[key] = []
-                    i = 0
                     if r.skip_ws() == "]":
                         r.pos += 1
+                    elif stored:
+                        yield from _stream_elements(r, stored, in_context)
                     else:
-                        el = r.value()
-                        while True:
-                            yield i, el, r.buf[r.start:r.pos]
-                            i += 1
-                            # The usual case in one step (a comma, the next element in the buffer);
-                            # anything else, the end of the list or of the buffer included, the
-                            # general way with its exact errors.
-                            m = _NEXT.match(r.buf, r.pos)
-                            if m is not None and m.end() < len(r.buf):
-                                r.pos = m.end()
-                                try:
-                                    el = r._value_here()
-                                except _Cut:
-                                    el = r.value()
-                                continue
-                            if r.expect(",]", "Expecting ',' delimiter") == "]":
-                                break
-                            el = r.value()
+                        yield from _stream_elements(r, None, None)
                 else:
                     top[key] = r.value()
                 if r.expect(",}", "Expecting ',' delimiter") == "}":
@@ -920,6 +912,89 @@ def _stream_overpass(open_input: Callable[[], Any], where: str) -> Iterator[tupl
         raise InputError(f"Overpass reported an error: {remark!r}", where=where)
     if not isinstance(top.get("elements"), list):
         raise InputError("not an Overpass JSON document: no 'elements' list", where=where)
+
+
+def _stream_elements(r: _JsonReader, stored: Mapping[bytes, str] | None, in_context: Any
+                     ) -> Iterator[tuple[int, Any, str | None]]:
+    """_stream_overpass's elements, from the first one (the cursor on it) to the list's "]"
+    (consumed).
+
+    With `stored`, each element's text is first guessed without the decoder: from the cursor to
+    the next `tail` in the buffer, the text the last element decoded ended with (its last line:
+    Overpass prints an element's closing brace alone at the start of a line and inner ones
+    indented; on one line, its last two characters). The guess is only trusted when its raw
+    hash is stored: a stored hash is the hash of a text the decoder read whole as one element
+    before, so the decoder would end this one at the same character (an object ends at its own
+    closing brace, whatever follows it). Anything else is decoded, with its exact errors."""
+    i = 0
+    tail = ""  # none until an element is decoded (the first always is)
+    match = _NEXT.match
+    get = stored.get if stored else None
+    while True:
+        # The cursor is on an element's first character.
+        after = False  # the cursor is after the element (found stored), not on it
+        if tail and get is not None:
+            # The stored elements in a row, collected (one item for all of them: a re-run's
+            # unchanged records are counted together: sync.Raw.run).
+            ids: list[str] = []
+            raws: list[bytes] = []
+            texts: list[str] = []
+            pos, copy, width = r.pos, in_context.copy, len(tail)
+            while True:
+                buf = r.buf
+                find, size = buf.find, len(buf)
+                while (end := find(tail, pos + 1)) >= 0:
+                    end += width
+                    text = buf[pos:end]
+                    digest = copy()
+                    digest.update(text.encode("utf-8", "surrogatepass"))
+                    raw = digest.digest()[:16]
+                    sid = get(raw)
+                    if sid is None:
+                        break
+                    ids.append(sid)
+                    raws.append(raw)
+                    texts.append(text)
+                    m = match(buf, end)
+                    if m is None or m.end() >= size:  # the list's end, or the buffer's: the general way
+                        pos, after = end, True
+                        break
+                    pos = m.end()
+                else:  # no tail in the rest of the buffer: the element goes on in the next chunk
+                    r.pos = pos
+                    if ids:  # a run holds one buffer's elements at most (their texts are kept)
+                        yield i, (ids, raws, texts), None
+                        i += len(ids)
+                        ids, raws, texts = [], [], []
+                    more = r._more()
+                    pos = r.pos  # what was read is dropped from the buffer
+                    if more:
+                        continue
+                break
+            r.pos = pos
+            if ids:
+                yield i, (ids, raws, texts), None
+                i += len(ids)
+        if not after:
+            try:
+                el = r._value_here()
+            except _Cut:
+                el = r.value()
+            text = r.buf[r.start:r.pos]
+            if get is not None:
+                nl = text.rfind("\n")
+                tail = text[nl:] if nl >= 0 else text[-2:]
+            yield i, el, text
+            i += 1
+        # The usual case in one step (a comma, the next element in the buffer); anything else,
+        # the end of the list or of the buffer included, the general way with its exact errors.
+        m = match(r.buf, r.pos)
+        if m is not None and m.end() < len(r.buf):
+            r.pos = m.end()
+            continue
+        if r.expect(",]", "Expecting ',' delimiter") == "]":
+            return
+        r.skip_ws()
 
 
 def _iter_overpass_stream(open_input: Callable[[], Any], where: str, keep: TagFilter | None) -> Iterator[OsmElement]:
@@ -1135,8 +1210,12 @@ def _raw_hash(kind: str, el_id: int, lon: float | None, lat: float | None, tags:
 
 
 # An element as a re-run first needs it: its key ("node/1"), its raw hash, and a function that
-# makes the element (None: not kept) only when the raw hash turns out to be new.
-HashedElement = tuple[str, str, Callable[[], Any]]
+# makes the element (None: not kept) only when the raw hash turns out to be new; with a fourth
+# item True when the reader found the raw hash among the run's stored ones (read_hashed's
+# `stored`: sync.Raw.stored). Several such elements in a row may come as one instead:
+# ("", "", a function giving the j-th as those 4 items, True, their keys) (sync.Raw.run).
+HashedElement = (tuple[str, str, Callable[[], Any]] | tuple[str, str, Callable[[], Any], bool]
+                 | tuple[str, str, Callable[[int], Any], bool, list[str]])
 Then = Callable[[OsmElement], Any] | None  # what read_hashed's makers apply to the element made
 
 
@@ -1150,7 +1229,8 @@ def _hashed(elements: Iterable[OsmElement], context: bytes, then: Then) -> Itera
 
 
 def read_hashed(path: Path, *, keep: TagFilter | None, context: bytes, then: Then = None,
-                known: Callable[[], Container[str]] | None = None) -> Iterator[HashedElement]:
+                known: Callable[[], Container[str]] | None = None,
+                stored: Callable[[], Mapping[bytes, str]] | None = None) -> Iterator[HashedElement]:
     """`read_elements(path, keep=keep)` as (key, raw hash in `context` (raw_context), maker):
     the maker makes the element only when called (None: `keep` refuses it), and returns
     `then(element)` when `then` is given (run_osm maps it there: one call, not two).
@@ -1161,7 +1241,13 @@ def read_hashed(path: Path, *, keep: TagFilter | None, context: bytes, then: The
     such an element reads them again from the file, should it be called); the rest from the
     element as read (element_raw_hash). The same elements, the same errors (an element with no
     integer id raises when it is made: within the run). `known` is called once, here, and only
-    for a PBF file, so what it returns must be what the store holds when the run starts."""
+    for a PBF file, so what it returns must be what the store holds when the run starts.
+
+    `stored` (sync.StoredKeys for the run's source and scope) serves Overpass JSON: an
+    element whose text hashes to one of its raw hashes is not even decoded, and comes as
+    (key, raw hash, maker, True) (the key is the one stored with that hash: the same text).
+    It is called when the first element is read (apply_records reads inside its transaction),
+    and only when the file is JSON."""
     path = Path(path)
     name = path.name.lower()
     if path.is_file() and name.endswith((".json", ".json.gz")):
@@ -1173,7 +1259,7 @@ def read_hashed(path: Path, *, keep: TagFilter | None, context: bytes, then: The
             except OSError as exc:
                 raise InputError(f"cannot read file: {exc}", where=str(path)) from exc
 
-        return _hashed_overpass_stream(open_input, str(path), keep, context, then)
+        return _hashed_overpass_stream(open_input, str(path), keep, context, then, stored)
     if not path.is_file():
         raise InputError("file not found or not a regular file", where=str(path))
     src = _osmium_open(path, keep)
@@ -1265,12 +1351,13 @@ def _make(then: Then, keep: TagFilter | None, kind: str, el_id: int, tags: dict[
 
 
 def parse_overpass_hashed(payload: bytes | str | dict[str, Any], *, where: str, keep: TagFilter | None,
-                          context: bytes, then: Then = None) -> Iterator[HashedElement]:
-    """`parse_overpass_json` as `read_hashed` gives a file's elements."""
+                          context: bytes, then: Then = None,
+                          stored: Callable[[], Mapping[bytes, str]] | None = None) -> Iterator[HashedElement]:
+    """`parse_overpass_json` as `read_hashed` gives a file's elements (`stored`: as there)."""
     if isinstance(payload, dict):
         return _hashed(parse_overpass_json(payload, where=where, keep=keep), context, then)
     data = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
-    return _hashed_overpass_stream(lambda: io.BytesIO(data), where, keep, context, then)
+    return _hashed_overpass_stream(lambda: io.BytesIO(data), where, keep, context, then, stored)
 
 
 def _json_element(then: Then, i: int, el: dict[str, Any], where: str, keep: TagFilter | None,
@@ -1285,15 +1372,39 @@ def _json_element(then: Then, i: int, el: dict[str, Any], where: str, keep: TagF
 _KINDS = frozenset(("node", "way", "relation"))
 
 
+def _json_text_element(then: Then, i: int, text: str, where: str, keep: TagFilter | None) -> Any:
+    """The maker of an element yielded undecoded (its text's raw hash was stored): the text
+    decoded (it decoded before: the same text) and made as _hashed_overpass_stream makes it."""
+    el = json.loads(text)
+    pos = _direct_position(el)
+    # Only an element positioned by its own text is hashed by its text (_hashed_overpass_stream).
+    assert pos is not None, "a raw hash of an element's text is only kept for one positioned by it"
+    return _json_element(then, i, el, where, keep, pos)
+
+
+def _stored_element(then: Then, where: str, keep: TagFilter | None, first: int, ids: list[str], raws: list[bytes],
+                    texts: list[str], j: int) -> HashedElement:
+    """The j-th of stored elements in a row (_stream_overpass) as read_hashed gives one alone."""
+    return ids[j], raws[j].hex(), functools.partial(_json_text_element, then, first + j, texts[j], where, keep), True
+
+
 def _hashed_overpass_stream(open_input: Callable[[], Any], where: str, keep: TagFilter | None,
-                            context: bytes, then: Then) -> Iterator[HashedElement]:
+                            context: bytes, then: Then,
+                            stored: Callable[[], Mapping[bytes, str]] | None = None) -> Iterator[HashedElement]:
     """_iter_overpass_stream's elements, hashed: an element whose position is in its own text
     (a node's lat/lon, a center, bounds, geometry) by that text; the others (positions from
-    other elements, yielded at the end as before) by the element once positioned."""
+    other elements, yielded at the end as before) by the element once positioned. An element
+    whose text's hash is in `stored()` comes undecoded, marked stored (read_hashed)."""
     deferred: list[tuple[dict[str, Any], tuple[int, dict[str, str], Any]]] = []
     sha256 = hashlib.sha256
     partial = functools.partial
-    for i, el, text in _stream_overpass(open_input, where):
+    # Called here, when the first element is asked for (inside apply_records's transaction).
+    # An empty store (a first run) gives {}: nothing to skip, no hash made twice.
+    keys = stored() if stored is not None else None
+    for i, el, text in _stream_overpass(open_input, where, keys, sha256(context) if keys else None):
+        if type(el) is tuple:  # stored already (_stream_overpass): (keys, raw hashes, texts) from i
+            yield "", "", partial(_stored_element, then, where, keep, i, *el), True, el[0]
+            continue
         if type(el) is not dict or el.get("type") not in _KINDS:
             continue  # what _kept leaves out, without making anything
         tags = el.get("tags")
@@ -1310,8 +1421,12 @@ def _hashed_overpass_stream(open_input: Callable[[], Any], where: str, keep: Tag
             if made is not None:
                 yield made.key, element_raw_hash(made, context), _given(made, then)
             continue
-        yield (f"{el['type']}/{el.get('id')}", sha256(context + text.encode("utf-8", "surrogatepass")).hexdigest()[:32],
-               partial(_json_element, then, i, el, where, keep, pos))
+        key = f"{el['type']}/{el.get('id')}"
+        raw = sha256(context + text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        if keys and keys.get(bytes.fromhex(raw)) == key:  # decoded all the same (the first, a fooled guess)
+            yield key, raw, partial(_json_element, then, i, el, where, keep, pos), True
+            continue
+        yield key, raw, partial(_json_element, then, i, el, where, keep, pos)
     if not deferred:
         return
     resolver = _Resolver.collect(open_input, where, [el for el, _ in deferred])

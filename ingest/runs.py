@@ -26,7 +26,7 @@ from directory.derived import DerivedReport, refresh_derived
 from directory.errors import FetchError, InputError
 from directory.model import Facility
 from directory.store import transaction
-from directory.sync import IngestReport, Raw, apply_records, record_failed_run, stored_raw_hashes
+from directory.sync import IngestReport, Raw, StoredKeys, apply_records, record_failed_run, stored_raw_hashes
 
 from . import http, osm, overpass
 from . import places as place_files
@@ -69,8 +69,8 @@ def osm_live_box(conn: sqlite3.Connection, *, area: str | None, bbox: tuple[floa
 
 
 def _osm_raw(elements: Iterable[osm.HashedElement]) -> Iterator[Raw]:
-    """Each (key, raw hash, maker of the mapped record) as a Raw record: apply_records maps only
-    those whose raw hash changed (starmap: no Python frame per element)."""
+    """Each (key, raw hash, maker of the mapped record[, stored[, run]]) as a Raw record:
+    apply_records maps only those whose raw hash changed (starmap: no Python frame per element)."""
     return itertools.starmap(Raw, elements)
 
 
@@ -110,13 +110,15 @@ def run_osm(
     result = RunResult()
     if files:
         for path in files:
-            # known: a PBF element whose raw hash is stored is skipped before its tags are read
+            # known: a PBF element whose raw hash is stored is skipped before its tags are read;
+            # stored: a JSON element whose text's raw hash is stored in this scope, before it is decoded
             known = functools.partial(stored_raw_hashes, conn, source="osm")
+            stored = StoredKeys(conn, source="osm", scope=scope or path.name)
             records = _osm_raw(osm.read_hashed(path, keep=osm.is_of_interest, context=context, then=mapping,
-                                               known=known))
+                                               known=known, stored=stored))
             result.reports.append(apply_records(
                 conn, records, source="osm", scope=scope or path.name,
-                locator=locator, progress=progress, matcher=matcher))
+                locator=locator, progress=progress, matcher=matcher, stored_keys=stored))
         return _finish(conn, result, settings, derive)
     box, label = osm_live_box(conn, area=area, bbox=bbox)
     query = overpass.build_query(area=None if box else "LT", bbox=box)
@@ -130,11 +132,12 @@ def run_osm(
     except FetchError as exc:  # the previous data keeps serving; the source is now stale
         record_failed_run(conn, source="osm", scope=scope or label, message=str(exc))
         raise
+    stored = StoredKeys(conn, source="osm", scope=scope or label)
     records = _osm_raw(osm.parse_overpass_hashed(payload, where=f"overpass:{label}", keep=osm.is_of_interest,
-                                                 context=context, then=mapping))
+                                                 context=context, then=mapping, stored=stored))
     result.reports.append(apply_records(
         conn, records, source="osm", scope=scope or label, locator=locator,
-        progress=progress, matcher=matcher))
+        progress=progress, matcher=matcher, stored_keys=stored))
     return _finish(conn, result, settings, derive)
 
 
