@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from directory.config import Settings
@@ -70,8 +71,16 @@ def test_gunicorn_serves_the_api_read_only(db_path, tmp_path):
         assert page["next"].startswith("https://atvira.example/api/facilities?")
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            # gunicorn gives a worker graceful_timeout (30 s) to finish, then kills it: wait past
+            # that, and say what its log shows if it still has not gone.
+            proc.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+            pytest.fail("gunicorn did not stop within 45 s of SIGTERM:\n" + log.read_text()[-4000:])
     assert proc.returncode == 0, log.read_text()
+    assert "was sent SIGKILL" not in log.read_text()  # every worker stopped by itself
     text = log.read_text()
     assert "Booting worker" in text and "gthread" in text
     assert db_path.stat().st_mtime_ns == before  # readers never write the store
