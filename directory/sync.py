@@ -7,6 +7,7 @@ Re-applying the same records changes nothing and logs nothing (upserts compare c
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sqlite3
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 from . import clock
 from .conflate import merge
-from .model import Facility, Rejection, make_facility_id, suffixed_facility_id, validate
+from .model import Facility, Rejection, make_facility_id, scalar_json, suffixed_facility_id, validate
 from .ready import claim_empty_store, insert_ready, refresh_ready_where
 from .store import bulk_insert, deferred_indexes, first_load_journal, transaction
 
@@ -703,52 +704,27 @@ def _new_row(rec: Facility, facility_id: str, now: str, rec_hash: str, data: str
     The log's `new` is json.dumps(_decode(values), ensure_ascii=False, default=str), as _upsert
     writes it, joined from the texts already made (the JSON columns are canonical already, and
     categories are known ASCII slugs after validate, so ensure_ascii makes no difference there):
-    one f-string, each usual value (a str, a finite float, None) written inline as the encoder
-    writes it, anything else by _log_value (15 calls and a join a record before: 9 -> 3.5 us a
-    record on the real OSM records)."""
+    one f-string, each scalar by _log_value (15 calls, a join and three copies of the JSON
+    columns a record before)."""
     categories, features, extra = columns or rec.content_json_parts()[1:]
     name, sector, status, licence = rec.name or "", rec.sector or "unknown", rec.status or "active", rec.licence or ""
     lon, lat, address, hours, verified = rec.lon, rec.lat, rec.address, rec.opening_hours, rec.last_verified
     municipality, eldership, operator = rec.municipality_code, rec.eldership_code, rec.operator
-    s, n, v = _JSON_STR, _log_optional, _log_value
-    new = (f'{{"name": {s(name) if type(name) is str else v(name)}, "categories": {categories},'
-           f' "lon": {_FLOAT_REPR(lon) if type(lon) is float and -_INF < lon < _INF else v(lon)},'
-           f' "lat": {_FLOAT_REPR(lat) if type(lat) is float and -_INF < lat < _INF else v(lat)},'
-           f' "address": {n(address)}, "municipality_code": {n(municipality)}, "eldership_code": {n(eldership)},'
-           f' "operator": {n(operator)}, "sector": {s(sector) if type(sector) is str else v(sector)},'
-           f' "features": {features}, "opening_hours": {n(hours)},'
-           f' "status": {s(status) if type(status) is str else v(status)}, "last_verified": {n(verified)},'
-           f' "licence": {s(licence) if type(licence) is str else v(licence)}, "extra": {extra}}}')
+    v = _log_value
+    new = (f'{{"name": {v(name)}, "categories": {categories}, "lon": {v(lon)}, "lat": {v(lat)},'
+           f' "address": {v(address)}, "municipality_code": {v(municipality)}, "eldership_code": {v(eldership)},'
+           f' "operator": {v(operator)}, "sector": {v(sector)}, "features": {features},'
+           f' "opening_hours": {v(hours)}, "status": {v(status)}, "last_verified": {v(verified)},'
+           f' "licence": {v(licence)}, "extra": {extra}}}')
     return (facility_id, name, categories, lon, lat, address, municipality, eldership, operator, sector, features,
             hours, status, verified, licence, extra, rec.source, rec.source_id, rec.fetched_at, now, rec.licence,
             rec_hash, data, rec.raw_hash, new)
 
 
-def _log_optional(value: Any) -> str:
-    """_log_value for a column that is mostly a str or None."""
-    if value is None:
-        return "null"
-    return _JSON_STR(value) if type(value) is str else _log_value(value)
-
-
-def _log_value(value: Any) -> str:
-    """One value as _LOG_JSON writes it inside the log's object (the usual kinds without a call
-    into the encoder: a str is escaped by the same C function json uses)."""
-    kind = type(value)
-    if kind is str:
-        return _JSON_STR(value)
-    if value is None:
-        return "null"
-    if kind is float and math.isfinite(value):
-        return float.__repr__(value)
-    return _LOG_JSON(value)
-
-
-_FLOAT_REPR = float.__repr__  # what the encoder writes for a finite float
-_INF = math.inf
 # What _log writes (json.dumps(..., ensure_ascii=False, default=str)), made once.
 _LOG_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
-_JSON_STR = json.encoder.encode_basestring  # what that encoder uses for a str (ensure_ascii off)
+# One value as _LOG_JSON writes it inside the log's object (the usual kinds without a call into it).
+_log_value = functools.partial(scalar_json, encode=_LOG_JSON)
 
 
 def _upsert(
