@@ -67,10 +67,8 @@ class FastPages:
         self.session_cookie = f"{app.config['SESSION_COOKIE_NAME']}="
         # A limit on every request would apply here too: then Flask answers everything.
         self.enabled = not (app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION"))
-        # request.host_url for a (scheme, host): werkzeug rebuilds it (quoting, IRI decoding) on
-        # every request, a fifth of this path's own work; it is a function of the two alone.
-        self.host_urls: dict[tuple[str, str], str] = {}
-        self.hosts: dict[tuple, str] = {}  # get_host's answers (see host)
+        # request.host_url per origin (see host_url): werkzeug checks and rebuilds it on every request.
+        self.host_urls: dict[tuple, str] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if (self.enabled and environ.get("PATH_INFO") == PATH and environ.get("REQUEST_METHOD") == "GET"
@@ -88,7 +86,7 @@ class FastPages:
         # What Flask's Request would read, read from the environ as it reads it (werkzeug's
         # Request, its args MultiDict and cached properties cost a tenth of this path).
         try:
-            host = self.host(environ)
+            host_url = self.host_url(environ)
             pairs = parse_qsl(environ.get("QUERY_STRING", "").encode("latin1").decode(), keep_blank_values=True,
                               errors="werkzeug.url_quote")
         except (SecurityError, UnicodeError):
@@ -100,7 +98,6 @@ class FastPages:
             return None
         conn = self.app.extensions["atvira_readers"].get()
         try:
-            host_url = self.host_url(environ.get("wsgi.url_scheme", "http"), host)
             etag, _last_modified = validators(conn, host_url=host_url, time_dependent=True)
             query = parse_query({k: v for k, v in args.items() if k != "v"}, default_limit=self.settings.page_limit,
                                 max_limit=self.settings.max_page_limit)
@@ -121,29 +118,22 @@ class FastPages:
         headers += security_headers(self.settings, secrets.token_urlsafe(16), tiles=self.tiles)
         return body, headers
 
-    def host(self, environ: dict[str, Any]) -> str:
-        """werkzeug's get_host with TRUSTED_HOSTS, as Flask checks it (SecurityError for an
-        untrusted Host), kept per (scheme, Host, server name, server port, trusted hosts): its
-        check encodes every trusted name to IDNA per request, about as much work as parsing the
-        query string, for the same answer."""
+    def host_url(self, environ: dict[str, Any]) -> str:
+        """request.host_url: werkzeug's get_host with TRUSTED_HOSTS, as Flask checks it
+        (SecurityError for an untrusted Host), then get_current_url. Both are functions of (scheme,
+        Host, server name, server port, trusted hosts) alone, so the answer is kept per those: the
+        check encodes every trusted name to IDNA, and the URL is quoted and IRI-decoded, on every
+        request (together about a quarter of this path's own work)."""
         trusted = self.app.config["TRUSTED_HOSTS"]
         trusted = self.app.request_class.trusted_hosts if trusted is None else trusted
-        key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"), environ.get("SERVER_NAME"),
-               environ.get("SERVER_PORT"), tuple(trusted or ()))
-        host = self.hosts.get(key)
-        if host is None:
-            host = get_host(environ, trusted)  # an untrusted Host raises: never kept
-            if len(self.hosts) < MAX_ORIGINS:
-                self.hosts[key] = host
-        return host
-
-    def host_url(self, scheme: str, host: str) -> str:
-        """request.host_url (werkzeug's get_current_url), kept per (scheme, host)."""
-        url = self.host_urls.get((scheme, host))
+        scheme = environ.get("wsgi.url_scheme", "http")
+        key = (scheme, environ.get("HTTP_HOST"), environ.get("SERVER_NAME"), environ.get("SERVER_PORT"),
+               tuple(trusted or ()))
+        url = self.host_urls.get(key)
         if url is None:
-            url = get_current_url(scheme, host)
+            url = get_current_url(scheme, get_host(environ, trusted))  # an untrusted Host raises: never kept
             if len(self.host_urls) < MAX_ORIGINS:
-                self.host_urls[(scheme, host)] = url
+                self.host_urls[key] = url
         return url
 
 
