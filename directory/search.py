@@ -245,12 +245,17 @@ _CELL_RIDS_SQL = (
 # One page (?8 rows at most) joined into one text, as _PAGE_SQL, without materializing its rids
 # (?9: "now + FALLBACK_FRESH"): whether more rows follow is asked afterwards (_CELL_MORE_SQL),
 # only when the page is full.
-_CELL_PAGE_SQL = (
-    f"SELECT count(*), CAST(group_concat({_PAGE_FEATURE_SQL}, ',') AS BLOB), max(p.rid),"
-    f" {_FRESH_SQL.format(soon='?9')}"
-    f" FROM ({_CELL_RIDS_SQL} ORDER BY c.rid LIMIT ?8) AS p CROSS JOIN facilities f ON f.rid = p.rid"
-    f" LEFT JOIN {open_now.TABLE} s ON s.hours = f.opening_hours"
-)
+def _joined_page_sql(rids_sql: str) -> str:
+    """The page statement over a rids statement (the cell or the band one): its rows joined as _PAGE_SQL joins them."""
+    return (
+        f"SELECT count(*), CAST(group_concat({_PAGE_FEATURE_SQL}, ',') AS BLOB), max(p.rid),"
+        f" {_FRESH_SQL.format(soon='?9')}"
+        f" FROM ({rids_sql} ORDER BY c.rid LIMIT ?8) AS p CROSS JOIN facilities f ON f.rid = p.rid"
+        f" LEFT JOIN {open_now.TABLE} s ON s.hours = f.opening_hours"
+    )
+
+
+_CELL_PAGE_SQL = _joined_page_sql(_CELL_RIDS_SQL)
 _CELL_MORE_SQL = f"SELECT EXISTS ({_CELL_RIDS_SQL})"
 _CELL_NOT_REMOVED = " AND c.status <> 'removed'"
 # The same page from facilities_map_band (store.MAP_BAND_SQL): each band's rows in the box's lon
@@ -259,8 +264,7 @@ _CELL_NOT_REMOVED = " AND c.status <> 'removed'"
 # statement restates the partial indexes' "lon/lat IS NOT NULL": the BETWEENs imply it (SQLite
 # sees that, and the two checks cost ~0.1M instructions a sparse page).
 _BAND = MAP_BAND_SQL.format(t="c.")
-_BAND_PAGE_SQL = _CELL_PAGE_SQL.replace(
-    _CELL_RIDS_SQL,
+_BAND_PAGE_SQL = _joined_page_sql(
     "SELECT c.rid AS rid FROM facilities c INDEXED BY facilities_map_band"
     f" WHERE {_BAND} IN (SELECT value FROM json_each(?1)) AND c.lon BETWEEN ?4 AND ?5"
     " AND c.lat BETWEEN ?6 AND ?7 AND c.rid > ?2{removed}")
