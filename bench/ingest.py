@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -205,6 +206,29 @@ def case_parse(path: Path) -> dict:
     return {"facilities": n, "seconds": time.perf_counter() - started}
 
 
+class _TimedConnection(sqlite3.Connection):
+    """The run's writer connection, adding up the CPU time spent inside its execute and
+    executemany calls: the store's writes and the derived data's statements (all of an ingest's
+    SQLite work but the reads it makes through cursors, a small share on a first run). Without
+    any Python, an ingest could go no faster than its rows over this time."""
+
+    sql_seconds = 0.0
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:
+        started = time.thread_time()
+        try:
+            return super().execute(*args)
+        finally:
+            self.sql_seconds += time.thread_time() - started
+
+    def executemany(self, *args: Any) -> sqlite3.Cursor:
+        started = time.thread_time()
+        try:
+            return super().executemany(*args)
+        finally:
+            self.sql_seconds += time.thread_time() - started
+
+
 def case_ingest(path: Path, db: Path) -> dict:
     from directory.config import Settings
     from directory.store import connect
@@ -212,15 +236,17 @@ def case_ingest(path: Path, db: Path) -> dict:
 
     settings = Settings(db=db, snapshots_dir=db.parent / "snapshots", cache_dir=db.parent / "cache")
     before = _proc_figures()
-    conn = connect(db)
-    started = time.perf_counter()
+    conn = connect(db, factory=_TimedConnection)
+    conn.sql_seconds = 0.0  # the migrations of a new store are not the run's
+    started, cpu = time.perf_counter(), time.process_time()
     result = run_osm(conn, settings=settings, files=[path])
-    took = time.perf_counter() - started
+    took, cpu = time.perf_counter() - started, time.process_time() - cpu
     conn.close()
     after = _proc_figures()
     (report,) = result.reports
     derived = result.derived.done if result.derived is not None else {}
-    return {"seconds": took, "counts": report.counts(), "derived": {k: round(v, 2) for k, v in derived.items()},
+    return {"seconds": took, "cpu_s": cpu, "sql_cpu_s": conn.sql_seconds, "counts": report.counts(),
+            "derived": {k: round(v, 2) for k, v in derived.items()},
             "wchar": after["wchar"] - before["wchar"], "write_bytes": after["write_bytes"] - before["write_bytes"],
             "store_bytes": _store_bytes(db)}
 
@@ -295,6 +321,10 @@ def run_one(size: int, *, stores: Path, formats: tuple[str, ...] = FORMATS) -> d
                 "parse_peak_rss_mb": parse["peak_rss_kb"] / 1024,
                 "ingest_per_s": size / first["seconds"],
                 "ingest_seconds": first["seconds"],
+                "ingest_cpu_s": first["cpu_s"],
+                "ingest_sql_cpu_s": first["sql_cpu_s"],
+                # the rate if everything but SQLite's statements cost nothing (see _TimedConnection)
+                "sql_bound_per_s": size / max(first["sql_cpu_s"], 1e-9),
                 "peak_rss_mb": first["peak_rss_kb"] / 1024,
                 "written_mb": first["wchar"] / 1e6,
                 "written_disk_mb": first["write_bytes"] / 1e6,
@@ -349,6 +379,10 @@ def report(result: dict) -> str:
                 f" write() calls {x['written_mb']:,.0f} MB)"
                 f" | {x['counts']['added']:,} added, re-run {x['rerun_counts']['unchanged']:,} unchanged"
                 f" | derived {x['derived']}")
+            if "sql_bound_per_s" in x:
+                lines.append(
+                    f"       CPU {x['ingest_cpu_s']:.1f} s, of it {x['ingest_sql_cpu_s']:.1f} s inside SQLite statements:"
+                    f" with no Python at all at most {x['sql_bound_per_s']:,.0f}/s")
     return "\n".join(lines)
 
 

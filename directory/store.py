@@ -546,8 +546,9 @@ def _configure(conn: sqlite3.Connection) -> sqlite3.Connection:
 
 def connect(path: str | os.PathLike[str], *, readonly: bool = False,
             factory: type[sqlite3.Connection] = sqlite3.Connection) -> sqlite3.Connection:
-    """Open the store. Writers get WAL and the latest schema; readers get a read-only handle
-    (of class `factory`: a serving reader's keeps facts, directory.storememo).
+    """Open the store. Writers get WAL and the latest schema; readers get a read-only handle.
+    `factory`: the connection's class (a serving reader's keeps facts, directory.storememo; the
+    ingest bench's writer times its statements).
 
     A reader never migrates: it refuses a file that is missing or older than this code expects,
     with a message that says which command to run.
@@ -573,7 +574,7 @@ def connect(path: str | os.PathLike[str], *, readonly: bool = False,
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves so a whole ingest is one transaction.
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=factory)
         _configure(conn)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
