@@ -22,8 +22,8 @@ core 1 (taskset), so the ratios hold on a busy machine; for each point we record
 errors and the server's CPU time per request (all its processes, from /proc), the figure that
 hardly depends on what else the machine runs. Connections: 1 and 16; each figure is printed beside
 its issue-13 target. Seconds per point: ATVIRA_BENCH_LOAD_SECONDS (default 10; the whole load
-benchmark at 1M takes about 5 minutes); --quick: 16 connections only, 1 s per point on the 10k
-store after a few warm-up requests, no PostGIS.
+benchmark at 1M takes about 5 minutes); --quick: the sparse box only, 16 connections only, 1 s
+per point on the 10k store after a few warm-up requests, no PostGIS.
 
 Everything binds 127.0.0.1 and every loop is bounded (startup waits time out, wrk has -d).
 """
@@ -331,7 +331,7 @@ def _pinned_self(core: int | None) -> Iterator[None]:
 
 def run_one(db: Path, *, seconds: int, workdir: Path, connections: tuple[int, ...] = CONNECTIONS,
             warmup: int = WARMUP_SECONDS, with_postgis: bool = True,
-            tile_connections: tuple[int, ...] = CONNECTIONS) -> dict:
+            tile_connections: tuple[int, ...] = CONNECTIONS, box_names: tuple[str, ...] = ("dense", "sparse")) -> dict:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     cores = os.cpu_count() or 1
@@ -339,7 +339,8 @@ def run_one(db: Path, *, seconds: int, workdir: Path, connections: tuple[int, ..
     server_core, load_core = (0, 1) if pin else (None, None)
     conn = sqlite3.connect(db)
     total = conn.execute("SELECT count(*) FROM facilities").fetchone()[0]
-    boxes = {"dense": box_with_rows(db, min(DENSE_ROWS, total // 4))[0], "sparse": box_with_rows(db, ROWS)[0]}
+    find = {"dense": lambda: box_with_rows(db, min(DENSE_ROWS, total // 4))[0], "sparse": lambda: box_with_rows(db, ROWS)[0]}
+    boxes = {name: find[name]() for name in box_names}
     in_2km = conn.execute(
         "SELECT count(*) FROM facilities_rtree WHERE max_lon >= ? AND min_lon <= ? AND max_lat >= ? AND min_lat <= ?",
         (dense_box()[0], dense_box()[2], dense_box()[1], dense_box()[3])).fetchone()[0]
@@ -374,7 +375,7 @@ def run_one(db: Path, *, seconds: int, workdir: Path, connections: tuple[int, ..
     env["ATVIRA_SECRET_KEY"] = secrets.token_hex(32)  # production refuses to start without one (per run)
     ours = lambda name: f"http://127.0.0.1:{port}/api/facilities?bbox={bbox(name)}&limit={ROWS}"  # noqa: E731
     with _server(_pinned(gunicorn_command(), server_core), env=env, cwd=Path(__file__).resolve().parents[1],
-                 ready_url=ours("sparse"), log=workdir / "gunicorn.log") as pid:
+                 ready_url=ours(box_names[0]), log=workdir / "gunicorn.log") as pid:
         out["rows_returned"] = {n: requests.get(ours(n), timeout=30).json()["numberReturned"] for n in boxes}
         measure("ours", ours, pid)
         try:
@@ -393,7 +394,7 @@ def run_one(db: Path, *, seconds: int, workdir: Path, connections: tuple[int, ..
             """Serve `file` with Datasette (pinned like ours) and measure `url_for`'s boxes."""
             cmd = ["datasette", "serve", "-i", str(file), "--host", "127.0.0.1", "--port", str(port),
                    "--setting", "sql_time_limit_ms", "10000", "--setting", "max_returned_rows", str(ROWS)]
-            with _server(_pinned(cmd, server_core), env=None, cwd=None, ready_url=url_for("sparse"),
+            with _server(_pinned(cmd, server_core), env=None, cwd=None, ready_url=url_for(box_names[0]),
                          log=workdir / log) as pid:
                 measure(who, url_for, pid)
 
@@ -526,7 +527,9 @@ def run(ctx: Context) -> dict:
                                    connections=(16,) if ctx.quick else CONNECTIONS,
                                    warmup=0 if ctx.quick else WARMUP_SECONDS, with_postgis=not ctx.quick,
                                    # the issue's tile figure is one client's p50
-                                   tile_connections=(1,) if ctx.quick else CONNECTIONS)}
+                                   tile_connections=(1,) if ctx.quick else CONNECTIONS,
+                                   # --quick: one box (each costs every server a warm-up and a point)
+                                   box_names=("sparse",) if ctx.quick else ("dense", "sparse"))}
 
 
 WHO = {"ours": "Atvira (gunicorn)", "datasette_plain": "Datasette plain table", "datasette_atvira":
