@@ -15,6 +15,7 @@ thin shells around these functions. Everything lives in the private store
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -33,9 +34,15 @@ ROLES = ("editor", "admin")
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024  # scrypt of a huge "password" is a cheap way to burn a worker's CPU
 MAX_LOGIN_LENGTH = 64
-# Checked when the login is unknown, so a wrong login costs as long as a wrong password (no
-# timing oracle for which logins exist).
-_DUMMY_HASH = generate_password_hash("not a password: equalises the time of unknown logins", method="scrypt")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """The hash checked when the login is unknown, so a wrong login costs as long as a wrong
+    password (no timing oracle for which logins exist). Made on first use, not at import: an
+    scrypt hash is 0.12 s, which every command and ingest process paid. The web app makes it
+    when it starts (web.auth.init_auth), so even a worker's first unknown login costs one check."""
+    return generate_password_hash("not a password: equalises the time of unknown logins", method="scrypt")
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -197,7 +204,7 @@ def authenticate(conn: sqlite3.Connection, *, login: str, password: str, now: da
     password = password or ""
     row = conn.execute("SELECT * FROM users WHERE login = ?", (login,)).fetchone() if login else None
     if row is None or len(password) > MAX_PASSWORD_LENGTH:
-        check_password_hash(_DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
+        check_password_hash(dummy_hash(), password[:MAX_PASSWORD_LENGTH])
         raise InvalidCredentials()
     locked_until = _instant(row["locked_until"])
     if locked_until is not None and locked_until > now:

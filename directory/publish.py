@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sqlite_utils
-
 FTS_COLUMNS = ("name", "address", "operator")
 FTS_TOKENIZE = "unicode61 remove_diacritics 2"
 
@@ -22,6 +20,10 @@ FTS_TOKENIZE = "unicode61 remove_diacritics 2"
 def prepare_copy(path: Path) -> None:
     """Rebuild the copy's full-text index in the form Datasette detects (the file is a private
     temporary copy until it is renamed into place, so this never touches the live store)."""
+    # Imported here: sqlite_utils imports pandas (0.4 s), and every command and ingest process
+    # imports this module (through exports) while only the download copy needs it.
+    import sqlite_utils
+
     db = sqlite_utils.Database(str(path))
     try:
         if "facilities" not in db.table_names():

@@ -24,8 +24,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-import geopandas
-import pyogrio
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -186,6 +184,11 @@ def _read_topojson(path: Path, *, required: tuple[str, ...]) -> list[tuple[str, 
     """(where, properties, valid WGS84 polygon) per feature of a single-object TopoJSON file."""
     if not path.is_file():
         raise InputError("file not found", where=str(path))
+    # Imported here: geopandas brings pandas (0.3 s), and every ingest and command imports this
+    # module while only an areas load reads a file with it.
+    import geopandas
+    import pyogrio
+
     try:
         layers = pyogrio.list_layers(path)
         if len(layers) != 1:

@@ -220,6 +220,7 @@ def init_auth(app: Flask, settings_: Settings) -> None:
         # Behind the TLS proxy the strict Referer check breaks nothing; keep Flask-WTF's default.
     )
     app.extensions["atvira_private"] = PrivatePool(settings_)
+    accounts.dummy_hash()  # made now, before the first unknown login (see there)
     csrf.init_app(app)
     app.register_blueprint(bp)
 
