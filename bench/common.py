@@ -120,3 +120,22 @@ def store_bench_main(argv: list[str] | None, *, prog: str, doc: str | None,
     if args.out:
         write_result(args.out, r)
     return 0
+
+
+def proc_figures() -> dict[str, int]:
+    """Peak RSS and bytes written so far by this process (Linux /proc).
+
+    VmHWM, not getrusage's ru_maxrss: a child started by a large process (the bench's own, after
+    the bbox benchmark: ~900 MB) reports that parent's peak as its own ru_maxrss, which Linux
+    carries across the exec; VmHWM belongs to the new program's memory alone."""
+    out: dict[str, int] = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                out["peak_rss_kb"] = int(line.split()[1])
+    with open("/proc/self/io") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key in ("wchar", "write_bytes"):
+                out[key] = int(value)
+    return out

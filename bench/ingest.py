@@ -41,7 +41,7 @@ from typing import Any
 
 from directory.model import CATEGORIES
 
-from .common import Context, ratio
+from .common import Context, proc_figures, ratio
 from .synth import generate_rows
 
 # One OSM tagging per category (what the tag table in ingest.osm maps back to that category).
@@ -176,21 +176,6 @@ def cached_input(directory: Path, size: int, fmt: str) -> Path:
 # --------------------------------------------------------------------------- the cases (child side)
 
 
-def _proc_figures() -> dict[str, int]:
-    """Peak RSS and bytes written so far by this process (Linux /proc)."""
-    out: dict[str, int] = {}
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                out["peak_rss_kb"] = int(line.split()[1])
-    with open("/proc/self/io") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            if key in ("wchar", "write_bytes"):
-                out[key] = int(value)
-    return out
-
-
 def _store_bytes(db: Path) -> int:
     return sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists())
 
@@ -235,14 +220,14 @@ def case_ingest(path: Path, db: Path) -> dict:
     from ingest.runs import run_osm
 
     settings = Settings(db=db, snapshots_dir=db.parent / "snapshots", cache_dir=db.parent / "cache")
-    before = _proc_figures()
+    before = proc_figures()
     conn = connect(db, factory=_TimedConnection)
     conn.sql_seconds = 0.0  # the migrations of a new store are not the run's
     started, cpu = time.perf_counter(), time.process_time()
     result = run_osm(conn, settings=settings, files=[path])
     took, cpu = time.perf_counter() - started, time.process_time() - cpu
     conn.close()
-    after = _proc_figures()
+    after = proc_figures()
     (report,) = result.reports
     derived = result.derived.done if result.derived is not None else {}
     return {"seconds": took, "cpu_s": cpu, "sql_cpu_s": conn.sql_seconds, "counts": report.counts(),
@@ -258,7 +243,7 @@ def case_floor(size: int, db: Path) -> dict:
             "features, opening_hours, status, last_verified, source, source_id, licence, fetched_at, extra, updated_at")
     sql = f"INSERT INTO facilities({cols}) VALUES ({', '.join('?' * 20)})"
     conn = connect(db)
-    before = _proc_figures()
+    before = proc_figures()
     rows = generate_rows(size)
     started = time.perf_counter()
     while chunk := [r for _, r in zip(range(20_000), rows)]:
@@ -267,7 +252,7 @@ def case_floor(size: int, db: Path) -> dict:
         conn.execute("COMMIT")
     took = time.perf_counter() - started
     conn.close()
-    after = _proc_figures()
+    after = proc_figures()
     return {"seconds": took, "wchar": after["wchar"] - before["wchar"],
             "write_bytes": after["write_bytes"] - before["write_bytes"], "store_bytes": _store_bytes(db)}
 
@@ -283,7 +268,7 @@ def child(argv: list[str]) -> int:
         out = case_floor(int(args[0]), Path(args[1]))
     else:
         raise SystemExit(f"unknown case {kind}")
-    out.update(_proc_figures())
+    out.update(proc_figures())
     print(json.dumps(out))
     return 0
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from directory.model import Facility
 from directory.store import connect
 from directory.sync import apply_records
 
-from .common import Context, ratio
+from .common import Context, proc_figures, ratio
 from .synth import generate_rows
 
 TARGET_RATE = 15_000
@@ -68,14 +67,6 @@ def records(size: int, *, seed: int = 1) -> Iterator[Facility]:
         )
 
 
-def _io_written() -> int:
-    with open("/proc/self/io") as fh:
-        for line in fh:
-            if line.startswith("write_bytes:"):
-                return int(line.split()[1])
-    return 0
-
-
 def _store_bytes(db: Path) -> int:
     return sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists())
 
@@ -88,7 +79,7 @@ def phase(kind: str, db: Path, size: int, *, profile: Path | None = None) -> dic
             pass
         return {"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu}
     conn = connect(db)
-    written = _io_written()
+    written = proc_figures()["write_bytes"]
     start, cpu = time.perf_counter(), time.process_time()
     if kind == "floor":
         cols = ("id, name, categories, lon, lat, address, municipality_code, eldership_code, operator, sector, "
@@ -112,8 +103,8 @@ def phase(kind: str, db: Path, size: int, *, profile: Path | None = None) -> dic
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu
     conn.close()
-    return {"seconds": seconds, "cpu": cpu, "counts": counts, "written": _io_written() - written,
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "store_bytes": _store_bytes(db)}
+    return {"seconds": seconds, "cpu": cpu, "counts": counts, "written": proc_figures()["write_bytes"] - written,
+            "rss_mb": proc_figures()["peak_rss_kb"] / 1024, "store_bytes": _store_bytes(db)}
 
 
 def _child(kind: str, db: Path, size: int, profile: Path | None = None) -> dict:
