@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -199,19 +199,18 @@ class _TimedConnection(sqlite3.Connection):
 
     sql_seconds = 0.0
 
-    def execute(self, *args: Any) -> sqlite3.Cursor:
+    def _timed(self, call: Callable[..., sqlite3.Cursor], *args: Any) -> sqlite3.Cursor:
         started = time.thread_time()
         try:
-            return super().execute(*args)
+            return call(*args)
         finally:
             self.sql_seconds += time.thread_time() - started
 
+    def execute(self, *args: Any) -> sqlite3.Cursor:
+        return self._timed(super().execute, *args)
+
     def executemany(self, *args: Any) -> sqlite3.Cursor:
-        started = time.thread_time()
-        try:
-            return super().executemany(*args)
-        finally:
-            self.sql_seconds += time.thread_time() - started
+        return self._timed(super().executemany, *args)
 
 
 def case_ingest(path: Path, db: Path) -> dict:
