@@ -187,7 +187,7 @@ def _read_topojson(path: Path, *, required: tuple[str, ...]) -> list[tuple[str, 
     # Imported here: geopandas brings pandas (0.3 s), and every ingest and command imports this
     # module while only an areas load reads a file with it.
     import geopandas
-    import pyogrio
+    import pyogrio  # (GDAL: loaded with geopandas, for the same reason)
 
     try:
         layers = pyogrio.list_layers(path)
