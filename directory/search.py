@@ -299,9 +299,7 @@ def _bands_cheaper(bbox: tuple[float, float, float, float], cells: list[int], ba
     outside the box), the `rows` in the box taken as spread evenly over it."""
     west, south, east, north = bbox
     width, height = max(east - west, 1e-9), max(north - south, 1e-9)
-    x0, x1 = int((west + 180.0) * MAP_CELL_LON), int((east + 180.0) * MAP_CELL_LON)
-    y0, y1 = int((south + 90.0) * MAP_CELL_LAT), int((north + 90.0) * MAP_CELL_LAT)
-    cell_area = (x1 - x0 + 1) / MAP_CELL_LON * (y1 - y0 + 1) / MAP_CELL_LAT
+    cell_area = len(cells) / (MAP_CELL_LON * MAP_CELL_LAT)  # map_cells: every cell of the box's range
     by_cell = len(cells) * SEEK_ENTRIES + rows * min(cell_area / (width * height), 1e6)
     by_band = len(bands) * SEEK_ENTRIES + rows * min(len(bands) / MAP_BAND_LAT / height, 1e6)
     return by_band < by_cell

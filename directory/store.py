@@ -734,14 +734,24 @@ def deferred_indexes(conn: sqlite3.Connection) -> Iterator[bool]:
     `transaction`) brings the indexes back with everything else."""
     if not conn.in_transaction:
         raise RuntimeError("deferred_indexes needs an open transaction")
-    indexes: list[tuple[str, str]] = []
-    if conn.execute("SELECT 1 FROM facilities LIMIT 1").fetchone() is None:
-        indexes = [tuple(r) for r in conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN (SELECT value FROM json_each(?))"
-            " ORDER BY name", (json.dumps(FIRST_LOAD_INDEXES),))]
+    if conn.execute("SELECT 1 FROM facilities LIMIT 1").fetchone() is not None:
+        yield False
+        return
+    with indexes_after(conn, "name IN (SELECT value FROM json_each(?))", json.dumps(FIRST_LOAD_INDEXES)) as dropped:
+        yield dropped > 0
+
+
+@contextmanager
+def indexes_after(conn: sqlite3.Connection, where: str, *params: object) -> Iterator[int]:
+    """Inside a write transaction: drop the indexes that `where` picks among sqlite_master's
+    (e.g. "tbl_name = ?"), and build them again, from their own stored SQL, when the block ends
+    without an error (one sort each, instead of entry by entry in the rows' order); yields how
+    many. After an error the caller's rollback brings them back (DDL is transactional)."""
+    indexes = conn.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                           f" AND {where} ORDER BY name", params).fetchall()
     for name, _sql in indexes:
-        conn.execute(f"DROP INDEX {name}")
-    yield bool(indexes)
+        conn.execute(f'DROP INDEX "{name}"')
+    yield len(indexes)
     for _name, sql in indexes:
         conn.execute(sql)
 
